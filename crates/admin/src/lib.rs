@@ -1,0 +1,1 @@
+//! The admin API: /health /ready /status /events /metrics /reload.

@@ -1,0 +1,1 @@
+//! lifeline.toml to a validated Topology: spans, ${VAR}, every diagnostic at once.

@@ -1,0 +1,1 @@
+//! The controller: the one writer of state; pure decisions apart from their I/O.

@@ -1,0 +1,1 @@
+//! Monitors: http/https, tcp and postgres checks, run on a jittered schedule.

@@ -1,0 +1,74 @@
+//! The append-only record of every state change and action.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Timestamp;
+
+/// What happened. Later capabilities add kinds; stored events keep their kind as text, so an
+/// older binary reading a newer log still shows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    DaemonStarted,
+    DaemonStopped,
+    ConfigReloaded,
+    ConfigRejected,
+    OriginUp,
+    OriginDown,
+    PoolStateChanged,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::DaemonStarted => "daemon_started",
+            EventKind::DaemonStopped => "daemon_stopped",
+            EventKind::ConfigReloaded => "config_reloaded",
+            EventKind::ConfigRejected => "config_rejected",
+            EventKind::OriginUp => "origin_up",
+            EventKind::OriginDown => "origin_down",
+            EventKind::PoolStateChanged => "pool_state_changed",
+        }
+    }
+}
+
+/// An event before the store gives it a sequence number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub at: Timestamp,
+    pub kind: EventKind,
+    /// What changed: an origin, a pool, the daemon, a config file.
+    pub subject: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    /// Why, in one line, for people.
+    pub reason: String,
+}
+
+impl NewEvent {
+    pub fn new(at: Timestamp, kind: EventKind, subject: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            at,
+            kind,
+            subject: subject.into(),
+            old: None,
+            new: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// A change of state from `old` to `new`.
+    pub fn transition(mut self, old: impl Into<String>, new: impl Into<String>) -> Self {
+        self.old = Some(old.into());
+        self.new = Some(new.into());
+        self
+    }
+}
+
+/// A stored event: sequence numbers start at 1 and only grow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub event: NewEvent,
+}

@@ -1,0 +1,28 @@
+//! Lifeline's vocabulary, shared by every other crate.
+//!
+//! Everything here is plain data with no I/O: the validated [`Topology`] that the config crate
+//! produces, the [`Observation`]s that monitors report, the per-origin [`OriginHealth`] and
+//! [`PoolState`] that the controller decides, the [`Event`]s it records, and the [`StatusSnapshot`]
+//! the admin API serves. Keeping it I/O-free lets the data plane and the decision logic depend on it
+//! without pulling in the runtime.
+
+mod event;
+mod health;
+mod names;
+mod observation;
+mod secret;
+mod status;
+mod time;
+mod topology;
+
+pub use event::{Event, EventKind, NewEvent};
+pub use health::{Health, OriginHealth, PoolState};
+pub use names::{MonitorName, OriginName, PoolName};
+pub use observation::{CheckFailure, FailureKind, Observation, PostgresFacts};
+pub use secret::Secret;
+pub use status::{OriginStatus, PoolStatus, StatusSnapshot};
+pub use time::Timestamp;
+pub use topology::{
+    AdminSettings, CodeMatcher, HostPort, HttpCheck, LogFormat, Monitor, MonitorKind, Origin, Pool,
+    PostgresCheck, Topology,
+};

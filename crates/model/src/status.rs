@@ -1,0 +1,39 @@
+//! The view the admin API serves: every pool and origin with its health, published by the
+//! controller as an immutable snapshot.
+
+use serde::Serialize;
+
+use crate::health::{OriginHealth, PoolState};
+use crate::names::{MonitorName, OriginName, PoolName};
+use crate::time::Timestamp;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusSnapshot {
+    /// When the daemon started.
+    pub started_at: Timestamp,
+    /// When this snapshot was taken.
+    pub at: Timestamp,
+    /// True once every enabled, monitored origin has been checked at least once.
+    pub all_checked: bool,
+    pub pools: Vec<PoolStatus>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PoolStatus {
+    pub name: PoolName,
+    pub state: PoolState,
+    pub monitor: Option<MonitorName>,
+    pub minimum_origins: usize,
+    pub healthy_origins: usize,
+    pub origins: Vec<OriginStatus>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OriginStatus {
+    pub name: OriginName,
+    pub address: String,
+    pub weight: u32,
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub health: OriginHealth,
+}

@@ -1,0 +1,1 @@
+//! A small configurable HTTP origin for the demo, the tests and the benchmarks.

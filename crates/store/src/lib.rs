@@ -1,0 +1,1 @@
+//! StateStore: event log, versioned keys, leadership; embedded redb backend.

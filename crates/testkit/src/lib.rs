@@ -1,0 +1,1 @@
+//! Real-process test harness: the daemon, origins, PostgreSQL clusters, ports.
