@@ -1,1 +1,17 @@
-//! The controller: the one writer of state; pure decisions apart from their I/O.
+//! The controller: the one writer of Lifeline's state.
+//!
+//! Monitors and admin commands send it inputs; it decides with pure functions ([`decide`]) and
+//! carries out the resulting actions at the edges: events go to the [`StateStore`], a fresh
+//! [`StatusSnapshot`] is published for readers, metrics are updated. Nothing else changes state, so
+//! every transition is serial, logged and reproducible.
+//!
+//! [`StateStore`]: lifeline_store::StateStore
+//! [`StatusSnapshot`]: lifeline_model::StatusSnapshot
+
+mod controller;
+pub mod decide;
+mod metrics;
+mod recorder;
+
+pub use controller::{Command, Controller, ControllerHandle, Heartbeat};
+pub use metrics::Metrics;

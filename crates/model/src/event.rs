@@ -46,7 +46,12 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    pub fn new(at: Timestamp, kind: EventKind, subject: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn new(
+        at: Timestamp,
+        kind: EventKind,
+        subject: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         Self {
             at,
             kind,

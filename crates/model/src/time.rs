@@ -32,7 +32,7 @@ impl Timestamp {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
     }
 
-    pub fn add(self, duration: Duration) -> Self {
+    pub fn plus(self, duration: Duration) -> Self {
         let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         Self(self.0.saturating_add(millis))
     }
@@ -66,7 +66,9 @@ impl<'de> Deserialize<'de> for Timestamp {
             .duration_since(UNIX_EPOCH)
             .map_err(serde::de::Error::custom)?
             .as_millis();
-        Ok(Self(u64::try_from(millis).map_err(serde::de::Error::custom)?))
+        Ok(Self(
+            u64::try_from(millis).map_err(serde::de::Error::custom)?,
+        ))
     }
 }
 

@@ -192,13 +192,40 @@ impl CodeMatcher {
         let ranges = text
             .split(',')
             .map(str::trim)
-            .map(|part| parse_code_range(part).ok_or_else(|| format!("`{part}` is not a status code, a range like 200-299 or a class like 2xx")))
+            .map(|part| {
+                parse_code_range(part).ok_or_else(|| {
+                    format!(
+                        "`{part}` is not a status code, a range like 200-299 or a class like 2xx"
+                    )
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { ranges })
     }
 
     pub fn matches(&self, code: u16) -> bool {
-        self.ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&code))
+        self.ranges
+            .iter()
+            .any(|(lo, hi)| (*lo..=*hi).contains(&code))
+    }
+}
+
+impl fmt::Display for CodeMatcher {
+    /// The same notation `parse` reads: `200,3xx,401-403`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, &(lo, hi)) in self.ranges.iter().enumerate() {
+            if index > 0 {
+                f.write_str(",")?;
+            }
+            if lo == hi {
+                write!(f, "{lo}")?;
+            } else if lo % 100 == 0 && hi == lo + 99 {
+                write!(f, "{}xx", lo / 100)?;
+            } else {
+                write!(f, "{lo}-{hi}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -218,7 +245,10 @@ fn parse_code_range(part: &str) -> Option<(u16, u16)> {
         return Some((class * 100, class * 100 + 99));
     }
     if let Some((lo, hi)) = part.split_once('-') {
-        let (lo, hi) = (valid(lo.trim().parse().ok()?)?, valid(hi.trim().parse().ok()?)?);
+        let (lo, hi) = (
+            valid(lo.trim().parse().ok()?)?,
+            valid(hi.trim().parse().ok()?)?,
+        );
         return (lo <= hi).then_some((lo, hi));
     }
     let code = valid(part.parse().ok()?)?;
@@ -241,6 +271,13 @@ mod tests {
     }
 
     #[test]
+    fn code_matcher_displays_what_it_parses() {
+        let matcher = CodeMatcher::parse("200, 3xx,401-403").unwrap();
+        assert_eq!(matcher.to_string(), "200,3xx,401-403");
+        assert_eq!(CodeMatcher::default().to_string(), "2xx");
+    }
+
+    #[test]
     fn code_matcher_rejects_nonsense() {
         for bad in ["", "abc", "6xx", "700", "299-200", "2x"] {
             assert!(CodeMatcher::parse(bad).is_err(), "{bad:?}");
@@ -249,7 +286,10 @@ mod tests {
 
     #[test]
     fn host_port_parses_names_v4_and_v6() {
-        assert_eq!(HostPort::parse("db.local:5432").unwrap().to_string(), "db.local:5432");
+        assert_eq!(
+            HostPort::parse("db.local:5432").unwrap().to_string(),
+            "db.local:5432"
+        );
         assert_eq!(HostPort::parse("[::1]:80").unwrap().host, "::1");
         assert_eq!(HostPort::parse("[::1]:80").unwrap().to_string(), "[::1]:80");
         assert!(HostPort::parse("nohost").is_err());

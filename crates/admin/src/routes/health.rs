@@ -1,0 +1,70 @@
+//! `GET /health`: every component's check, 200 `healthy` or 503 `degraded` (seed 001).
+//! `GET /ready`: 200 once every monitored origin has been checked and the store answers.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use lifeline_model::{PoolState, Timestamp};
+use serde_json::{Value, json};
+
+use crate::server::AdminState;
+
+/// A controller whose loop has not run for this long is stuck.
+const CONTROLLER_STALL: Duration = Duration::from_secs(5);
+
+pub(super) async fn health(State(state): State<AdminState>) -> (StatusCode, Json<Value>) {
+    let now = Timestamp::now();
+    let store = match state.store.ping().await {
+        Ok(()) => "ok".to_string(),
+        Err(error) => {
+            tracing::warn!(%error, "state store check failed");
+            "error".to_string()
+        }
+    };
+    let since_beat = now.since(state.controller.heartbeat.last());
+    let controller = if since_beat < CONTROLLER_STALL {
+        "ok".to_string()
+    } else {
+        format!("stalled for {}s", since_beat.as_secs())
+    };
+    let snapshot = state.controller.status.load();
+    let pools: BTreeMap<_, _> = snapshot
+        .pools
+        .iter()
+        .map(|pool| (pool.name.to_string(), pool.state.as_str()))
+        .collect();
+    let healthy = store == "ok"
+        && controller == "ok"
+        && snapshot.pools.iter().all(|p| p.state == PoolState::Healthy);
+    let (code, status) = if healthy {
+        (StatusCode::OK, "healthy")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "degraded")
+    };
+    let body = json!({
+        "status": status,
+        "timestamp": now,
+        "checks": { "store": store, "controller": controller, "pools": pools },
+    });
+    (code, Json(body))
+}
+
+pub(super) async fn ready(State(state): State<AdminState>) -> (StatusCode, Json<Value>) {
+    let all_checked = state.controller.status.load().all_checked;
+    let store_ok = state.store.ping().await.is_ok();
+    if all_checked && store_ok {
+        return (StatusCode::OK, Json(json!({ "ready": true })));
+    }
+    let reason = if store_ok {
+        "waiting for the first check of every origin"
+    } else {
+        "state store unavailable"
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "ready": false, "reason": reason })),
+    )
+}

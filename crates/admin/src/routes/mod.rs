@@ -1,0 +1,37 @@
+//! The router: one module per resource.
+
+mod events;
+mod health;
+mod metrics;
+mod reload;
+mod status;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::{get, post};
+
+use crate::auth::require_token;
+use crate::error::ApiError;
+use crate::server::AdminState;
+
+/// The admin API's routes over `state`.
+pub fn app(state: AdminState) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/status", get(status::status))
+        .route("/events", get(events::events))
+        .route("/metrics", get(metrics::metrics))
+        .route("/reload", post(reload::reload))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,48 @@
+//! The one error type every store operation returns, carrying the file or key it concerns.
+
+use std::path::PathBuf;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process (or another handle in this one) already has the state file open.
+    #[error("state file {} is in use by another Lifeline process", path.display())]
+    Locked { path: PathBuf },
+
+    #[error("cannot create the directory {} for the state file: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("cannot open state file {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: redb::DatabaseError,
+    },
+
+    /// A read or write transaction failed (I/O error, full disk, damaged file).
+    #[error("state file {}: {source}", path.display())]
+    Database { path: PathBuf, source: redb::Error },
+
+    /// A stored event cannot be decoded, for example a kind this binary does not know.
+    #[error("state file {}: event {seq} cannot be read: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        seq: u64,
+        source: serde_json::Error,
+    },
+
+    #[error("cannot encode an event about {subject}: {source}")]
+    Encode {
+        subject: String,
+        source: serde_json::Error,
+    },
+
+    /// The blocking task that ran the operation panicked or was cancelled.
+    #[error("store operation {operation} did not complete: {source}")]
+    Task {
+        operation: &'static str,
+        source: tokio::task::JoinError,
+    },
+}
