@@ -1,1 +1,9 @@
 //! Real-process test harness: the daemon, origins, PostgreSQL clusters, ports.
+
+pub mod daemon;
+pub mod http;
+pub mod origin;
+pub mod pg;
+pub mod ports;
+pub mod signal;
+pub mod wait;

@@ -1,0 +1,171 @@
+//! `${VAR}` expansion, behind an [`Env`] trait so tests never touch the process environment.
+//!
+//! Expansion runs on the parsed document before anything reads it, so every string value in every
+//! section gets it for free, and a new section needs nothing here. Messages name the variable,
+//! never a value: the values are often secrets.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::diagnostics::Report;
+
+/// Where `${VAR}` values come from.
+pub trait Env {
+    /// The value of `name`, or `None` when it is unset.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment (`std::env`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcessEnv;
+
+// === impl ProcessEnv ===
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+// === impl HashMap ===
+
+impl Env for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// Expands every string value in `table` in place. Returns the spans of the strings that took a
+/// value from `env`, so later messages can avoid echoing them.
+pub(crate) fn expand_document(
+    table: &mut Spanned<DeTable<'_>>,
+    env: &dyn Env,
+    report: &mut Report<'_>,
+) -> Vec<Range<usize>> {
+    let mut expanded = Vec::new();
+    expand_table(table.get_mut(), env, report, &mut expanded);
+    expanded
+}
+
+fn expand_table(
+    table: &mut DeTable<'_>,
+    env: &dyn Env,
+    report: &mut Report<'_>,
+    expanded: &mut Vec<Range<usize>>,
+) {
+    for (_, value) in table.iter_mut() {
+        expand_value(value, env, report, expanded);
+    }
+}
+
+fn expand_value(
+    value: &mut Spanned<DeValue<'_>>,
+    env: &dyn Env,
+    report: &mut Report<'_>,
+    expanded: &mut Vec<Range<usize>>,
+) {
+    let span = value.span();
+    match value.get_mut() {
+        DeValue::String(text) => match expand(text, env) {
+            Ok(Some(new)) => {
+                *text = new.into();
+                expanded.push(span);
+            }
+            Ok(None) => {}
+            Err(message) => report.error_and_mute(span, message),
+        },
+        DeValue::Array(items) => {
+            for item in items.iter_mut() {
+                expand_value(item, env, report, expanded);
+            }
+        }
+        DeValue::Table(table) => expand_table(table, env, report, expanded),
+        DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_) | DeValue::Datetime(_) => {}
+    }
+}
+
+/// Replaces each `${NAME}` in `text` with `env`'s value; `$${` stands for a literal `${`.
+/// `Ok(None)` when `text` has nothing to replace.
+pub(crate) fn expand(text: &str, env: &dyn Env) -> Result<Option<String>, String> {
+    if !text.contains("${") {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(dollar) = rest.find('$') {
+        out.push_str(&rest[..dollar]);
+        let after = &rest[dollar..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix("${") {
+            let close = tail
+                .find('}')
+                .ok_or("`${` without a closing `}` (write `$${` for a literal `${`)")?;
+            let name = &tail[..close];
+            if !is_var_name(name) {
+                return Err(
+                    "`${...}` must hold a variable name (letters, digits and `_`)".to_string(),
+                );
+            }
+            let value = env
+                .var(name)
+                .ok_or_else(|| format!("environment variable `{name}` is not set"))?;
+            out.push_str(&value);
+            rest = &tail[close + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(Some(out))
+}
+
+fn is_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> HashMap<String, String> {
+        HashMap::from([
+            ("HOST".to_string(), "db".to_string()),
+            ("EMPTY".to_string(), String::new()),
+        ])
+    }
+
+    #[test]
+    fn replaces_variables_and_keeps_the_rest() {
+        assert_eq!(expand("plain $5", &env()), Ok(None));
+        assert_eq!(
+            expand("${HOST}:5432/${EMPTY}x$y", &env()).unwrap().unwrap(),
+            "db:5432/x$y"
+        );
+        assert_eq!(expand("$${HOST}", &env()).unwrap().unwrap(), "${HOST}");
+    }
+
+    #[test]
+    fn names_the_missing_variable() {
+        assert_eq!(
+            expand("a${NOPE}b", &env()),
+            Err("environment variable `NOPE` is not set".to_string())
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_references() {
+        assert!(expand("${HOST", &env()).is_err());
+        assert!(expand("${}", &env()).is_err());
+        assert!(expand("${1X}", &env()).is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! Runs every target's checks on its own jittered schedule and sends the observations on.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use lifeline_model::{MonitorName, Observation, Topology};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::probe::{Probe, Prober, check_within};
+
+/// The first check of a target waits a random time below this (or below the interval if shorter).
+const MAX_FIRST_DELAY: Duration = Duration::from_secs(1);
+
+/// Each interval is stretched or shrunk by up to this fraction.
+const JITTER: f64 = 0.05;
+
+/// One task per (monitor, origin) target. Dropping it stops every task, like [`Scheduler::stop`].
+pub struct Scheduler {
+    tasks: JoinSet<()>,
+}
+
+// === impl Scheduler ===
+
+impl Scheduler {
+    /// Starts checking every enabled origin of every pool that has a monitor, each on its own
+    /// schedule: the first check after a random delay in `[0, min(interval, 1s))`, then every
+    /// `interval` ±5 %, so a thousand origins never check in lock-step. Each check is cut at the
+    /// monitor's `timeout` (see [`check_within`]).
+    ///
+    /// Observations go to `tx`. Each target has its own task, so a slow receiver never delays
+    /// another target's check, but does hold back the next check of a target whose observation is
+    /// waiting to be sent. A task ends when `tx`'s receiver is gone. Must be called within a Tokio
+    /// runtime.
+    pub fn start(topology: &Topology, tx: mpsc::Sender<Observation>) -> Scheduler {
+        let mut probers: HashMap<&MonitorName, Prober> = HashMap::new();
+        let mut tasks = JoinSet::new();
+        for pool in &topology.pools {
+            let Some(name) = &pool.monitor else { continue };
+            let Some(monitor) = topology.monitor(name.as_str()) else {
+                tracing::warn!(pool = %pool.name, monitor = %name, "pool names an unknown monitor; its origins are not checked");
+                continue;
+            };
+            let prober = probers
+                .entry(&monitor.name)
+                .or_insert_with(|| Prober::new(monitor));
+            for origin in pool.origins.iter().filter(|origin| origin.enabled) {
+                let probe = prober.probe(origin);
+                let schedule = Schedule {
+                    interval: monitor.interval,
+                    timeout: monitor.timeout,
+                };
+                tasks.spawn(run_target(probe, schedule, tx.clone()));
+            }
+        }
+        tracing::debug!(targets = tasks.len(), "health checks started");
+        Scheduler { tasks }
+    }
+
+    /// How many targets are being checked.
+    pub fn targets(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Stops every task. A check in flight is dropped and reports nothing.
+    pub fn stop(mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Schedule {
+    interval: Duration,
+    timeout: Duration,
+}
+
+async fn run_target(mut probe: Box<dyn Probe>, schedule: Schedule, tx: mpsc::Sender<Observation>) {
+    tokio::time::sleep(first_delay(schedule.interval)).await;
+    loop {
+        let started = Instant::now();
+        let observation = check_within(probe.as_mut(), schedule.timeout).await;
+        if let Err(failure) = &observation.outcome {
+            tracing::debug!(origin = %observation.origin, %failure, "check failed");
+        }
+        if tx.send(observation).await.is_err() {
+            tracing::debug!(origin = %probe.origin(), "observation receiver gone; checks stop");
+            return;
+        }
+        tokio::time::sleep_until(started + jittered(schedule.interval)).await;
+    }
+}
+
+/// A random delay in `[0, min(interval, 1s))`.
+fn first_delay(interval: Duration) -> Duration {
+    interval.min(MAX_FIRST_DELAY).mul_f64(fastrand::f64())
+}
+
+/// `interval` stretched or shrunk by a random fraction up to ±5 %.
+fn jittered(interval: Duration) -> Duration {
+    interval.mul_f64(1.0 - JITTER + 2.0 * JITTER * fastrand::f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_delay_stays_below_the_interval_and_one_second() {
+        for _ in 0..1_000 {
+            assert!(first_delay(Duration::from_millis(200)) < Duration::from_millis(200));
+            assert!(first_delay(Duration::from_secs(30)) < Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn jitter_stays_within_five_percent_and_varies() {
+        let interval = Duration::from_secs(10);
+        let samples: Vec<Duration> = (0..1_000).map(|_| jittered(interval)).collect();
+        for sample in &samples {
+            assert!(*sample >= Duration::from_millis(9_500), "{sample:?}");
+            assert!(*sample <= Duration::from_millis(10_500), "{sample:?}");
+        }
+        let spread = samples
+            .iter()
+            .max()
+            .unwrap()
+            .saturating_sub(*samples.iter().min().unwrap());
+        assert!(spread > Duration::from_millis(500), "{spread:?}");
+    }
+}

@@ -1,0 +1,100 @@
+//! The command line, declared with clap.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lifeline",
+    version,
+    about = "Keeps a service reachable when parts of it fail"
+)]
+pub struct Cli {
+    /// Log lines for people, or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "LIFELINE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon.
+    Run(ConfigArgs),
+    /// Validate a config file: exit 0, or 2 with every problem found.
+    Check(ConfigArgs),
+    /// Show every pool and origin of a running daemon.
+    Status(StatusArgs),
+    /// Show a running daemon's event log.
+    Events(EventsArgs),
+    /// Make a running daemon re-read its config file.
+    Reload(ReloadArgs),
+    /// Run a small HTTP origin (for trying configs, the demo and the benchmarks).
+    Origin(OriginArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The config file.
+    #[arg(short, long, default_value = "lifeline.toml", env = "LIFELINE_CONFIG")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The daemon's admin API.
+    #[arg(long, default_value = "http://127.0.0.1:9090", env = "LIFELINE_ADMIN")]
+    pub admin: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    /// Print the JSON the admin API returned instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    /// Only events after this sequence number.
+    #[arg(long)]
+    pub since: Option<u64>,
+    /// At most this many events.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print the JSON the admin API returned instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    /// The admin token (better given through the environment than on the command line).
+    #[arg(long, env = "LIFELINE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct OriginArgs {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// The name it reports in its answers.
+    #[arg(long, default_value = "origin")]
+    pub name: String,
+}

@@ -1,0 +1,264 @@
+//! Client commands: talk to a running daemon's admin API and print tables for people or the JSON
+//! for scripts. Also `lifeline origin`, the small HTTP origin for trying configs out.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::cli::{EventsArgs, OriginArgs, ReloadArgs, StatusArgs};
+
+pub async fn status(args: &StatusArgs) -> ExitCode {
+    report(async {
+        let status = get_json(&args.admin.admin, "/status").await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&status)?);
+        } else {
+            print!("{}", status_table(&status));
+        }
+        Ok(())
+    })
+    .await
+}
+
+pub async fn events(args: &EventsArgs) -> ExitCode {
+    report(async {
+        let mut path = format!("/events?limit={}", args.limit);
+        if let Some(since) = args.since {
+            path.push_str(&format!("&since={since}"));
+        }
+        let events = get_json(&args.admin.admin, &path).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&events)?);
+        } else {
+            print!("{}", events_table(&events));
+        }
+        Ok(())
+    })
+    .await
+}
+
+pub async fn reload(args: &ReloadArgs) -> ExitCode {
+    report(async {
+        let mut request = reqwest::Client::new().post(url(&args.admin.admin, "/reload"));
+        if let Some(token) = &args.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.context("cannot reach the admin API")?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .context("the admin API answered no JSON")?;
+        if !status.is_success() {
+            let mut message = format!("{status}: {}", text(&body["error"]));
+            for line in body["errors"].as_array().into_iter().flatten() {
+                message.push_str(&format!("\n  {}", text(line)));
+            }
+            bail!(message);
+        }
+        println!("reloaded: {}", text(&body["summary"]));
+        Ok(())
+    })
+    .await
+}
+
+pub async fn origin(args: &OriginArgs) -> ExitCode {
+    report(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        tracing::info!(listen = %listener.local_addr()?, name = %args.name, "origin serving");
+        lifeline_origin::serve(listener, args.name.clone(), shutdown_signal()).await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch SIGTERM; stop with Ctrl-C");
+            if let Err(error) = tokio::signal::ctrl_c().await {
+                tracing::warn!(%error, "cannot watch Ctrl-C either");
+            }
+        }
+    }
+}
+
+async fn report(work: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    match work.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn url(admin: &str, path: &str) -> String {
+    format!("{}{path}", admin.trim_end_matches('/'))
+}
+
+async fn get_json(admin: &str, path: &str) -> anyhow::Result<Value> {
+    let response = reqwest::get(url(admin, path))
+        .await
+        .with_context(|| format!("cannot reach the admin API at {admin}"))?;
+    let status = response.status();
+    let body: Value = response
+        .json()
+        .await
+        .context("the admin API answered no JSON")?;
+    if !status.is_success() {
+        bail!("{status}: {}", text(&body["error"]));
+    }
+    Ok(body)
+}
+
+/// A JSON value as plain text: strings without quotes, null as `-`.
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn status_table(status: &Value) -> String {
+    let mut rows = vec![vec![
+        "POOL".to_string(),
+        "STATE".into(),
+        "ORIGIN".into(),
+        "ADDRESS".into(),
+        "HEALTH".into(),
+        "RESPONSE".into(),
+        "FAILURES".into(),
+        "DOWN SINCE".into(),
+        "LAST ERROR".into(),
+    ]];
+    for pool in status["pools"].as_array().into_iter().flatten() {
+        let state = format!(
+            "{} {}/{}",
+            text(&pool["state"]),
+            pool["healthy_origins"],
+            pool["origins"].as_array().map_or(0, Vec::len)
+        );
+        for origin in pool["origins"].as_array().into_iter().flatten() {
+            let health = if origin["enabled"] == Value::Bool(false) {
+                "disabled".to_string()
+            } else {
+                text(&origin["health"])
+            };
+            let response = origin["response_time"]
+                .as_f64()
+                .map_or("-".to_string(), |ms| format!("{ms:.1}ms"));
+            rows.push(vec![
+                text(&pool["name"]),
+                state.clone(),
+                text(&origin["name"]),
+                text(&origin["address"]),
+                health,
+                response,
+                text(&origin["consecutive_failures"]),
+                text(&origin["down_since"]),
+                text(&origin["last_error"]),
+            ]);
+        }
+    }
+    render(&rows)
+}
+
+fn events_table(events: &Value) -> String {
+    let mut rows = vec![vec![
+        "SEQ".to_string(),
+        "TIME".into(),
+        "KIND".into(),
+        "SUBJECT".into(),
+        "CHANGE".into(),
+        "REASON".into(),
+    ]];
+    for event in events.as_array().into_iter().flatten() {
+        let change = match (&event["old"], &event["new"]) {
+            (Value::Null, Value::Null) => "-".to_string(),
+            (old, new) => format!("{} -> {}", text(old), text(new)),
+        };
+        rows.push(vec![
+            text(&event["seq"]),
+            text(&event["at"]),
+            text(&event["kind"]),
+            text(&event["subject"]),
+            change,
+            text(&event["reason"]),
+        ]);
+    }
+    render(&rows)
+}
+
+/// Left-aligned columns two spaces apart; the last column is not padded.
+fn render(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .map(|row| row[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let last = row.len() - 1;
+        for (c, cell) in row.iter().enumerate() {
+            out.push_str(cell);
+            if c < last {
+                out.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn status_table_has_a_row_per_origin() {
+        let status = json!({"pools": [{"name": "web", "state": "degraded", "healthy_origins": 1, "origins": [
+            {"name": "a", "address": "127.0.0.1:1", "enabled": true, "health": "healthy", "response_time": 1.25, "consecutive_failures": 0, "down_since": null, "last_error": null},
+            {"name": "b", "address": "127.0.0.1:2", "enabled": true, "health": "unhealthy", "response_time": 2000.0, "consecutive_failures": 3, "down_since": "2026-11-23T00:00:00.000Z", "last_error": "timeout: no answer"}
+        ]}]});
+        let table = status_table(&status);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("POOL  STATE"));
+        assert!(lines[1].contains("web   degraded 1/2  a"), "{table}");
+        assert!(
+            lines[1].contains("1.3ms") || lines[1].contains("1.2ms"),
+            "{table}"
+        );
+        assert!(lines[2].ends_with("timeout: no answer"), "{table}");
+    }
+
+    #[test]
+    fn events_table_shows_transitions() {
+        let events = json!([{"seq": 7, "at": "2026-11-23T00:00:00.000Z", "kind": "origin_down", "subject": "a", "old": "healthy", "new": "unhealthy", "reason": "2 consecutive failed checks"}]);
+        let table = events_table(&events);
+        assert!(
+            table.lines().nth(1).unwrap().contains(
+                "origin_down  a        healthy -> unhealthy  2 consecutive failed checks"
+            ),
+            "{table}"
+        );
+    }
+}

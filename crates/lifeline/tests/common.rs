@@ -1,0 +1,109 @@
+//! Shared by the integration tests: the binary under test and config builders.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::path::Path;
+use std::time::Duration;
+
+use lifeline_testkit::daemon::Daemon;
+use lifeline_testkit::origin::OriginProcess;
+use lifeline_testkit::wait;
+
+pub fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_lifeline"))
+}
+
+/// Check interval of the test monitors; `retries` and `rise` are 2.
+pub const INTERVAL: Duration = Duration::from_millis(200);
+pub const TIMEOUT: Duration = Duration::from_millis(150);
+
+/// A config with one http monitor and one pool of `origins`, `{admin}` and `{token}` left for
+/// the daemon harness to fill in.
+pub fn http_config(origins: &[&OriginProcess], minimum_origins: usize) -> String {
+    let origins: Vec<String> = origins
+        .iter()
+        .map(|o| {
+            format!(
+                "  {{ name = \"{}\", address = \"{}\" }},",
+                o.name,
+                o.address()
+            )
+        })
+        .collect();
+    format!(
+        r#"[admin]
+listen = "{{admin}}"
+token = "{{token}}"
+
+[[monitor]]
+name = "web"
+type = "http"
+path = "/health"
+interval = "200ms"
+timeout = "150ms"
+retries = 2
+rise = 2
+expected_codes = "2xx"
+expected_body = "healthy"
+headers = {{ Host = "api.example.test" }}
+
+[[pool]]
+name = "primary"
+monitor = "web"
+minimum_origins = {minimum_origins}
+origins = [
+{}
+]
+"#,
+        origins.join("\n")
+    )
+}
+
+/// Waits until an origin's health in `GET /status` is `health`; returns how long it took.
+pub async fn wait_health(
+    daemon: &Daemon,
+    origin: &str,
+    health: &str,
+    deadline: Duration,
+) -> Duration {
+    let (_, took) = wait::until(&format!("{origin} to be {health}"), deadline, || async {
+        (daemon.origin_health(origin).await == health).then_some(())
+    })
+    .await;
+    took
+}
+
+/// The longest a health change may take: `retries` checks at `INTERVAL` apart, the last one
+/// cut at `TIMEOUT`, plus a second for a noisy machine.
+pub fn change_deadline() -> Duration {
+    INTERVAL * 2 + TIMEOUT + Duration::from_secs(1)
+}
+
+/// Events of the daemon with this kind and subject.
+pub async fn events_of(daemon: &Daemon, kind: &str, subject: &str) -> Vec<serde_json::Value> {
+    let (_, events) = daemon.get("/events?limit=1000").await;
+    events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == kind && e["subject"] == subject)
+        .cloned()
+        .collect()
+}
+
+/// Waits until the daemon has recorded `count` events of this kind and subject (events are
+/// written just after the status changes), and returns them.
+pub async fn wait_events(
+    daemon: &Daemon,
+    kind: &str,
+    subject: &str,
+    count: usize,
+) -> Vec<serde_json::Value> {
+    let what = format!("{count} {kind} events of {subject}");
+    let (events, _) = wait::until(&what, Duration::from_secs(5), || async {
+        let events = events_of(daemon, kind, subject).await;
+        (events.len() >= count).then_some(events)
+    })
+    .await;
+    events
+}

@@ -1,0 +1,208 @@
+//! The `lifeline run` daemon as a real process, observed through its admin API.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::ports::free_port;
+use crate::signal::{send_signal, wait_for_port};
+
+/// The admin token every test daemon is given.
+pub const TOKEN: &str = "test-admin-token-5ecret";
+
+/// A running daemon with its config and state in a temporary directory. Killed on drop.
+pub struct Daemon {
+    pub admin_port: u16,
+    pub config_path: PathBuf,
+    dir: tempfile::TempDir,
+    binary: PathBuf,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Writes `config` (which must contain `{admin}` where the admin listen address goes and may
+    /// contain `{token}`) to a file, starts `lifeline run` on it and waits for the admin API.
+    pub fn start(binary: &Path, config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("cannot make a temp dir");
+        let admin_port = free_port();
+        let config_path = dir.path().join("lifeline.toml");
+        let mut daemon = Self {
+            admin_port,
+            config_path,
+            dir,
+            binary: binary.to_path_buf(),
+            child: None,
+        };
+        daemon.write_config(config);
+        daemon.restart();
+        daemon
+    }
+
+    /// Replaces the config file (same placeholders as `start`), without telling the daemon.
+    pub fn write_config(&self, config: &str) {
+        let text = config
+            .replace("{admin}", &format!("127.0.0.1:{}", self.admin_port))
+            .replace("{token}", TOKEN);
+        std::fs::write(&self.config_path, text).expect("cannot write the config");
+    }
+
+    /// Starts the daemon (again) and waits until its admin API answers.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "the daemon is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("cannot open the daemon log");
+        let child = Command::new(&self.binary)
+            .args(["run", "-c"])
+            .arg(&self.config_path)
+            .env("RUST_LOG", "info")
+            .env("LIFELINE_TOKEN_FOR_TESTS", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start the daemon");
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.admin_port)).is_err() {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "the daemon exited with {status} before serving:\n{}",
+                    self.logs()
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "the daemon's admin API did not come up:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("daemon.log")
+    }
+
+    /// Everything the daemon has logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// `GET path` on the admin API: status code and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = crate::http::client()
+            .get(format!("{}{path}", self.admin_url()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST path` with an optional bearer token: status code and JSON body.
+    pub async fn post(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = crate::http::client().post(format!("{}{path}", self.admin_url()));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The `health` of one origin in `GET /status`.
+    pub async fn origin_health(&self, origin: &str) -> String {
+        let (_, status) = self.get("/status").await;
+        status["pools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|pool| pool["origins"].as_array().into_iter().flatten())
+            .find(|o| o["name"] == origin)
+            .and_then(|o| o["health"].as_str())
+            .unwrap_or("missing")
+            .to_string()
+    }
+
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.as_ref().expect("the daemon is not running").id();
+        assert!(
+            send_signal(i32::try_from(pid).expect("pid fits in i32"), signal),
+            "the daemon is gone"
+        );
+    }
+
+    /// Sends SIGTERM and waits for the exit (at most 15 s).
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        let mut child = self.child.take().expect("the daemon is not running");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("cannot wait for the daemon") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "the daemon ignored SIGTERM:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("the daemon is not running");
+        child.kill().expect("cannot kill the daemon");
+        child.wait().expect("cannot reap the daemon");
+    }
+
+    /// Runs another `lifeline` command against this daemon (status, events, ...): exit code,
+    /// stdout, stderr.
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let output = Command::new(&self.binary)
+            .args(args)
+            .env("LIFELINE_ADMIN", self.admin_url())
+            .output()
+            .expect("cannot run lifeline");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take()
+            && child.kill().is_ok()
+        {
+            child.wait().ok();
+        }
+    }
+}
+
+/// Waits until a port accepts connections (re-exported for tests that start their own servers).
+pub fn wait_until_listening(port: u16) {
+    wait_for_port(port, Duration::from_secs(10));
+}

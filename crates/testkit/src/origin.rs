@@ -1,0 +1,126 @@
+//! A real HTTP origin process (`lifeline origin`) that a test can slow, break and kill.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::ports::free_port;
+use crate::signal::{send_signal, wait_for_port};
+
+/// A running `lifeline origin` process. Killed on drop.
+pub struct OriginProcess {
+    pub name: String,
+    pub port: u16,
+    binary: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl OriginProcess {
+    /// Starts an origin on a free loopback port and waits until it accepts connections.
+    pub fn spawn(binary: &Path, name: &str) -> Self {
+        let mut origin = Self {
+            name: name.to_string(),
+            port: free_port(),
+            binary: binary.to_path_buf(),
+            child: None,
+        };
+        origin.start();
+        origin
+    }
+
+    /// Starts it again on the same port after a kill.
+    pub fn start(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "origin {} is already running",
+            self.name
+        );
+        let child = Command::new(&self.binary)
+            .args([
+                "origin",
+                "--listen",
+                &format!("127.0.0.1:{}", self.port),
+                "--name",
+                &self.name,
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start origin {}: {e}", self.name));
+        self.child = Some(child);
+        wait_for_port(self.port, Duration::from_secs(10));
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Makes `/health` (and every other path) answer `status` after `delay`.
+    pub async fn behave(&self, status: u16, delay: Duration) {
+        let url = format!(
+            "http://127.0.0.1:{}/_control?status={status}&delay_ms={}",
+            self.port,
+            delay.as_millis()
+        );
+        let response = crate::http::client()
+            .post(url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach origin {}: {e}", self.name));
+        assert!(
+            response.status().is_success(),
+            "origin {} refused the change",
+            self.name
+        );
+    }
+
+    /// `kill -9`: the port closes at once.
+    pub fn kill9(&mut self) {
+        let mut child = self
+            .child
+            .take()
+            .unwrap_or_else(|| panic!("origin {} is not running", self.name));
+        child
+            .kill()
+            .unwrap_or_else(|e| panic!("cannot kill origin {}: {e}", self.name));
+        child
+            .wait()
+            .unwrap_or_else(|e| panic!("cannot reap origin {}: {e}", self.name));
+    }
+
+    /// `SIGSTOP`: the port stays open but nothing answers.
+    pub fn sigstop(&self) {
+        assert!(
+            send_signal(self.pid(), libc::SIGSTOP),
+            "origin {} is gone",
+            self.name
+        );
+    }
+
+    pub fn sigcont(&self) {
+        assert!(
+            send_signal(self.pid(), libc::SIGCONT),
+            "origin {} is gone",
+            self.name
+        );
+    }
+
+    fn pid(&self) -> i32 {
+        let child = self
+            .child
+            .as_ref()
+            .unwrap_or_else(|| panic!("origin {} is not running", self.name));
+        i32::try_from(child.id()).expect("pid fits in i32")
+    }
+}
+
+impl Drop for OriginProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take()
+            && child.kill().is_ok()
+        {
+            child.wait().ok();
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Signals and port readiness for the processes a test starts (by PID, never by name).
+
+use std::net::{Ipv4Addr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// Sends `signal` to one process this test started. Returns false if it no longer exists.
+#[allow(unsafe_code)]
+pub fn send_signal(pid: i32, signal: i32) -> bool {
+    assert!(pid > 0, "refusing to signal pid {pid}");
+    // SAFETY: kill(2) takes plain integers and has no memory-safety preconditions.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+/// Waits until something accepts TCP connections on the loopback port.
+pub fn wait_for_port(port: u16, deadline: Duration) {
+    let start = Instant::now();
+    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+        assert!(
+            start.elapsed() < deadline,
+            "nothing listens on port {port} after {deadline:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
