@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what Lifeline's tests, demo and benchmarks need on a fresh Debian 12 machine:
+# PostgreSQL (real streaming replication in the tests) and protoc (for etcd-client).
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+packages=(postgresql protobuf-compiler)
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(haproxy nginx wrk)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+  # The tests start their own PostgreSQL clusters; the distribution's default one is not needed.
+  if printf '%s\n' "${missing[@]}" | grep -qx postgresql; then
+    $sudo_cmd pg_ctlcluster --mode fast 15 main stop 2>/dev/null || true
+  fi
+fi
