@@ -97,4 +97,8 @@ pub struct OriginArgs {
     /// The name it reports in its answers.
     #[arg(long, default_value = "origin")]
     pub name: String,
+    /// Serve this many origins on consecutive ports from `--listen`, named NAME0, NAME1, ...
+    /// (for benchmarks with many origins in one process).
+    #[arg(long, default_value_t = 1)]
+    pub count: u16,
 }

@@ -65,14 +65,32 @@ pub async fn reload(args: &ReloadArgs) -> ExitCode {
 
 pub async fn origin(args: &OriginArgs) -> ExitCode {
     report(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        tracing::info!(listen = %listener.local_addr()?, name = %args.name, "origin serving");
-        lifeline_origin::serve(listener, args.name.clone(), shutdown_signal()).await?;
+        if args.count <= 1 {
+            let listener = bind(args.listen).await?;
+            tracing::info!(listen = %listener.local_addr()?, name = %args.name, "origin serving");
+            lifeline_origin::serve(listener, args.name.clone(), shutdown_signal()).await?;
+            return Ok(());
+        }
+        let mut listeners = Vec::with_capacity(usize::from(args.count));
+        for offset in 0..args.count {
+            let port = args
+                .listen
+                .port()
+                .checked_add(offset)
+                .context("--count runs past port 65535")?;
+            listeners.push(bind(std::net::SocketAddr::new(args.listen.ip(), port)).await?);
+        }
+        tracing::info!(first = %args.listen, count = args.count, "origins serving");
+        lifeline_origin::serve_many(listeners, &args.name, shutdown_signal()).await?;
         Ok(())
     })
     .await
+}
+
+async fn bind(address: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))
 }
 
 async fn shutdown_signal() {

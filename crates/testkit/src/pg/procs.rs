@@ -1,6 +1,6 @@
 //! Processes of a PostgreSQL server, found through `/proc`, and the signals the faults send them.
 //!
-//! This is the only place in the harness that calls into libc: `kill(2)` and `geteuid(2)`.
+//! `kill(2)` itself is in `crate::signal`, shared with the other processes the harness starts.
 
 use std::fs;
 use std::path::Path;
@@ -16,16 +16,7 @@ pub(crate) fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Sends `signal` to `pid`; false when the process does not exist (or we may not signal it).
-#[allow(unsafe_code)]
-pub(crate) fn signal(pid: i32, signal: libc::c_int) -> bool {
-    if pid <= 0 {
-        // 0 and negative pids address process groups; never do that by accident.
-        return false;
-    }
-    // SAFETY: kill only reads its two integer arguments.
-    unsafe { libc::kill(pid, signal) == 0 }
-}
+pub(crate) use crate::signal::send_signal as signal;
 
 /// True when `pid` exists and is not a zombie waiting to be reaped.
 ///
