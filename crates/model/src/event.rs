@@ -15,7 +15,17 @@ pub enum EventKind {
     ConfigRejected,
     OriginUp,
     OriginDown,
+    /// Live traffic failed often enough to take an origin out before its monitor noticed.
+    OriginEjected,
     PoolStateChanged,
+    /// A load balancer's traffic moved to another pool (or back).
+    Failover,
+    /// Failover took longer than the load balancer's `rto_alert`.
+    RtoExceeded,
+    ForceSet,
+    ForceCleared,
+    OriginDrained,
+    OriginUndrained,
 }
 
 impl EventKind {
@@ -27,7 +37,14 @@ impl EventKind {
             EventKind::ConfigRejected => "config_rejected",
             EventKind::OriginUp => "origin_up",
             EventKind::OriginDown => "origin_down",
+            EventKind::OriginEjected => "origin_ejected",
             EventKind::PoolStateChanged => "pool_state_changed",
+            EventKind::Failover => "failover",
+            EventKind::RtoExceeded => "rto_exceeded",
+            EventKind::ForceSet => "force_set",
+            EventKind::ForceCleared => "force_cleared",
+            EventKind::OriginDrained => "origin_drained",
+            EventKind::OriginUndrained => "origin_undrained",
         }
     }
 }

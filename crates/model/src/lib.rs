@@ -8,8 +8,10 @@
 
 mod event;
 mod health;
+mod load_balancer;
 mod names;
 mod observation;
+mod routing;
 mod secret;
 mod status;
 mod time;
@@ -17,12 +19,16 @@ mod topology;
 
 pub use event::{Event, EventKind, NewEvent};
 pub use health::{Health, OriginHealth, PoolState};
-pub use names::{MonitorName, OriginName, PoolName};
+pub use load_balancer::{
+    Cidr, Listener, LoadBalancer, Route, Rule, SessionAffinity, SteeringPolicy, TlsFiles,
+};
+pub use names::{LoadBalancerName, MonitorName, OriginName, PoolName};
 pub use observation::{CheckFailure, FailureKind, Observation, PostgresFacts};
+pub use routing::{Ejection, ForceTarget, OriginRouting, PoolRouting, RoutingTable};
 pub use secret::Secret;
 pub use status::{OriginStatus, PoolStatus, StatusSnapshot};
 pub use time::Timestamp;
 pub use topology::{
-    AdminSettings, CodeMatcher, HostPort, HttpCheck, LogFormat, Monitor, MonitorKind, Origin, Pool,
-    PostgresCheck, Topology,
+    AdminSettings, CodeMatcher, HostPort, HttpCheck, LogFormat, Monitor, MonitorKind, Origin,
+    OriginProtocol, Pool, PostgresCheck, Topology,
 };

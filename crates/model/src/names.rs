@@ -61,3 +61,7 @@ name_type!(
     /// The name of a monitor (a health-check definition).
     MonitorName
 );
+name_type!(
+    /// The name of a load balancer.
+    LoadBalancerName
+);

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::load_balancer::LoadBalancer;
 use crate::names::{MonitorName, OriginName, PoolName};
 use crate::secret::Secret;
 
@@ -15,6 +16,7 @@ pub struct Topology {
     pub admin: AdminSettings,
     pub monitors: Vec<Monitor>,
     pub pools: Vec<Pool>,
+    pub load_balancers: Vec<LoadBalancer>,
 }
 
 impl Topology {
@@ -24,6 +26,12 @@ impl Topology {
 
     pub fn pool(&self, name: &str) -> Option<&Pool> {
         self.pools.iter().find(|p| p.name.as_str() == name)
+    }
+
+    pub fn load_balancer(&self, name: &str) -> Option<&LoadBalancer> {
+        self.load_balancers
+            .iter()
+            .find(|lb| lb.name.as_str() == name)
     }
 
     /// Every origin with the pool it belongs to, in config order.
@@ -126,6 +134,20 @@ pub struct Pool {
     pub origins: Vec<Origin>,
     /// The pool is down when fewer enabled origins than this are healthy.
     pub minimum_origins: usize,
+    /// How the load balancers talk to these origins.
+    pub origin_protocol: OriginProtocol,
+    /// Consecutive failures of live traffic (connect errors, timeouts, 5xx) that eject an origin
+    /// at once, before its monitor notices. 0 turns passive ejection off.
+    pub eject_after: u32,
+}
+
+/// `origin_protocol` of a pool.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum OriginProtocol {
+    #[default]
+    Http,
+    /// TLS to the origin; `allow_insecure` accepts self-signed certificates.
+    Https { allow_insecure: bool },
 }
 
 /// One backend address inside a pool.

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use lifeline_control::{Controller, Metrics};
 use lifeline_model::{
     AdminSettings, EventKind, HostPort, Monitor, MonitorKind, MonitorName, NewEvent, Origin,
-    OriginName, Pool, PoolName, Secret, Timestamp, Topology,
+    OriginName, OriginProtocol, Pool, PoolName, Secret, Timestamp, Topology,
 };
 use lifeline_store::{EmbeddedStore, StateStore};
 use prometheus_client::registry::Registry;
@@ -51,7 +51,10 @@ fn topology(token: Option<&str>) -> Topology {
                 enabled: true,
             }],
             minimum_origins: 1,
+            origin_protocol: OriginProtocol::Http,
+            eject_after: 5,
         }],
+        load_balancers: Vec::new(),
     }
 }
 

@@ -27,5 +27,6 @@ pub(crate) fn topology(raw: &RawConfig, file: &Path, report: &mut Report<'_>) ->
         admin: admin?,
         monitors: monitors?,
         pools: pools?,
+        load_balancers: Vec::new(),
     })
 }

@@ -47,6 +47,8 @@ fn pool(
         monitor: monitor?,
         origins: origins?,
         minimum_origins: minimum_origins?,
+        origin_protocol: lifeline_model::OriginProtocol::Http,
+        eject_after: 5,
     })
 }
 

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use lifeline_model::{
     AdminSettings, CheckFailure, FailureKind, HostPort, Monitor, MonitorKind, MonitorName, Origin,
-    Pool, PoolName,
+    OriginProtocol, Pool, PoolName,
 };
 
 use super::*;
@@ -36,6 +36,7 @@ fn topology(pools: Vec<Pool>) -> Arc<Topology> {
             rise: 2,
         }],
         pools,
+        load_balancers: Vec::new(),
     })
 }
 
@@ -45,6 +46,8 @@ fn web_pool() -> Pool {
         monitor: Some(MonitorName::new("tcp")),
         origins: vec![origin("a", 1), origin("b", 2), origin("c", 3)],
         minimum_origins: 2,
+        origin_protocol: OriginProtocol::Http,
+        eject_after: 5,
     }
 }
 

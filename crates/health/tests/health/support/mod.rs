@@ -93,6 +93,8 @@ pub fn pool(name: &str, monitor: Option<&str>, origins: Vec<Origin>) -> Pool {
         monitor: monitor.map(Into::into),
         origins,
         minimum_origins: 1,
+        origin_protocol: lifeline_model::OriginProtocol::Http,
+        eject_after: 5,
     }
 }
 
@@ -105,5 +107,6 @@ pub fn topology(monitors: Vec<Monitor>, pools: Vec<Pool>) -> Topology {
         },
         monitors,
         pools,
+        load_balancers: Vec::new(),
     }
 }
