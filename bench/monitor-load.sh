@@ -27,7 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"
 "$bin" origin --listen "127.0.0.1:$BASE_PORT" --count "$N" --name o 2>"$work/origins.log" &
 pids+=("$!")
 sleep 1
@@ -47,7 +47,7 @@ sleep 1
 
 # HAProxy: the same origins and checks, one thread.
 {
-  printf 'global\n  nbthread 1\n  maxconn 50000\n\ndefaults\n  mode http\n  timeout connect 500ms\n  timeout server 500ms\n  timeout client 5s\n  timeout check 500ms\n\n'
+  printf 'global\n  nbthread 1\n  maxconn 5000\n\ndefaults\n  mode http\n  timeout connect 500ms\n  timeout server 500ms\n  timeout client 5s\n  timeout check 500ms\n\n'
   printf 'frontend f\n  bind 127.0.0.1:%s\n  default_backend b\n\nbackend b\n  option httpchk GET /health\n  http-check expect string healthy\n  default-server check inter 1s fall 2 rise 2\n' "$HAPROXY_PORT"
   for i in $(seq 0 $((N - 1))); do
     printf '  server o%s 127.0.0.1:%s\n' "$i" $((BASE_PORT + i))

@@ -1,30 +1,46 @@
 //! The controller loop: receives inputs, decides, and carries out the actions.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use lifeline_model::{Health, Observation, StatusSnapshot, Timestamp, Topology};
-use lifeline_store::StateStore;
-use tokio::sync::{mpsc, oneshot};
+use lifeline_model::{
+    Ejection, ForceTarget, Health, LoadBalancerName, Observation, OriginName, RoutingTable,
+    StatusSnapshot, Timestamp, Topology,
+};
+use lifeline_store::{StateStore, StoreError};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::decide::{Action, Input, State, decide};
-use crate::metrics::Metrics;
+use crate::decide::{
+    Action, Input, OVERRIDES_PREFIX, Overrides, State, check_drain, check_force, decide,
+};
+use crate::metrics::{Metrics, OriginHandles};
 use crate::recorder::Recorder;
 
-/// How often the status snapshot is refreshed when only check times changed. Health changes are
-/// published at once.
-const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+/// How often the status snapshot is refreshed when only check times changed (and how often the
+/// heartbeat beats). Health changes are published at once.
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(500);
 
 /// What other parts of the daemon ask of the controller.
 #[derive(Debug)]
-pub enum Command {
+enum Command {
     /// Switch to a new, validated topology; answered once the controller uses it.
     Reload {
         topology: Arc<Topology>,
         done: oneshot::Sender<()>,
+    },
+    Force {
+        load_balancer: LoadBalancerName,
+        target: Option<ForceTarget>,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    Drain {
+        origin: OriginName,
+        draining: bool,
+        done: oneshot::Sender<Result<(), String>>,
     },
 }
 
@@ -47,6 +63,8 @@ impl Heartbeat {
 pub struct ControllerHandle {
     /// The latest status; readers `load()` it without locks.
     pub status: Arc<ArcSwap<StatusSnapshot>>,
+    /// The latest routing table; the data plane compiles each new one.
+    pub routing: watch::Receiver<Arc<RoutingTable>>,
     pub heartbeat: Arc<Heartbeat>,
     commands: mpsc::Sender<Command>,
 }
@@ -62,6 +80,67 @@ impl ControllerHandle {
             .is_ok()
             && applied.await.is_ok()
     }
+
+    /// Pins a load balancer to a pool or origin (`None` clears the pin). `Err` says why not.
+    pub async fn force(
+        &self,
+        load_balancer: LoadBalancerName,
+        target: Option<ForceTarget>,
+    ) -> Result<(), String> {
+        let (done, answer) = oneshot::channel();
+        self.ask(
+            Command::Force {
+                load_balancer,
+                target,
+                done,
+            },
+            answer,
+        )
+        .await
+    }
+
+    /// Drains an origin (no new requests) or undrains it. `Err` says why not.
+    pub async fn drain(&self, origin: OriginName, draining: bool) -> Result<(), String> {
+        let (done, answer) = oneshot::channel();
+        self.ask(
+            Command::Drain {
+                origin,
+                draining,
+                done,
+            },
+            answer,
+        )
+        .await
+    }
+
+    async fn ask(
+        &self,
+        command: Command,
+        answer: oneshot::Receiver<Result<(), String>>,
+    ) -> Result<(), String> {
+        let stopped = || "the controller has stopped".to_string();
+        self.commands.send(command).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Reads the overrides stored by an earlier run. Entries that cannot be understood are logged
+/// and skipped.
+pub async fn load_overrides(store: &dyn StateStore) -> Result<Overrides, StoreError> {
+    let entries: Vec<(String, Vec<u8>)> = store
+        .list(OVERRIDES_PREFIX)
+        .await?
+        .into_iter()
+        .map(|(key, versioned)| (key, versioned.value))
+        .collect();
+    let (overrides, skipped) = Overrides::from_entries(&entries);
+    for key in skipped {
+        tracing::warn!(
+            key,
+            "ignoring a stored override this version does not understand"
+        );
+    }
+    Ok(overrides)
 }
 
 /// The one writer of state. Build with [`Controller::new`], then [`Controller::run`] it.
@@ -69,44 +148,67 @@ pub struct Controller {
     state: State,
     started_at: Timestamp,
     observations: mpsc::Receiver<Observation>,
+    ejections: mpsc::Receiver<Ejection>,
     commands: mpsc::Receiver<Command>,
     status: Arc<ArcSwap<StatusSnapshot>>,
+    routing: watch::Sender<Arc<RoutingTable>>,
+    generation: u64,
     heartbeat: Arc<Heartbeat>,
     metrics: Metrics,
+    /// Each origin's metric series, rebuilt with the topology.
+    origin_metrics: HashMap<OriginName, OriginHandles>,
     recorder: Recorder,
 }
 
 impl Controller {
+    /// A controller for `topology`, starting from the `overrides` an earlier run stored (see
+    /// [`load_overrides`]). Observations come from the monitors, ejections from the data plane.
     pub fn new(
         topology: Arc<Topology>,
+        mut overrides: Overrides,
         store: Arc<dyn StateStore>,
         metrics: Metrics,
         observations: mpsc::Receiver<Observation>,
+        ejections: mpsc::Receiver<Ejection>,
     ) -> (Self, ControllerHandle) {
         let started_at = Timestamp::now();
-        let state = State::new(topology);
-        metrics.rebuild(&state);
+        let recorder = Recorder::spawn(store);
+        for key in overrides.retain_valid(&topology) {
+            tracing::warn!(
+                key,
+                "dropping a stored override that names something the config no longer has"
+            );
+            recorder.put(key, None);
+        }
+        let state = State::new(topology, overrides);
         let status = Arc::new(ArcSwap::from_pointee(
             state.snapshot(started_at, started_at),
         ));
+        let (routing, routing_rx) = watch::channel(Arc::new(state.routing(0)));
         let heartbeat = Arc::new(Heartbeat::default());
         heartbeat.beat(started_at);
         let (command_tx, commands) = mpsc::channel(16);
         let handle = ControllerHandle {
             status: status.clone(),
+            routing: routing_rx,
             heartbeat: heartbeat.clone(),
             commands: command_tx,
         };
-        let controller = Self {
+        let mut controller = Self {
             state,
             started_at,
             observations,
+            ejections,
             commands,
             status,
+            routing,
+            generation: 0,
             heartbeat,
             metrics,
-            recorder: Recorder::spawn(store),
+            origin_metrics: HashMap::new(),
+            recorder,
         };
+        controller.rebuild_metrics();
         (controller, handle)
     }
 
@@ -124,6 +226,11 @@ impl Controller {
                 Some(command) = self.commands.recv() => {
                     self.command(command);
                     self.publish();
+                }
+                Some(ejection) = self.ejections.recv() => {
+                    if self.ejection(ejection) {
+                        self.publish();
+                    }
                 }
                 Some(observation) = self.observations.recv() => {
                     if self.observation(observation) {
@@ -150,16 +257,19 @@ impl Controller {
         let Some(pool) = self.state.pool_index_of(observation.origin.as_str()) else {
             return false;
         };
-        let pool_name = self.state.topology().pools[pool].name.clone();
         let origin = observation.origin.clone();
-        let now = Timestamp::now();
+        if let Some(handles) = self.origin_metrics.get(&origin) {
+            self.metrics.checked(handles, &observation);
+        }
         let actions = decide(
             &mut self.state,
-            Input::Observation(observation.clone()),
-            now,
+            Input::Observation(observation),
+            Timestamp::now(),
         );
-        let healthy = self.state.origin(origin.as_str()).map(|h| h.health) == Some(Health::Healthy);
-        self.metrics.observed(&pool_name, &observation, healthy);
+        if let Some(handles) = self.origin_metrics.get(&origin) {
+            let health = self.state.origin(origin.as_str()).map(|h| h.health);
+            handles.set_healthy(health == Some(Health::Healthy));
+        }
         if actions.is_empty() {
             return false;
         }
@@ -168,22 +278,76 @@ impl Controller {
         true
     }
 
+    /// Returns whether the origin was taken out.
+    fn ejection(&mut self, ejection: Ejection) -> bool {
+        let origin = ejection.origin.clone();
+        let Some(pool) = self.state.pool_index_of(origin.as_str()) else {
+            return false;
+        };
+        let actions = decide(&mut self.state, Input::Ejection(ejection), Timestamp::now());
+        if actions.is_empty() {
+            return false;
+        }
+        if let Some(handles) = self.origin_metrics.get(&origin) {
+            handles.set_healthy(false);
+        }
+        self.metrics.refresh_pool(&self.state, pool);
+        self.carry_out(actions);
+        true
+    }
+
     fn command(&mut self, command: Command) {
+        let now = Timestamp::now();
         match command {
             Command::Reload { topology, done } => {
-                let actions = decide(&mut self.state, Input::Reload(topology), Timestamp::now());
-                self.metrics.rebuild(&self.state);
+                let actions = decide(&mut self.state, Input::Reload(topology), now);
+                self.rebuild_metrics();
                 self.carry_out(actions);
-                if done.send(()).is_err() {
-                    tracing::debug!("reload requester went away before the reload was applied");
+                answer(done, ());
+            }
+            Command::Force {
+                load_balancer,
+                target,
+                done,
+            } => {
+                let checked = check_force(self.state.topology(), &load_balancer, target.as_ref());
+                if checked.is_ok() {
+                    let actions = decide(
+                        &mut self.state,
+                        Input::Force {
+                            load_balancer,
+                            target,
+                        },
+                        now,
+                    );
+                    self.carry_out(actions);
                 }
+                answer(done, checked);
+            }
+            Command::Drain {
+                origin,
+                draining,
+                done,
+            } => {
+                let checked = check_drain(self.state.topology(), &origin);
+                if checked.is_ok() {
+                    let actions = decide(&mut self.state, Input::Drain { origin, draining }, now);
+                    self.carry_out(actions);
+                }
+                answer(done, checked);
             }
         }
     }
 
-    fn carry_out(&self, actions: Vec<Action>) {
+    fn carry_out(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
+                Action::Persist { key, value } => self.recorder.put(key, value),
+                Action::PublishRouting => {
+                    self.generation += 1;
+                    self.routing
+                        .send_replace(Arc::new(self.state.routing(self.generation)));
+                }
                 Action::Record(event) => {
                     tracing::info!(
                         kind = event.kind.as_str(),
@@ -200,8 +364,28 @@ impl Controller {
         }
     }
 
+    fn rebuild_metrics(&mut self) {
+        self.metrics.rebuild(&self.state);
+        self.origin_metrics = self
+            .state
+            .topology()
+            .origins()
+            .map(|(pool, origin)| {
+                let handles = self.metrics.origin_handles(&pool.name, &origin.name);
+                (origin.name.clone(), handles)
+            })
+            .collect();
+    }
+
+    /// Publishes the status for readers (the routing table is published as an action).
     fn publish(&self) {
         let snapshot = self.state.snapshot(self.started_at, Timestamp::now());
         self.status.store(Arc::new(snapshot));
+    }
+}
+
+fn answer<T>(done: oneshot::Sender<T>, value: T) {
+    if done.send(value).is_err() {
+        tracing::debug!("requester went away before the answer");
     }
 }

@@ -13,5 +13,5 @@ pub mod decide;
 mod metrics;
 mod recorder;
 
-pub use controller::{Command, Controller, ControllerHandle, Heartbeat};
+pub use controller::{Controller, ControllerHandle, Heartbeat, load_overrides};
 pub use metrics::Metrics;

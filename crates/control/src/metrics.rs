@@ -1,6 +1,6 @@
 //! The controller's Prometheus metrics: origin health, check latency and failures, pool state.
 
-use lifeline_model::{EventKind, Health, Observation, PoolName, PoolState};
+use lifeline_model::{EventKind, Health, Observation, OriginName, PoolName, PoolState};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -45,6 +45,19 @@ const POOL_STATES: [PoolState; 4] = [
     PoolState::Degraded,
     PoolState::Down,
 ];
+
+/// One origin's series, held by the controller so a check costs no label lookups.
+pub(crate) struct OriginHandles {
+    labels: OriginLabels,
+    duration: Histogram,
+    healthy: Gauge,
+}
+
+impl OriginHandles {
+    pub(crate) fn set_healthy(&self, healthy: bool) {
+        self.healthy.set(i64::from(healthy));
+    }
+}
 
 /// Handles to the controller's metric families; cheap to clone.
 #[derive(Clone)]
@@ -105,23 +118,28 @@ impl Metrics {
         metrics
     }
 
-    /// Counts one check and sets the origin's health gauge.
-    pub(crate) fn observed(&self, pool: &PoolName, observation: &Observation, healthy: bool) {
+    /// The per-origin series an observation updates, looked up once per origin rather than on
+    /// every check.
+    pub(crate) fn origin_handles(&self, pool: &PoolName, origin: &OriginName) -> OriginHandles {
         let labels = OriginLabels {
             pool: pool.to_string(),
-            origin: observation.origin.to_string(),
+            origin: origin.to_string(),
         };
-        self.check_duration
-            .get_or_create(&labels)
-            .observe(observation.latency.as_secs_f64());
-        self.origin_healthy
-            .get_or_create(&labels)
-            .set(i64::from(healthy));
+        OriginHandles {
+            duration: self.check_duration.get_or_create_owned(&labels),
+            healthy: self.origin_healthy.get_or_create_owned(&labels),
+            labels,
+        }
+    }
+
+    /// Counts one check: its duration and, if it failed, why.
+    pub(crate) fn checked(&self, handles: &OriginHandles, observation: &Observation) {
+        handles.duration.observe(observation.latency.as_secs_f64());
         if let Err(failure) = &observation.outcome {
             self.check_failures
                 .get_or_create(&FailureLabels {
-                    pool: labels.pool,
-                    origin: labels.origin,
+                    pool: handles.labels.pool.clone(),
+                    origin: handles.labels.origin.clone(),
                     kind: failure.kind.as_str(),
                 })
                 .inc();
@@ -139,7 +157,7 @@ impl Metrics {
     /// Sets a pool's state and healthy-origin gauges from the state.
     pub(crate) fn refresh_pool(&self, state: &State, pool: usize) {
         let name = state.topology().pools[pool].name.to_string();
-        let current = state.pool_states()[pool];
+        let current = state.pool_state_at(pool);
         for candidate in POOL_STATES {
             self.pool_state
                 .get_or_create(&PoolStateLabels {

@@ -38,6 +38,12 @@ pub enum Command {
     Events(EventsArgs),
     /// Make a running daemon re-read its config file.
     Reload(ReloadArgs),
+    /// Pin a load balancer to a pool (or `--origin`), or `--clear` the pin.
+    Force(ForceArgs),
+    /// Stop sending new requests to an origin; in-flight ones finish.
+    Drain(DrainArgs),
+    /// Send requests to a drained origin again.
+    Undrain(DrainArgs),
     /// Run a small HTTP origin (for trying configs, the demo and the benchmarks).
     Origin(OriginArgs),
 }
@@ -84,9 +90,44 @@ pub struct EventsArgs {
 pub struct ReloadArgs {
     #[command(flatten)]
     pub admin: AdminArgs,
+    #[command(flatten)]
+    pub token: TokenArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
     /// The admin token (better given through the environment than on the command line).
     #[arg(long, env = "LIFELINE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ForceArgs {
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    #[command(flatten)]
+    pub token: TokenArgs,
+    /// The load balancer.
+    pub load_balancer: String,
+    /// The pool to pin it to.
+    #[arg(required_unless_present_any = ["origin", "clear"], conflicts_with_all = ["origin", "clear"])]
+    pub pool: Option<String>,
+    /// Pin it to one origin instead of a pool.
+    #[arg(long, conflicts_with = "clear")]
+    pub origin: Option<String>,
+    /// Remove the pin.
+    #[arg(long)]
+    pub clear: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    #[command(flatten)]
+    pub token: TokenArgs,
+    /// The origin.
+    pub origin: String,
 }
 
 #[derive(Debug, Args)]

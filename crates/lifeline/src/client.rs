@@ -4,9 +4,10 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{Value, json};
 
-use crate::cli::{EventsArgs, OriginArgs, ReloadArgs, StatusArgs};
+use crate::cli::{DrainArgs, EventsArgs, ForceArgs, OriginArgs, ReloadArgs, StatusArgs, TokenArgs};
 
 pub async fn status(args: &StatusArgs) -> ExitCode {
     report(async {
@@ -40,27 +41,97 @@ pub async fn events(args: &EventsArgs) -> ExitCode {
 
 pub async fn reload(args: &ReloadArgs) -> ExitCode {
     report(async {
-        let mut request = reqwest::Client::new().post(url(&args.admin.admin, "/reload"));
-        if let Some(token) = &args.token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.context("cannot reach the admin API")?;
-        let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .context("the admin API answered no JSON")?;
-        if !status.is_success() {
-            let mut message = format!("{status}: {}", text(&body["error"]));
-            for line in body["errors"].as_array().into_iter().flatten() {
-                message.push_str(&format!("\n  {}", text(line)));
-            }
-            bail!(message);
-        }
+        let body = change(
+            &args.admin.admin,
+            &args.token,
+            Method::POST,
+            "/reload",
+            None,
+        )
+        .await?;
         println!("reloaded: {}", text(&body["summary"]));
         Ok(())
     })
     .await
+}
+
+pub async fn force(args: &ForceArgs) -> ExitCode {
+    report(async {
+        let path = format!("/load_balancers/{}/force", args.load_balancer);
+        let (method, body, done) = match (&args.pool, &args.origin) {
+            _ if args.clear => (Method::DELETE, None, "pin cleared".to_string()),
+            (Some(pool), _) => (
+                Method::PUT,
+                Some(json!({ "pool": pool })),
+                format!("pinned to pool {pool}"),
+            ),
+            (None, Some(origin)) => (
+                Method::PUT,
+                Some(json!({ "origin": origin })),
+                format!("pinned to origin {origin}"),
+            ),
+            (None, None) => bail!("give a pool, --origin or --clear"),
+        };
+        change(&args.admin.admin, &args.token, method, &path, body).await?;
+        println!("{}: {done}", args.load_balancer);
+        Ok(())
+    })
+    .await
+}
+
+pub async fn drain(args: &DrainArgs, draining: bool) -> ExitCode {
+    report(async {
+        let path = format!("/origins/{}/drain", args.origin);
+        let method = if draining {
+            Method::PUT
+        } else {
+            Method::DELETE
+        };
+        change(&args.admin.admin, &args.token, method, &path, None).await?;
+        let state = if draining {
+            "draining: no new requests"
+        } else {
+            "takes requests again"
+        };
+        println!("{}: {state}", args.origin);
+        Ok(())
+    })
+    .await
+}
+
+/// Sends a change to the admin API with the token; an error answer becomes an error with every
+/// line the API gave.
+async fn change(
+    admin: &str,
+    token: &TokenArgs,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let mut request = reqwest::Client::new().request(method, url(admin, path));
+    if let Some(token) = &token.token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the admin API at {admin}"))?;
+    let status = response.status();
+    let body: Value = response
+        .json()
+        .await
+        .context("the admin API answered no JSON")?;
+    if !status.is_success() {
+        let mut message = format!("{status}: {}", text(&body["error"]));
+        for line in body["errors"].as_array().into_iter().flatten() {
+            message.push_str(&format!("\n  {}", text(line)));
+        }
+        bail!(message);
+    }
+    Ok(body)
 }
 
 pub async fn origin(args: &OriginArgs) -> ExitCode {

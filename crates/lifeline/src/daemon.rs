@@ -10,7 +10,7 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use lifeline_admin::{AdminCommand, AdminState, ReloadOutcome};
 use lifeline_config::ProcessEnv;
-use lifeline_control::{Controller, ControllerHandle, Metrics};
+use lifeline_control::{Controller, ControllerHandle, Metrics, load_overrides};
 use lifeline_health::Scheduler;
 use lifeline_model::{EventKind, NewEvent, Timestamp, Topology};
 use lifeline_store::{EmbeddedStore, StateStore};
@@ -20,6 +20,9 @@ use tokio::sync::{mpsc, watch};
 
 /// Observations waiting for the controller; a full queue makes monitors wait, never drop.
 const OBSERVATION_QUEUE: usize = 4096;
+/// Ejections from the data plane waiting for the controller; the data plane never waits: when
+/// this is full it drops (and counts) the ejection, and the monitor still catches the origin.
+const EJECTION_QUEUE: usize = 1024;
 
 pub fn check(path: &Path) -> ExitCode {
     match lifeline_config::load(path, &ProcessEnv) {
@@ -90,11 +93,21 @@ async fn serve(path: &Path, topology: Arc<Topology>) -> anyhow::Result<()> {
         ))
         .await?;
 
+    let overrides = load_overrides(store.as_ref())
+        .await
+        .context("cannot read the stored overrides")?;
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let (observations_tx, observations) = mpsc::channel(OBSERVATION_QUEUE);
-    let (controller, handle) =
-        Controller::new(topology.clone(), store.clone(), metrics, observations);
+    let (_ejections_tx, ejections) = mpsc::channel(EJECTION_QUEUE);
+    let (controller, handle) = Controller::new(
+        topology.clone(),
+        overrides,
+        store.clone(),
+        metrics,
+        observations,
+        ejections,
+    );
     let (stop_tx, stop) = watch::channel(false);
     let controller_task = tokio::spawn(controller.run(stopped(stop.clone())));
     let mut scheduler = Scheduler::start(&topology, observations_tx.clone());

@@ -30,6 +30,9 @@ fn main() -> ExitCode {
             Command::Status(args) => client::status(&args).await,
             Command::Events(args) => client::events(&args).await,
             Command::Reload(args) => client::reload(&args).await,
+            Command::Force(args) => client::force(&args).await,
+            Command::Drain(args) => client::drain(&args, true).await,
+            Command::Undrain(args) => client::drain(&args, false).await,
             Command::Origin(args) => client::origin(&args).await,
         }
     })

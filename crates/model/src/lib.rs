@@ -26,7 +26,7 @@ pub use names::{LoadBalancerName, MonitorName, OriginName, PoolName};
 pub use observation::{CheckFailure, FailureKind, Observation, PostgresFacts};
 pub use routing::{Ejection, ForceTarget, OriginRouting, PoolRouting, RoutingTable};
 pub use secret::Secret;
-pub use status::{OriginStatus, PoolStatus, StatusSnapshot};
+pub use status::{LoadBalancerStatus, OriginStatus, PoolStatus, StatusSnapshot};
 pub use time::Timestamp;
 pub use topology::{
     AdminSettings, CodeMatcher, HostPort, HttpCheck, LogFormat, Monitor, MonitorKind, Origin,

@@ -3,13 +3,14 @@
 mod events;
 mod health;
 mod metrics;
+mod overrides;
 mod reload;
 mod status;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use crate::auth::require_token;
 use crate::error::ApiError;
@@ -24,6 +25,14 @@ pub fn app(state: AdminState) -> Router {
         .route("/events", get(events::events))
         .route("/metrics", get(metrics::metrics))
         .route("/reload", post(reload::reload))
+        .route(
+            "/load_balancers/{name}/force",
+            put(overrides::force).delete(overrides::unforce),
+        )
+        .route(
+            "/origins/{name}/drain",
+            put(overrides::drain).delete(overrides::undrain),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)

@@ -8,10 +8,12 @@ use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
+use lifeline_control::decide::Overrides;
 use lifeline_control::{Controller, Metrics};
 use lifeline_model::{
-    AdminSettings, EventKind, HostPort, Monitor, MonitorKind, MonitorName, NewEvent, Origin,
-    OriginName, OriginProtocol, Pool, PoolName, Secret, Timestamp, Topology,
+    AdminSettings, EventKind, HostPort, LoadBalancer, LoadBalancerName, Monitor, MonitorKind,
+    MonitorName, NewEvent, Origin, OriginName, OriginProtocol, Pool, PoolName, Route, Secret,
+    SessionAffinity, SteeringPolicy, Timestamp, Topology,
 };
 use lifeline_store::{EmbeddedStore, StateStore};
 use prometheus_client::registry::Registry;
@@ -54,7 +56,26 @@ fn topology(token: Option<&str>) -> Topology {
             origin_protocol: OriginProtocol::Http,
             eject_after: 5,
         }],
-        load_balancers: Vec::new(),
+        load_balancers: vec![LoadBalancer {
+            name: LoadBalancerName::new("api"),
+            listeners: Vec::new(),
+            hostnames: Vec::new(),
+            routes: Route {
+                default_pools: vec![PoolName::new("web")],
+                fallback_pool: None,
+            },
+            rules: Vec::new(),
+            steering_policy: SteeringPolicy::Failover,
+            region_pools: Vec::new(),
+            regions: Vec::new(),
+            region_header: None,
+            session_affinity: SessionAffinity::None,
+            try_timeout: Duration::from_secs(5),
+            retries: 2,
+            hedge_after: None,
+            slow_start: Duration::ZERO,
+            rto_alert: Duration::from_secs(60),
+        }],
     }
 }
 
@@ -64,7 +85,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-fn fixture(token: Option<&str>) -> Fixture {
+async fn fixture(token: Option<&str>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn StateStore> =
         Arc::new(EmbeddedStore::open(&dir.path().join("s.redb")).unwrap());
@@ -72,8 +93,16 @@ fn fixture(token: Option<&str>) -> Fixture {
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let (_observations_tx, observations) = mpsc::channel(1);
-    let (_controller, handle) =
-        Controller::new(topology.clone(), store.clone(), metrics, observations);
+    let (_ejections_tx, ejections) = mpsc::channel(1);
+    let (controller, handle) = Controller::new(
+        topology.clone(),
+        Overrides::default(),
+        store.clone(),
+        metrics,
+        observations,
+        ejections,
+    );
+    tokio::spawn(controller.run(std::future::pending()));
     let (commands_tx, commands) = mpsc::channel(1);
     let state = AdminState {
         controller: handle,
@@ -110,7 +139,7 @@ fn post(uri: &str, token: Option<&str>) -> Request<Body> {
 
 #[tokio::test]
 async fn status_lists_pools_and_origins() {
-    let f = fixture(Some(TOKEN));
+    let f = fixture(Some(TOKEN)).await;
     let (code, body) = call(&f.state, get("/status")).await;
     assert_eq!(code, StatusCode::OK);
     let json: Value = serde_json::from_str(&body).unwrap();
@@ -123,7 +152,7 @@ async fn status_lists_pools_and_origins() {
 
 #[tokio::test]
 async fn health_is_503_degraded_until_pools_are_healthy_and_ready_waits_for_checks() {
-    let f = fixture(None);
+    let f = fixture(None).await;
     let (code, body) = call(&f.state, get("/health")).await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
     let json: Value = serde_json::from_str(&body).unwrap();
@@ -139,7 +168,7 @@ async fn health_is_503_degraded_until_pools_are_healthy_and_ready_waits_for_chec
 
 #[tokio::test]
 async fn changes_without_the_token_get_401_and_reach_nothing() {
-    let mut f = fixture(Some(TOKEN));
+    let mut f = fixture(Some(TOKEN)).await;
     for token in [None, Some("wrong"), Some("")] {
         let (code, body) = call(&f.state, post("/reload", token)).await;
         assert_eq!(code, StatusCode::UNAUTHORIZED, "token {token:?}");
@@ -154,7 +183,7 @@ async fn changes_without_the_token_get_401_and_reach_nothing() {
 
 #[tokio::test]
 async fn without_a_configured_token_every_change_is_refused() {
-    let mut f = fixture(None);
+    let mut f = fixture(None).await;
     let (code, body) = call(&f.state, post("/reload", Some("anything"))).await;
     assert_eq!(code, StatusCode::UNAUTHORIZED);
     assert!(body.contains("no admin token is configured"), "{body}");
@@ -163,7 +192,7 @@ async fn without_a_configured_token_every_change_is_refused() {
 
 #[tokio::test]
 async fn reload_with_the_token_reaches_the_daemon() {
-    let mut f = fixture(Some(TOKEN));
+    let mut f = fixture(Some(TOKEN)).await;
     let daemon = tokio::spawn(async move {
         let Some(AdminCommand::Reload { reply }) = f.commands.recv().await else {
             panic!("expected a reload");
@@ -198,7 +227,7 @@ async fn reload_with_the_token_reaches_the_daemon() {
 
 #[tokio::test]
 async fn events_are_paged_and_bad_queries_get_400() {
-    let f = fixture(None);
+    let f = fixture(None).await;
     for n in 0..5 {
         f.state
             .store
@@ -241,7 +270,7 @@ async fn events_are_paged_and_bad_queries_get_400() {
 
 #[tokio::test]
 async fn metrics_are_openmetrics_text() {
-    let f = fixture(None);
+    let f = fixture(None).await;
     let response = crate::app(f.state.clone())
         .oneshot(get("/metrics"))
         .await
@@ -264,8 +293,91 @@ async fn metrics_are_openmetrics_text() {
 
 #[tokio::test]
 async fn unknown_paths_get_404_json() {
-    let f = fixture(None);
+    let f = fixture(None).await;
     let (code, body) = call(&f.state, get("/nope")).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert_eq!(body, "{\"error\":\"no such endpoint\"}");
+}
+
+fn put_json(uri: &str, token: Option<&str>, body: &str) -> Request<Body> {
+    let mut request = Request::put(uri).header(header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    request.body(Body::from(body.to_string())).unwrap()
+}
+
+#[tokio::test]
+async fn force_and_drain_need_the_token_and_show_in_status() {
+    let f = fixture(Some(TOKEN)).await;
+    let (code, _) = call(
+        &f.state,
+        put_json("/load_balancers/api/force", None, r#"{"pool":"web"}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+
+    let (code, body) = call(
+        &f.state,
+        put_json(
+            "/load_balancers/api/force",
+            Some(TOKEN),
+            r#"{"pool":"web"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (_, status) = call(&f.state, get("/status")).await;
+    let status: Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        status["load_balancers"][0]["forced"],
+        serde_json::json!({"pool": "web"})
+    );
+
+    let delete = Request::delete("/load_balancers/api/force")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let (code, _) = call(&f.state, delete).await;
+    assert_eq!(code, StatusCode::OK);
+
+    let (code, body) = call(&f.state, put_json("/origins/a/drain", Some(TOKEN), "")).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (_, status) = call(&f.state, get("/status")).await;
+    let status: Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["pools"][0]["origins"][0]["draining"], true);
+    assert!(status["load_balancers"][0]["forced"].is_null());
+}
+
+#[tokio::test]
+async fn force_and_drain_refuse_bad_requests_with_400() {
+    let f = fixture(Some(TOKEN)).await;
+    for (uri, body, expected) in [
+        (
+            "/load_balancers/nope/force",
+            r#"{"pool":"web"}"#,
+            "no load balancer is named `nope`",
+        ),
+        (
+            "/load_balancers/api/force",
+            r#"{"pool":"nope"}"#,
+            "no pool is named `nope`",
+        ),
+        (
+            "/load_balancers/api/force",
+            r#"{"pool":"web","origin":"a"}"#,
+            "exactly one of",
+        ),
+        (
+            "/load_balancers/api/force",
+            r#"{"color":"red"}"#,
+            "unknown field",
+        ),
+        ("/load_balancers/api/force", "not json", "error"),
+        ("/origins/nope/drain", "", "no origin is named `nope`"),
+    ] {
+        let (code, answer) = call(&f.state, put_json(uri, Some(TOKEN), body)).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{uri} {body}: {answer}");
+        assert!(answer.contains(expected), "{uri} {body}: {answer}");
+    }
 }

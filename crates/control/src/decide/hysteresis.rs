@@ -1,6 +1,6 @@
 //! Rise/fall hysteresis for one origin: a flapping origin does not flip on every check.
 
-use lifeline_model::{Health, Observation, OriginHealth};
+use lifeline_model::{Ejection, Health, Observation, OriginHealth};
 
 /// How many consecutive results it takes to change an origin's health.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +90,26 @@ pub fn observe(
             })
         }
     }
+}
+
+/// Takes a healthy origin down at once because live traffic failed it `eject_after` times in a
+/// row. Its successes start from zero, so the monitor must see it healthy `rise` times again.
+pub fn eject(record: &mut OriginHealth, ejection: &Ejection) -> Option<Transition> {
+    if record.health != Health::Healthy {
+        return None;
+    }
+    record.health = Health::Unhealthy;
+    record.consecutive_successes = 0;
+    record.last_error = Some(ejection.last_failure.to_string());
+    record.down_since.get_or_insert(ejection.at);
+    Some(Transition {
+        from: Health::Healthy,
+        to: Health::Unhealthy,
+        reason: format!(
+            "ejected by live traffic: {} consecutive failures, last: {}",
+            ejection.consecutive_failures, ejection.last_failure
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -188,6 +208,27 @@ mod tests {
         assert_eq!(record.down_since, None);
         assert_eq!(record.last_check, Some(Timestamp::from_millis(2000)));
         assert_eq!(record.response_time, Some(Duration::from_millis(7)));
+    }
+
+    #[test]
+    fn ejection_takes_a_healthy_origin_down_until_rise_successes() {
+        let mut record = healthy_record();
+        let ejection = Ejection {
+            origin: OriginName::new("a"),
+            at: Timestamp::from_millis(5_000),
+            consecutive_failures: 5,
+            last_failure: CheckFailure::new(FailureKind::Connect, "connection refused"),
+        };
+        let t = eject(&mut record, &ejection).unwrap();
+        assert_eq!((t.from, t.to), (Health::Healthy, Health::Unhealthy));
+        assert_eq!(
+            t.reason,
+            "ejected by live traffic: 5 consecutive failures, last: connect: connection refused"
+        );
+        assert_eq!(eject(&mut record, &ejection), None, "already down");
+        assert_eq!(observe(&mut record, &check(6, true), THRESHOLDS), None);
+        let t = observe(&mut record, &check(7, true), THRESHOLDS).unwrap();
+        assert_eq!(t.to, Health::Healthy);
     }
 
     #[test]

@@ -4,10 +4,13 @@
 //! The state is updated in place rather than returned as a new value: with a thousand origins
 //! checked every second, copying the whole state per observation would be the daemon's main cost.
 
+mod failover;
 mod hysteresis;
+mod overrides;
 mod pool;
 mod state;
 
-pub use hysteresis::{Thresholds, Transition, observe};
+pub use hysteresis::{Thresholds, Transition, eject, observe};
+pub use overrides::{OVERRIDES_PREFIX, Overrides, check_drain, check_force};
 pub use pool::{PoolCounts, pool_state};
 pub use state::{Action, Input, State, decide};

@@ -4,11 +4,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use lifeline_model::{
-    EventKind, Health, NewEvent, Observation, OriginHealth, OriginName, OriginStatus, PoolState,
-    PoolStatus, StatusSnapshot, Timestamp, Topology,
+    Ejection, EventKind, ForceTarget, Health, LoadBalancerName, LoadBalancerStatus, NewEvent,
+    Observation, OriginHealth, OriginName, OriginRouting, OriginStatus, PoolRouting, PoolState,
+    PoolStatus, RoutingTable, StatusSnapshot, Timestamp, Topology,
 };
 
-use super::hysteresis::{Thresholds, Transition, observe};
+use super::failover::{Active, PoolView, active_pool, failover_events};
+use super::hysteresis::{Thresholds, Transition, eject, observe};
+use super::overrides::{Overrides, describe};
 use super::pool::{PoolCounts, pool_state};
 
 /// Something the controller must take into account.
@@ -16,8 +19,18 @@ use super::pool::{PoolCounts, pool_state};
 pub enum Input {
     /// A monitor's check result.
     Observation(Observation),
+    /// Live traffic failed an origin `eject_after` times in a row.
+    Ejection(Ejection),
     /// A new, already validated config.
     Reload(Arc<Topology>),
+    /// Pin a load balancer to a pool or origin, or clear the pin (`None`). Checked beforehand
+    /// with [`check_force`](super::check_force).
+    Force {
+        load_balancer: LoadBalancerName,
+        target: Option<ForceTarget>,
+    },
+    /// Stop (or resume) sending new requests to an origin.
+    Drain { origin: OriginName, draining: bool },
 }
 
 /// Something the edges must carry out.
@@ -25,15 +38,22 @@ pub enum Input {
 pub enum Action {
     /// Append to the event log.
     Record(NewEvent),
+    /// Store an override so it survives a restart; `None` deletes it.
+    Persist { key: String, value: Option<Vec<u8>> },
+    /// Health or overrides changed: the data plane needs a new routing table.
+    PublishRouting,
 }
 
-/// Every origin's and pool's health under one topology.
+/// Every origin's and pool's health, the overrides and each load balancer's active pool.
 #[derive(Clone, Debug)]
 pub struct State {
     topology: Arc<Topology>,
     origins: HashMap<OriginName, OriginEntry>,
     /// In the topology's pool order.
-    pool_states: Vec<PoolState>,
+    pools: Vec<PoolEntry>,
+    overrides: Overrides,
+    /// In the topology's load balancer order.
+    active: Vec<Active>,
 }
 
 #[derive(Clone, Debug)]
@@ -43,34 +63,66 @@ struct OriginEntry {
     /// `None` for an origin whose pool has no monitor: it counts as healthy.
     thresholds: Option<Thresholds>,
     health: OriginHealth,
+    /// When it last came back from unhealthy: the start of its slow-start ramp.
+    healthy_since: Option<Timestamp>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PoolEntry {
+    state: PoolState,
+    /// When it last came back from down: the start of its failback ramp.
+    serving_since: Option<Timestamp>,
 }
 
 /// Applies one input to the state and returns what must be done about it.
 pub fn decide(state: &mut State, input: Input, now: Timestamp) -> Vec<Action> {
-    match input {
+    let mut actions = match input {
         Input::Observation(observation) => state.observe(&observation),
+        Input::Ejection(ejection) => state.eject(&ejection),
         Input::Reload(topology) => state.reload(topology, now),
+        Input::Force {
+            load_balancer,
+            target,
+        } => state.force(load_balancer, target, now),
+        Input::Drain { origin, draining } => state.drain(origin, draining, now),
+    };
+    if !actions.is_empty() {
+        actions.extend(state.refresh_active(now));
+        actions.push(Action::PublishRouting);
     }
+    actions
 }
 
 // === impl State ===
 
 impl State {
-    pub fn new(topology: Arc<Topology>) -> Self {
+    /// The state at start: every monitored origin unknown. `overrides` must name only what
+    /// `topology` has (see [`Overrides::retain_valid`]).
+    pub fn new(topology: Arc<Topology>, overrides: Overrides) -> Self {
         let origins = fresh_origins(&topology);
         let mut state = Self {
+            active: vec![Active::Unset; topology.load_balancers.len()],
             topology,
             origins,
-            pool_states: Vec::new(),
+            pools: Vec::new(),
+            overrides,
         };
-        state.pool_states = (0..state.topology.pools.len())
-            .map(|pool| state.compute_pool_state(pool))
+        state.pools = (0..state.topology.pools.len())
+            .map(|pool| PoolEntry {
+                state: state.compute_pool_state(pool),
+                serving_since: None,
+            })
             .collect();
+        state.refresh_active(Timestamp::from_millis(0));
         state
     }
 
     pub fn topology(&self) -> &Arc<Topology> {
         &self.topology
+    }
+
+    pub fn overrides(&self) -> &Overrides {
+        &self.overrides
     }
 
     pub fn origin(&self, name: &str) -> Option<&OriginHealth> {
@@ -83,47 +135,17 @@ impl State {
             .pools
             .iter()
             .position(|p| p.name.as_str() == name)?;
-        Some(self.pool_states[index])
+        Some(self.pools[index].state)
     }
 
-    /// The view served by `GET /status`.
-    pub fn snapshot(&self, started_at: Timestamp, now: Timestamp) -> StatusSnapshot {
-        let pools = self
-            .topology
-            .pools
-            .iter()
-            .zip(&self.pool_states)
-            .map(|(pool, state)| {
-                let origins: Vec<OriginStatus> = pool
-                    .origins
-                    .iter()
-                    .map(|origin| OriginStatus {
-                        name: origin.name.clone(),
-                        address: origin.address.to_string(),
-                        weight: origin.weight,
-                        enabled: origin.enabled,
-                        health: self.origins[&origin.name].health.clone(),
-                    })
-                    .collect();
-                PoolStatus {
-                    name: pool.name.clone(),
-                    state: *state,
-                    monitor: pool.monitor.clone(),
-                    minimum_origins: pool.minimum_origins,
-                    healthy_origins: origins
-                        .iter()
-                        .filter(|o| o.enabled && o.health.health == Health::Healthy)
-                        .count(),
-                    origins,
-                }
-            })
-            .collect();
-        StatusSnapshot {
-            started_at,
-            at: now,
-            all_checked: self.all_checked(),
-            pools,
-        }
+    /// The state of the pool at `index` in the topology's pool order.
+    pub fn pool_state_at(&self, index: usize) -> PoolState {
+        self.pools[index].state
+    }
+
+    /// The index (in the topology's pool order) of the pool an origin belongs to.
+    pub fn pool_index_of(&self, origin: &str) -> Option<usize> {
+        self.origins.get(origin).map(|entry| entry.pool)
     }
 
     /// True once every enabled, monitored origin has a result.
@@ -132,6 +154,96 @@ impl State {
             .values()
             .filter(|entry| entry.enabled && entry.thresholds.is_some())
             .all(|entry| entry.health.last_check.is_some())
+    }
+
+    /// The view served by `GET /status`.
+    pub fn snapshot(&self, started_at: Timestamp, now: Timestamp) -> StatusSnapshot {
+        let load_balancers = self
+            .topology
+            .load_balancers
+            .iter()
+            .zip(&self.active)
+            .map(|(lb, active)| LoadBalancerStatus {
+                name: lb.name.clone(),
+                listen: lb.listeners.iter().map(|l| l.address.to_string()).collect(),
+                steering_policy: lb.steering_policy.as_str(),
+                active_pool: match active {
+                    Active::Pool(pool) => Some(pool.clone()),
+                    Active::Unset | Active::Nothing => None,
+                },
+                forced: self.overrides.forced.get(&lb.name).cloned(),
+            })
+            .collect();
+        let pools = self
+            .topology
+            .pools
+            .iter()
+            .zip(&self.pools)
+            .enumerate()
+            .map(|(index, (pool, entry))| PoolStatus {
+                name: pool.name.clone(),
+                state: entry.state,
+                monitor: pool.monitor.clone(),
+                minimum_origins: pool.minimum_origins,
+                healthy_origins: self.pool_counts(index).healthy,
+                origins: pool
+                    .origins
+                    .iter()
+                    .map(|origin| OriginStatus {
+                        name: origin.name.clone(),
+                        address: origin.address.to_string(),
+                        weight: origin.weight,
+                        enabled: origin.enabled,
+                        draining: self.overrides.draining.contains(&origin.name),
+                        health: self.origins[&origin.name].health.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        StatusSnapshot {
+            started_at,
+            at: now,
+            all_checked: self.all_checked(),
+            load_balancers,
+            pools,
+        }
+    }
+
+    /// The snapshot the data plane routes by.
+    pub fn routing(&self, generation: u64) -> RoutingTable {
+        let pools = self
+            .topology
+            .pools
+            .iter()
+            .zip(&self.pools)
+            .map(|(pool, entry)| PoolRouting {
+                state: entry.state,
+                serving_since: entry.serving_since,
+                origins: pool
+                    .origins
+                    .iter()
+                    .map(|origin| {
+                        let entry = &self.origins[&origin.name];
+                        OriginRouting {
+                            healthy: origin.enabled && entry.health.health == Health::Healthy,
+                            draining: self.overrides.draining.contains(&origin.name),
+                            healthy_since: entry.healthy_since,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        RoutingTable {
+            generation,
+            topology: self.topology.clone(),
+            pools,
+            forced: self
+                .overrides
+                .forced
+                .iter()
+                .map(|(lb, target)| (lb.clone(), target.clone()))
+                .collect(),
+        }
     }
 
     fn observe(&mut self, observation: &Observation) -> Vec<Action> {
@@ -145,14 +257,125 @@ impl State {
         let Some(transition) = observe(&mut entry.health, observation, thresholds) else {
             return Vec::new();
         };
+        if transition.from == Health::Unhealthy && transition.to == Health::Healthy {
+            entry.healthy_since = Some(observation.at);
+        }
         let pool = entry.pool;
-        let mut actions = vec![Action::Record(origin_event(
+        let kind = match transition.to {
+            Health::Healthy => EventKind::OriginUp,
+            Health::Unhealthy | Health::Unknown => EventKind::OriginDown,
+        };
+        let mut actions = vec![origin_event(
+            kind,
             &observation.origin,
             &transition,
             observation.at,
-        ))];
+        )];
         actions.extend(self.refresh_pool(pool, observation.at));
         actions
+    }
+
+    /// Takes a healthy, monitored origin out at once; its monitor brings it back after `rise`
+    /// successes. An origin without a monitor is never ejected: nothing would bring it back.
+    fn eject(&mut self, ejection: &Ejection) -> Vec<Action> {
+        let Some(entry) = self.origins.get_mut(&ejection.origin) else {
+            return Vec::new();
+        };
+        if entry.thresholds.is_none() || !entry.enabled {
+            return Vec::new();
+        }
+        let Some(transition) = eject(&mut entry.health, ejection) else {
+            return Vec::new();
+        };
+        let pool = entry.pool;
+        let mut actions = vec![origin_event(
+            EventKind::OriginEjected,
+            &ejection.origin,
+            &transition,
+            ejection.at,
+        )];
+        actions.extend(self.refresh_pool(pool, ejection.at));
+        actions
+    }
+
+    fn force(
+        &mut self,
+        load_balancer: LoadBalancerName,
+        target: Option<ForceTarget>,
+        now: Timestamp,
+    ) -> Vec<Action> {
+        let key = Overrides::force_key(&load_balancer);
+        let previous = self.overrides.forced.get(&load_balancer).cloned();
+        if previous == target {
+            return Vec::new();
+        }
+        let old = previous.as_ref().map_or("none".to_string(), describe);
+        match target {
+            Some(target) => {
+                let new = describe(&target);
+                let value = Overrides::force_value(&target);
+                self.overrides.forced.insert(load_balancer.clone(), target);
+                vec![
+                    Action::Persist {
+                        key,
+                        value: Some(value),
+                    },
+                    Action::Record(
+                        NewEvent::new(
+                            now,
+                            EventKind::ForceSet,
+                            load_balancer.as_str(),
+                            format!("pinned to {new} by an operator"),
+                        )
+                        .transition(old, new),
+                    ),
+                ]
+            }
+            None => {
+                self.overrides.forced.remove(&load_balancer);
+                vec![
+                    Action::Persist { key, value: None },
+                    Action::Record(
+                        NewEvent::new(
+                            now,
+                            EventKind::ForceCleared,
+                            load_balancer.as_str(),
+                            "pin cleared by an operator",
+                        )
+                        .transition(old, "none"),
+                    ),
+                ]
+            }
+        }
+    }
+
+    fn drain(&mut self, origin: OriginName, draining: bool, now: Timestamp) -> Vec<Action> {
+        let changed = if draining {
+            self.overrides.draining.insert(origin.clone())
+        } else {
+            self.overrides.draining.remove(&origin)
+        };
+        if !changed {
+            return Vec::new();
+        }
+        let key = Overrides::drain_key(&origin);
+        let (kind, value, reason) = if draining {
+            (
+                EventKind::OriginDrained,
+                Some(b"1".to_vec()),
+                "drained by an operator: no new requests",
+            )
+        } else {
+            (
+                EventKind::OriginUndrained,
+                None,
+                "undrained by an operator: takes requests again",
+            )
+        };
+        vec![
+            Action::Persist { key, value },
+            Action::Record(NewEvent::new(now, kind, origin.as_str(), reason)),
+        ]
     }
 
     fn reload(&mut self, topology: Arc<Topology>, now: Timestamp) -> Vec<Action> {
@@ -164,6 +387,7 @@ impl State {
             };
             if self.same_origin(name, old, &topology, entry) {
                 entry.health = old.health.clone();
+                entry.healthy_since = old.healthy_since;
                 kept += 1;
             }
         }
@@ -176,18 +400,37 @@ impl State {
             .keys()
             .filter(|n| !origins.contains_key(*n))
             .count();
-        let old_states: HashMap<_, _> = self
+        let old_pools: HashMap<_, _> = self
             .topology
             .pools
             .iter()
             .map(|pool| pool.name.clone())
-            .zip(self.pool_states.iter().copied())
+            .zip(self.pools.iter().copied())
+            .collect();
+        let old_active: HashMap<_, _> = self
+            .topology
+            .load_balancers
+            .iter()
+            .map(|lb| lb.name.clone())
+            .zip(self.active.iter().cloned())
             .collect();
 
         self.topology = topology;
         self.origins = origins;
-        self.pool_states = (0..self.topology.pools.len())
-            .map(|pool| self.compute_pool_state(pool))
+        self.pools = (0..self.topology.pools.len())
+            .map(|index| {
+                let old = old_pools.get(&self.topology.pools[index].name);
+                PoolEntry {
+                    state: self.compute_pool_state(index),
+                    serving_since: old.and_then(|entry| entry.serving_since),
+                }
+            })
+            .collect();
+        self.active = self
+            .topology
+            .load_balancers
+            .iter()
+            .map(|lb| old_active.get(&lb.name).cloned().unwrap_or(Active::Unset))
             .collect();
 
         let reason = format!(
@@ -201,16 +444,18 @@ impl State {
             "config",
             reason,
         ))];
-        for (pool, state) in self.topology.pools.iter().zip(&self.pool_states) {
-            let old = old_states
+        for key in self.overrides.retain_valid(&self.topology) {
+            actions.push(Action::Persist { key, value: None });
+        }
+        for (pool, entry) in self.topology.pools.iter().zip(&self.pools) {
+            let old = old_pools
                 .get(&pool.name)
-                .copied()
-                .unwrap_or(PoolState::Unknown);
-            if old != *state {
+                .map_or(PoolState::Unknown, |e| e.state);
+            if old != entry.state {
                 actions.push(Action::Record(pool_event(
                     pool.name.as_str(),
                     old,
-                    *state,
+                    entry.state,
                     "config reloaded",
                     now,
                 )));
@@ -245,7 +490,11 @@ impl State {
 
     fn refresh_pool(&mut self, pool: usize, at: Timestamp) -> Option<Action> {
         let new = self.compute_pool_state(pool);
-        let old = std::mem::replace(&mut self.pool_states[pool], new);
+        let entry = &mut self.pools[pool];
+        let old = std::mem::replace(&mut entry.state, new);
+        if old == PoolState::Down && new.is_serving() {
+            entry.serving_since = Some(at);
+        }
         (old != new).then(|| {
             let definition = &self.topology.pools[pool];
             let counts = self.pool_counts(pool);
@@ -257,14 +506,43 @@ impl State {
         })
     }
 
-    /// Pool states in the topology's pool order.
-    pub fn pool_states(&self) -> &[PoolState] {
-        &self.pool_states
+    /// Recomputes where each load balancer's traffic goes; a move is an event.
+    fn refresh_active(&mut self, now: Timestamp) -> Vec<Action> {
+        let views: Vec<PoolView> = (0..self.topology.pools.len())
+            .map(|index| self.pool_view(index))
+            .collect();
+        let mut actions = Vec::new();
+        for (index, lb) in self.topology.load_balancers.iter().enumerate() {
+            let forced = match self.overrides.forced.get(&lb.name) {
+                Some(ForceTarget::Pool(pool)) => Some(pool),
+                _ => None,
+            };
+            let new = active_pool(lb, forced, &views);
+            if new == Active::Unset {
+                continue;
+            }
+            let old = std::mem::replace(&mut self.active[index], new.clone());
+            actions.extend(
+                failover_events(lb, &old, &new, &views, now)
+                    .into_iter()
+                    .map(Action::Record),
+            );
+        }
+        actions
     }
 
-    /// The index (in the topology's pool order) of the pool an origin belongs to.
-    pub fn pool_index_of(&self, origin: &str) -> Option<usize> {
-        self.origins.get(origin).map(|entry| entry.pool)
+    fn pool_view(&self, index: usize) -> PoolView {
+        let pool = &self.topology.pools[index];
+        PoolView {
+            name: pool.name.clone(),
+            serving: self.pools[index].state.is_serving(),
+            unknown: self.pools[index].state == PoolState::Unknown,
+            trouble_since: pool
+                .origins
+                .iter()
+                .filter_map(|o| self.origins[&o.name].health.down_since)
+                .max(),
+        }
     }
 
     fn compute_pool_state(&self, pool: usize) -> PoolState {
@@ -318,6 +596,7 @@ fn fresh_origins(topology: &Topology) -> HashMap<OriginName, OriginEntry> {
                     enabled: origin.enabled,
                     thresholds,
                     health: OriginHealth::new(health),
+                    healthy_since: None,
                 },
             );
         }
@@ -325,13 +604,16 @@ fn fresh_origins(topology: &Topology) -> HashMap<OriginName, OriginEntry> {
     origins
 }
 
-fn origin_event(origin: &OriginName, transition: &Transition, at: Timestamp) -> NewEvent {
-    let kind = match transition.to {
-        Health::Healthy => EventKind::OriginUp,
-        Health::Unhealthy | Health::Unknown => EventKind::OriginDown,
-    };
-    NewEvent::new(at, kind, origin.as_str(), transition.reason.clone())
-        .transition(transition.from.as_str(), transition.to.as_str())
+fn origin_event(
+    kind: EventKind,
+    origin: &OriginName,
+    transition: &Transition,
+    at: Timestamp,
+) -> Action {
+    Action::Record(
+        NewEvent::new(at, kind, origin.as_str(), transition.reason.clone())
+            .transition(transition.from.as_str(), transition.to.as_str()),
+    )
 }
 
 fn pool_event(pool: &str, old: PoolState, new: PoolState, reason: &str, at: Timestamp) -> NewEvent {
@@ -342,3 +624,7 @@ fn pool_event(pool: &str, old: PoolState, new: PoolState, reason: &str, at: Time
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "routing_tests.rs"]
+mod routing_tests;

@@ -6,6 +6,7 @@ use lifeline_model::{
     OriginProtocol, Pool, PoolName,
 };
 
+use super::super::Overrides;
 use super::*;
 
 fn origin(name: &str, port: u16) -> Origin {
@@ -81,15 +82,25 @@ fn report(state: &mut State, clock: &mut Clock, origin: &str, ok: bool) -> Vec<A
 }
 
 fn events(actions: &[Action]) -> Vec<(EventKind, String, Option<String>)> {
+    recorded(actions)
+        .into_iter()
+        .map(|event| (event.kind, event.subject.clone(), event.new.clone()))
+        .collect()
+}
+
+fn recorded(actions: &[Action]) -> Vec<&NewEvent> {
     actions
         .iter()
-        .map(|Action::Record(event)| (event.kind, event.subject.clone(), event.new.clone()))
+        .filter_map(|action| match action {
+            Action::Record(event) => Some(event),
+            _ => None,
+        })
         .collect()
 }
 
 #[test]
 fn pool_goes_from_unknown_to_healthy_as_origins_are_checked() {
-    let mut state = State::new(topology(vec![web_pool()]));
+    let mut state = State::new(topology(vec![web_pool()]), Overrides::default());
     let mut clock = Clock(0);
     assert_eq!(state.pool_state("web"), Some(PoolState::Unknown));
     assert!(!state.all_checked());
@@ -118,7 +129,7 @@ fn pool_goes_from_unknown_to_healthy_as_origins_are_checked() {
 
 #[test]
 fn pool_degrades_then_goes_down_against_minimum_origins() {
-    let mut state = State::new(topology(vec![web_pool()]));
+    let mut state = State::new(topology(vec![web_pool()]), Overrides::default());
     let mut clock = Clock(0);
     for name in ["a", "b", "c"] {
         report(&mut state, &mut clock, name, true);
@@ -140,7 +151,7 @@ fn pool_degrades_then_goes_down_against_minimum_origins() {
             ),
         ]
     );
-    let Action::Record(pool_event) = &actions[1];
+    let pool_event = recorded(&actions)[1];
     assert_eq!(pool_event.old.as_deref(), Some("healthy"));
     assert_eq!(
         pool_event.reason,
@@ -171,7 +182,7 @@ fn pool_degrades_then_goes_down_against_minimum_origins() {
 fn pool_without_monitor_is_healthy_from_the_start() {
     let mut pool = web_pool();
     pool.monitor = None;
-    let state = State::new(topology(vec![pool]));
+    let state = State::new(topology(vec![pool]), Overrides::default());
     assert_eq!(state.pool_state("web"), Some(PoolState::Healthy));
     assert_eq!(state.origin("a").unwrap().health, Health::Healthy);
     assert!(state.all_checked());
@@ -181,7 +192,7 @@ fn pool_without_monitor_is_healthy_from_the_start() {
 fn disabled_origins_are_ignored() {
     let mut pool = web_pool();
     pool.origins[2].enabled = false;
-    let mut state = State::new(topology(vec![pool]));
+    let mut state = State::new(topology(vec![pool]), Overrides::default());
     let mut clock = Clock(0);
     assert!(report(&mut state, &mut clock, "c", true).is_empty());
     report(&mut state, &mut clock, "a", true);
@@ -192,14 +203,14 @@ fn disabled_origins_are_ignored() {
 
 #[test]
 fn observations_for_unknown_origins_are_dropped() {
-    let mut state = State::new(topology(vec![web_pool()]));
+    let mut state = State::new(topology(vec![web_pool()]), Overrides::default());
     let mut clock = Clock(0);
     assert!(report(&mut state, &mut clock, "gone", false).is_empty());
 }
 
 #[test]
 fn reload_keeps_health_of_unchanged_origins_only() {
-    let mut state = State::new(topology(vec![web_pool()]));
+    let mut state = State::new(topology(vec![web_pool()]), Overrides::default());
     let mut clock = Clock(0);
     for name in ["a", "b", "c"] {
         report(&mut state, &mut clock, name, true);
@@ -216,7 +227,7 @@ fn reload_keeps_health_of_unchanged_origins_only() {
     assert_eq!(state.origin("b").unwrap().health, Health::Unknown);
     assert!(state.origin("c").is_none());
     assert_eq!(state.origin("d").unwrap().health, Health::Unknown);
-    let Action::Record(reloaded) = &actions[0];
+    let reloaded = recorded(&actions)[0];
     assert_eq!(reloaded.kind, EventKind::ConfigReloaded);
     assert_eq!(
         reloaded.reason,
@@ -234,7 +245,7 @@ fn reload_keeps_health_of_unchanged_origins_only() {
 
 #[test]
 fn snapshot_reports_every_pool_and_origin() {
-    let mut state = State::new(topology(vec![web_pool()]));
+    let mut state = State::new(topology(vec![web_pool()]), Overrides::default());
     let mut clock = Clock(0);
     report(&mut state, &mut clock, "a", true);
     report(&mut state, &mut clock, "b", false);
