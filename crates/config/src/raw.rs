@@ -27,6 +27,8 @@ pub(crate) struct RawConfig {
     pub monitors: Vec<Spanned<RawMonitor>>,
     #[serde(default, rename = "pool")]
     pub pools: Vec<Spanned<RawPool>>,
+    #[serde(default, rename = "load_balancer")]
+    pub load_balancers: Vec<Spanned<RawLoadBalancer>>,
 }
 
 /// `[admin]`.
@@ -77,6 +79,9 @@ pub(crate) struct RawPool {
     pub monitor: Field<String>,
     pub minimum_origins: Field<i64>,
     pub origins: Field<Vec<Spanned<RawOrigin>>>,
+    pub origin_protocol: Field<String>,
+    pub origin_allow_insecure: Field<bool>,
+    pub eject_after: Field<i64>,
 }
 
 /// One entry of a pool's `origins`.
@@ -87,6 +92,64 @@ pub(crate) struct RawOrigin {
     pub address: Field<String>,
     pub weight: Field<i64>,
     pub enabled: Field<bool>,
+}
+
+/// `[[load_balancer]]`.
+#[derive(Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawLoadBalancer {
+    pub name: Field<String>,
+    pub listen: Field<RawListen>,
+    pub hostnames: Field<Vec<Spanned<String>>>,
+    pub default_pools: Field<Vec<Spanned<String>>>,
+    pub fallback_pool: Field<String>,
+    pub steering_policy: Field<String>,
+    /// Region name to pools. Keyed by plain `String`, as `headers` is.
+    pub region_pools: Field<BTreeMap<String, Spanned<Vec<Spanned<String>>>>>,
+    /// Address prefix to region name.
+    pub regions: Field<BTreeMap<String, Spanned<String>>>,
+    pub region_header: Field<String>,
+    pub session_affinity: Field<String>,
+    pub try_timeout: Field<String>,
+    pub retries: Field<i64>,
+    pub hedge_after: Field<String>,
+    pub slow_start: Field<String>,
+    pub rto_alert: Field<String>,
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<Spanned<RawRule>>,
+}
+
+/// `[[load_balancer.rule]]`.
+#[derive(Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawRule {
+    pub path_prefix: Field<String>,
+    pub default_pools: Field<Vec<Spanned<String>>>,
+    pub fallback_pool: Field<String>,
+}
+
+/// A load balancer's `listen`: one address or table, or an array of them.
+///
+/// Deserialized by hand rather than as an untagged enum: an untagged enum buffers the value,
+/// which loses the spans inside it and hides unknown keys from `serde_ignored`.
+pub(crate) enum RawListen {
+    One(RawListenItem),
+    Many(Vec<Spanned<RawListenItem>>),
+}
+
+/// One `listen` entry: `"127.0.0.1:8080"` or `{ address = "...", tls_certificate, tls_key }`.
+pub(crate) enum RawListenItem {
+    Address(String),
+    Table(RawListenTable),
+}
+
+/// The table form of a `listen` entry.
+#[derive(Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawListenTable {
+    pub address: Field<String>,
+    pub tls_certificate: Field<String>,
+    pub tls_key: Field<String>,
 }
 
 /// `expected_codes`, written as a string (`"2xx"`, `"200,204"`) or a single integer (`200`).
@@ -115,5 +178,70 @@ impl Visitor<'_> for CodesVisitor {
 
     fn visit_i64<E: de::Error>(self, code: i64) -> Result<CodesText, E> {
         Ok(CodesText(code.to_string()))
+    }
+}
+
+// === impl RawListen ===
+
+impl<'de> Deserialize<'de> for RawListen {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ListenVisitor)
+    }
+}
+
+struct ListenVisitor;
+
+impl<'de> Visitor<'de> for ListenVisitor {
+    type Value = RawListen;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(LISTEN_EXPECTING)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<RawListen, E> {
+        ListenItemVisitor.visit_str(text).map(RawListen::One)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawListen, A::Error> {
+        ListenItemVisitor.visit_map(map).map(RawListen::One)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawListen, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(RawListen::Many(items))
+    }
+}
+
+// === impl RawListenItem ===
+
+impl<'de> Deserialize<'de> for RawListenItem {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ListenItemVisitor)
+    }
+}
+
+const LISTEN_EXPECTING: &str =
+    "an address like \"127.0.0.1:8080\", a table with `address`, or an array of them";
+
+struct ListenItemVisitor;
+
+impl<'de> Visitor<'de> for ListenItemVisitor {
+    type Value = RawListenItem;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an address like \"127.0.0.1:8080\" or a table with `address`")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<RawListenItem, E> {
+        Ok(RawListenItem::Address(text.to_string()))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawListenItem, A::Error> {
+        // Through the same `MapAccess`, so spans and unknown keys survive.
+        RawListenTable::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(RawListenItem::Table)
     }
 }

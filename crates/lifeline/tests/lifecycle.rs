@@ -5,7 +5,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{binary, events_of, http_config, wait_health};
+use common::{binary, events_of, http_config, wait_events, wait_health};
 use lifeline_testkit::daemon::Daemon;
 use lifeline_testkit::origin::OriginProcess;
 use lifeline_testkit::ports::free_port;
@@ -112,6 +112,7 @@ async fn sigterm_stops_cleanly_and_the_event_log_survives_a_restart() {
     let a = OriginProcess::spawn(binary(), "a");
     let mut daemon = Daemon::start(binary(), &http_config(&[&a], 1));
     wait_health(&daemon, "a", "healthy", Duration::from_secs(5)).await;
+    wait_events(&daemon, "pool_state_changed", "primary", 1).await;
     let (_, before) = daemon.get("/events").await;
     let before = before.as_array().unwrap().clone();
 

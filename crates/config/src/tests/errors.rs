@@ -77,14 +77,8 @@ x.y = 1
 
 #[test]
 fn later_sections_are_unknown_for_now() {
-    let text = "[[load_balancer]]\nname = \"lb\"\n\n[[cluster]]\nname = \"c\"\n";
-    assert_eq!(
-        problems(text),
-        [
-            p(1, 3, "unknown key `load_balancer`"),
-            p(4, 3, "unknown key `cluster`"),
-        ]
-    );
+    let text = "[[monitor]]\nname = \"m\"\ntype = \"tcp\"\n\n[[cluster]]\nname = \"c\"\n";
+    assert_eq!(problems(text), [p(5, 3, "unknown key `cluster`")]);
 }
 
 #[test]
@@ -293,6 +287,48 @@ name = "none"
             p(17, 36, "`nowhere` is not host:port"),
             p(17, 97, "`weight` must be at most 1000, not 1001"),
             p(18, 1, "missing `origins` in [[pool]]"),
+        ]
+    );
+}
+
+#[test]
+fn impossible_pool_protocol_values() {
+    let text = r#"[[pool]]
+name = "a"
+origin_protocol = "h2"
+origins = [{ name = "a1", address = "127.0.0.1:1" }]
+[[pool]]
+name = "b"
+origin_allow_insecure = true
+eject_after = 1001
+origins = [{ name = "b1", address = "127.0.0.1:2" }]
+[[pool]]
+name = "c"
+origin_protocol = "http"
+origin_allow_insecure = false
+eject_after = -1
+origins = [{ name = "c1", address = "127.0.0.1:3" }]
+"#;
+    assert_eq!(
+        problems(text),
+        [
+            p(
+                3,
+                19,
+                "unknown origin_protocol `h2` (expected http or https)"
+            ),
+            p(
+                7,
+                25,
+                "`origin_allow_insecure` applies to origin_protocol = \"https\", not http"
+            ),
+            p(8, 15, "`eject_after` must be at most 1000, not 1001"),
+            p(
+                13,
+                25,
+                "`origin_allow_insecure` applies to origin_protocol = \"https\", not http"
+            ),
+            p(14, 15, "`eject_after` must be at least 0, not -1"),
         ]
     );
 }

@@ -1,14 +1,18 @@
 //! Whole-file tests: valid configs build the expected [`Topology`]; `errors.rs` covers each class
-//! of problem with its exact position.
+//! of problem with its exact position. Load balancers have their own files:
+//! `load_balancer.rs`, `load_balancer_errors.rs` and `listen_errors.rs`.
 
 mod errors;
+mod listen_errors;
+mod load_balancer;
+mod load_balancer_errors;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lifeline_model::{CodeMatcher, HostPort, MonitorKind, Topology};
+use lifeline_model::{CodeMatcher, HostPort, MonitorKind, SteeringPolicy, Topology};
 
 use crate::{Env, load, parse};
 
@@ -182,6 +186,7 @@ fn an_empty_file_gets_every_default() {
     assert!(topology.admin.token.is_none());
     assert_eq!(topology.admin.state_file, PathBuf::from("lifeline.redb"));
     assert!(topology.monitors.is_empty() && topology.pools.is_empty());
+    assert!(topology.load_balancers.is_empty());
 }
 
 #[test]
@@ -228,6 +233,18 @@ fn example_config_parses_without_environment() {
     assert_eq!(addresses, ["127.0.0.1:8081", "127.0.0.1:8082"]);
     let backup = topology.pool("backup").unwrap();
     assert_eq!(backup.origins[0].address.to_string(), "127.0.0.1:8083");
+
+    let lb = topology.load_balancer("web").unwrap();
+    let listeners: Vec<_> = lb.listeners.iter().map(|l| l.address.to_string()).collect();
+    assert_eq!(listeners, ["127.0.0.1:8080"]);
+    assert!(lb.listeners[0].tls.is_none() && lb.hostnames.is_empty() && lb.rules.is_empty());
+    let pools: Vec<_> = lb.routes.default_pools.iter().map(|p| p.as_str()).collect();
+    assert_eq!(pools, ["primary", "backup"]);
+    assert_eq!(lb.routes.fallback_pool.as_ref().unwrap().as_str(), "backup");
+    assert_eq!(lb.steering_policy, SteeringPolicy::Failover);
+    assert_eq!(lb.retries, 2);
+    assert_eq!(lb.try_timeout, Duration::from_secs(2));
+    assert_eq!(lb.slow_start, Duration::from_secs(10));
 }
 
 #[test]

@@ -13,7 +13,7 @@ use toml::Spanned;
 use crate::diagnostics::Report;
 use crate::raw::Field;
 
-/// Names of one kind (monitor, pool, origin) seen so far, with where each was first defined.
+/// Names of one kind (monitor, pool, origin, load balancer) seen so far, with where each was first defined.
 pub(super) struct Names {
     kind: &'static str,
     first: HashMap<String, usize>,
@@ -89,11 +89,31 @@ pub(super) fn duration(
     default: Duration,
     report: &mut Report<'_>,
 ) -> Option<Duration> {
+    parse_duration(field, key, default, false, report)
+}
+
+/// A duration that may be zero (`"0s"`), for settings that zero turns off.
+pub(super) fn duration_or_zero(
+    field: &Field<String>,
+    key: &str,
+    default: Duration,
+    report: &mut Report<'_>,
+) -> Option<Duration> {
+    parse_duration(field, key, default, true, report)
+}
+
+fn parse_duration(
+    field: &Field<String>,
+    key: &str,
+    default: Duration,
+    zero_allowed: bool,
+    report: &mut Report<'_>,
+) -> Option<Duration> {
     let Some(text) = field else {
         return Some(default);
     };
     match humantime::parse_duration(text.get_ref()) {
-        Ok(duration) if duration.is_zero() => {
+        Ok(duration) if duration.is_zero() && !zero_allowed => {
             report.error(
                 text.span().start,
                 format!("`{key}` must be longer than zero"),

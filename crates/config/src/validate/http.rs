@@ -131,7 +131,7 @@ fn headers(raw: &RawMonitor, report: &mut Report<'_>) -> Option<Vec<(String, Str
 }
 
 /// RFC 9110 `tchar`: the bytes allowed in a header name.
-fn is_token_byte(byte: u8) -> bool {
+pub(super) fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 

@@ -7,8 +7,11 @@
 mod admin;
 mod fields;
 mod http;
+mod listen;
+mod load_balancer;
 mod monitor;
 mod pool;
+mod steering;
 
 use std::path::Path;
 
@@ -22,11 +25,17 @@ use crate::raw::RawConfig;
 pub(crate) fn topology(raw: &RawConfig, file: &Path, report: &mut Report<'_>) -> Option<Topology> {
     let admin = admin::settings(raw.admin.as_ref(), file, report);
     let (monitors, monitor_names) = monitor::monitors(&raw.monitors, report);
-    let pools = pool::pools(&raw.pools, &monitor_names, report);
+    let (pools, pool_names) = pool::pools(&raw.pools, &monitor_names, report);
+    let context = load_balancer::Context {
+        pools: &pool_names,
+        directory: file.parent().unwrap_or(Path::new("")),
+        admin: admin.as_ref().map(|admin| admin.listen),
+    };
+    let load_balancers = load_balancer::load_balancers(&raw.load_balancers, &context, report);
     Some(Topology {
         admin: admin?,
         monitors: monitors?,
         pools: pools?,
-        load_balancers: Vec::new(),
+        load_balancers: load_balancers?,
     })
 }

@@ -1,6 +1,7 @@
-//! `[[pool]]`: its origins, the monitor it names, and how many origins it needs.
+//! `[[pool]]`: its origins, the monitor it names, how many origins it needs, and how the load
+//! balancers talk to them.
 
-use lifeline_model::{HostPort, MonitorName, Origin, OriginName, Pool, PoolName};
+use lifeline_model::{HostPort, MonitorName, Origin, OriginName, OriginProtocol, Pool, PoolName};
 use toml::Spanned;
 
 use super::fields::{self, Names};
@@ -10,20 +11,24 @@ use crate::raw::{RawOrigin, RawPool};
 const SECTION: &str = "[[pool]]";
 const ORIGIN_SECTION: &str = "an origin";
 const MAX_WEIGHT: i64 = 1000;
+const DEFAULT_EJECT_AFTER: i64 = 5;
+const MAX_EJECT_AFTER: i64 = 1000;
 
-/// Checks every pool. `monitors` holds every monitor name in the file, valid or not.
+/// Checks every pool. `monitors` holds every monitor name in the file, valid or not. The pool
+/// names come back even when a pool is invalid, so a load balancer naming it is not also
+/// reported as a dangling reference.
 pub(super) fn pools(
     raw: &[Spanned<RawPool>],
     monitors: &Names,
     report: &mut Report<'_>,
-) -> Option<Vec<Pool>> {
+) -> (Option<Vec<Pool>>, Names) {
     let mut names = Names::new("pool");
     let mut origins = Names::new("origin");
     let checked: Vec<Option<Pool>> = raw
         .iter()
         .map(|pool| self::pool(pool, monitors, &mut names, &mut origins, report))
         .collect();
-    checked.into_iter().collect()
+    (checked.into_iter().collect(), names)
 }
 
 fn pool(
@@ -42,14 +47,57 @@ fn pool(
     let monitor = monitor(raw, monitors, report);
     let origins = origins(raw, at, origin_names, report);
     let minimum_origins = minimum_origins(raw, at, report);
+    let origin_protocol = origin_protocol(raw, report);
+    let eject_after = fields::integer(
+        &raw.eject_after,
+        "eject_after",
+        DEFAULT_EJECT_AFTER,
+        0..=MAX_EJECT_AFTER,
+        report,
+    )
+    .and_then(|count| u32::try_from(count).ok());
     Some(Pool {
         name: PoolName::new(name?.get_ref().as_str()),
         monitor: monitor?,
         origins: origins?,
         minimum_origins: minimum_origins?,
-        origin_protocol: lifeline_model::OriginProtocol::Http,
-        eject_after: 5,
+        origin_protocol: origin_protocol?,
+        eject_after: eject_after?,
     })
+}
+
+/// `origin_protocol` (default http), and `origin_allow_insecure`, which only https takes.
+fn origin_protocol(raw: &RawPool, report: &mut Report<'_>) -> Option<OriginProtocol> {
+    let https = match &raw.origin_protocol {
+        None => false,
+        Some(protocol) => match protocol.get_ref().as_str() {
+            "http" => false,
+            "https" => true,
+            other => {
+                report.error(
+                    protocol.span().start,
+                    format!("unknown origin_protocol `{other}` (expected http or https)"),
+                );
+                return None;
+            }
+        },
+    };
+    match &raw.origin_allow_insecure {
+        Some(insecure) if https => Some(OriginProtocol::Https {
+            allow_insecure: *insecure.get_ref(),
+        }),
+        None if https => Some(OriginProtocol::Https {
+            allow_insecure: false,
+        }),
+        Some(insecure) => {
+            report.error(
+                insecure.span().start,
+                "`origin_allow_insecure` applies to origin_protocol = \"https\", not http",
+            );
+            None
+        }
+        None => Some(OriginProtocol::Http),
+    }
 }
 
 /// The optional `monitor`, which must name a `[[monitor]]`.
