@@ -18,7 +18,7 @@ HAPROXY_PORT=${HAPROXY_PORT:-29091}
 
 scripts/install-deps.sh --bench
 cargo build --release --quiet --bin lifeline
-bin=target/release/lifeline
+bin=${CARGO_TARGET_DIR:-target}/release/lifeline
 work=$(mktemp -d)
 pids=()
 cleanup() {

@@ -29,7 +29,9 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon.
-    Run(ConfigArgs),
+    Run(RunArgs),
+    /// See Lifeline work: origins fail and recover under a steady stream of requests.
+    Demo,
     /// Validate a config file: exit 0, or 2 with every problem found.
     Check(ConfigArgs),
     /// Show every pool and origin of a running daemon.
@@ -46,6 +48,15 @@ pub enum Command {
     Undrain(DrainArgs),
     /// Run a small HTTP origin (for trying configs, the demo and the benchmarks).
     Origin(OriginArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Worker threads for the data plane and everything else (default: one per core).
+    #[arg(long, env = "LIFELINE_THREADS")]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]

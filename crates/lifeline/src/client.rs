@@ -264,7 +264,7 @@ fn status_table(status: &Value) -> String {
     render(&rows)
 }
 
-fn events_table(events: &Value) -> String {
+pub(crate) fn events_table(events: &Value) -> String {
     let mut rows = vec![vec![
         "SEQ".to_string(),
         "TIME".into(),

@@ -4,6 +4,7 @@
 mod cli;
 mod client;
 mod daemon;
+mod demo;
 mod logging;
 
 use std::process::ExitCode;
@@ -16,7 +17,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
     install_crypto_provider();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Run(args) = &cli.command
+        && let Some(threads) = args.threads
+    {
+        builder.worker_threads(threads.max(1));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -25,7 +32,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => daemon::run(&args.config).await,
+            Command::Run(args) => daemon::run(&args.config.config).await,
             Command::Check(args) => daemon::check(&args.config),
             Command::Status(args) => client::status(&args).await,
             Command::Events(args) => client::events(&args).await,
@@ -34,6 +41,7 @@ fn main() -> ExitCode {
             Command::Drain(args) => client::drain(&args, true).await,
             Command::Undrain(args) => client::drain(&args, false).await,
             Command::Origin(args) => client::origin(&args).await,
+            Command::Demo => demo::run().await,
         }
     })
 }

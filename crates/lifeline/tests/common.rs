@@ -107,3 +107,77 @@ pub async fn wait_events(
     .await;
     events
 }
+
+/// A config with two pools behind one `failover` load balancer: `primary` (the first origins)
+/// and `backup` (the last one, also the fallback). `{lb}` is replaced with the listen address.
+pub fn lb_config(
+    primary: &[&OriginProcess],
+    backup: &OriginProcess,
+    monitor_interval: &str,
+    extra: &str,
+) -> String {
+    let origins: Vec<String> = primary
+        .iter()
+        .map(|o| {
+            format!(
+                "  {{ name = \"{}\", address = \"{}\" }},",
+                o.name,
+                o.address()
+            )
+        })
+        .collect();
+    format!(
+        r#"[admin]
+listen = "{{admin}}"
+token = "{{token}}"
+
+[[monitor]]
+name = "web"
+type = "http"
+path = "/health"
+interval = "{monitor_interval}"
+timeout = "150ms"
+retries = 2
+rise = 2
+
+[[pool]]
+name = "primary"
+monitor = "web"
+origins = [
+{primary}
+]
+
+[[pool]]
+name = "backup"
+monitor = "web"
+origins = [{{ name = "{backup_name}", address = "{backup_address}" }}]
+
+[[load_balancer]]
+name = "api"
+listen = "{{lb}}"
+default_pools = ["primary"]
+fallback_pool = "backup"
+retries = 2
+try_timeout = "1s"
+{extra}
+"#,
+        primary = origins.join("\n"),
+        backup_name = backup.name,
+        backup_address = backup.address(),
+    )
+}
+
+/// GET `url`: status and the `X-Origin` header.
+pub async fn get_origin(url: &str) -> (u16, Option<String>) {
+    match lifeline_testkit::http::client().get(url).send().await {
+        Ok(response) => (
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("x-origin")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        ),
+        Err(_) => (0, None),
+    }
+}

@@ -6,6 +6,7 @@
 //! the admin API serves. Keeping it I/O-free lets the data plane and the decision logic depend on it
 //! without pulling in the runtime.
 
+mod cluster;
 mod event;
 mod health;
 mod load_balancer;
@@ -17,12 +18,13 @@ mod status;
 mod time;
 mod topology;
 
+pub use cluster::{Cluster, ClusterNode, NodeFacts, PgDsn, ReplicaView, WalReceiver};
 pub use event::{Event, EventKind, NewEvent};
 pub use health::{Health, OriginHealth, PoolState};
 pub use load_balancer::{
     Cidr, Listener, LoadBalancer, Route, Rule, SessionAffinity, SteeringPolicy, TlsFiles,
 };
-pub use names::{LoadBalancerName, MonitorName, OriginName, PoolName};
+pub use names::{ClusterName, LoadBalancerName, MonitorName, NodeName, OriginName, PoolName};
 pub use observation::{CheckFailure, FailureKind, Observation, PostgresFacts};
 pub use routing::{Ejection, ForceTarget, OriginRouting, PoolRouting, RoutingTable};
 pub use secret::Secret;

@@ -65,3 +65,11 @@ name_type!(
     /// The name of a load balancer.
     LoadBalancerName
 );
+name_type!(
+    /// The name of a database cluster.
+    ClusterName
+);
+name_type!(
+    /// The name of a database node in a cluster.
+    NodeName
+);

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cluster::Cluster;
 use crate::load_balancer::LoadBalancer;
 use crate::names::{MonitorName, OriginName, PoolName};
 use crate::secret::Secret;
@@ -17,6 +18,7 @@ pub struct Topology {
     pub monitors: Vec<Monitor>,
     pub pools: Vec<Pool>,
     pub load_balancers: Vec<LoadBalancer>,
+    pub clusters: Vec<Cluster>,
 }
 
 impl Topology {
@@ -26,6 +28,10 @@ impl Topology {
 
     pub fn pool(&self, name: &str) -> Option<&Pool> {
         self.pools.iter().find(|p| p.name.as_str() == name)
+    }
+
+    pub fn cluster(&self, name: &str) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.name.as_str() == name)
     }
 
     pub fn load_balancer(&self, name: &str) -> Option<&LoadBalancer> {

@@ -56,6 +56,7 @@ fn topology(token: Option<&str>) -> Topology {
             origin_protocol: OriginProtocol::Http,
             eject_after: 5,
         }],
+        clusters: Vec::new(),
         load_balancers: vec![LoadBalancer {
             name: LoadBalancerName::new("api"),
             listeners: Vec::new(),

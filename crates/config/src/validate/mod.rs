@@ -37,5 +37,6 @@ pub(crate) fn topology(raw: &RawConfig, file: &Path, report: &mut Report<'_>) ->
         monitors: monitors?,
         pools: pools?,
         load_balancers: load_balancers?,
+        clusters: Vec::new(),
     })
 }

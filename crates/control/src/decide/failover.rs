@@ -25,29 +25,25 @@ pub struct PoolView {
 }
 
 /// The pool `default_pools` traffic goes to: the first that can serve, else the fallback if it
-/// can; a forced pool wins over both. `Unset` while nothing serves yet but some pool is still
-/// being checked for the first time.
+/// can; a forced pool wins over both. `Unset` while a pool that would come first is still being
+/// checked for the first time: deciding then would report a failover that never happened.
 pub fn active_pool(lb: &LoadBalancer, forced: Option<&PoolName>, pools: &[PoolView]) -> Active {
     if let Some(pool) = forced {
         return Active::Pool(pool.clone());
     }
-    let view = |name: &PoolName| pools.iter().find(|p| &p.name == name);
-    let mut candidates = lb
+    for name in lb
         .routes
         .default_pools
         .iter()
-        .chain(&lb.routes.fallback_pool);
-    if let Some(name) = candidates
-        .clone()
-        .find(|name| view(name).is_some_and(|p| p.serving))
+        .chain(&lb.routes.fallback_pool)
     {
-        return Active::Pool(name.clone());
+        match pools.iter().find(|p| &p.name == name) {
+            Some(pool) if pool.serving => return Active::Pool(name.clone()),
+            Some(pool) if pool.unknown => return Active::Unset,
+            _ => {}
+        }
     }
-    if candidates.any(|name| view(name).is_some_and(|p| p.unknown)) {
-        Active::Unset
-    } else {
-        Active::Nothing
-    }
+    Active::Nothing
 }
 
 /// The events for a load balancer whose active pool went from `old` to `new`.

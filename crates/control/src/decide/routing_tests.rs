@@ -51,6 +51,7 @@ fn topology() -> Arc<Topology> {
             rise: 2,
         }],
         pools: vec![pool("primary", &["p1", "p2"]), pool("backup", &["b1"])],
+        clusters: Vec::new(),
         load_balancers: vec![LoadBalancer {
             name: LoadBalancerName::new("api"),
             listeners: Vec::new(),
@@ -169,6 +170,23 @@ fn the_first_active_pool_is_no_event_but_failover_and_failback_are() {
         "the failback ramp starts"
     );
     assert_eq!(routing.pools[0].origins[0].healthy_since, Some(at(21)));
+}
+
+#[test]
+fn a_backup_checked_before_the_primary_is_no_failover() {
+    let mut state = State::new(topology(), Overrides::default());
+    let mut actions = check(&mut state, "b1", true, 0);
+    actions.extend(check(&mut state, "p1", true, 0));
+    actions.extend(check(&mut state, "p2", true, 0));
+    assert!(
+        kinds(&actions).iter().all(|k| k.0 != EventKind::Failover),
+        "{actions:?}"
+    );
+    let status = state.snapshot(at(0), at(0));
+    assert_eq!(
+        status.load_balancers[0].active_pool,
+        Some(PoolName::new("primary"))
+    );
 }
 
 #[test]

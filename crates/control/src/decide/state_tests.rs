@@ -37,6 +37,7 @@ fn topology(pools: Vec<Pool>) -> Arc<Topology> {
             rise: 2,
         }],
         pools,
+        clusters: Vec::new(),
         load_balancers: Vec::new(),
     })
 }

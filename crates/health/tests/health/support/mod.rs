@@ -107,6 +107,7 @@ pub fn topology(monitors: Vec<Monitor>, pools: Vec<Pool>) -> Topology {
         },
         monitors,
         pools,
+        clusters: Vec::new(),
         load_balancers: Vec::new(),
     }
 }

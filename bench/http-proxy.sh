@@ -1,0 +1,381 @@
+#!/usr/bin/env bash
+# The HTTP load balancer side by side with HAProxy and nginx, each on one thread, in front of the
+# same two origins (nginx answering a fixed small body: the cheapest origin there is).
+#
+#   a) throughput and latency: wrk -t1 -c64 for DURATION s against Lifeline, HAProxy, nginx and
+#      straight at one origin (the reference), RUNS times interleaved; req/s, p50 and p99.
+#   b) kill -9 of one origin under load: wrk for FAIL_SECONDS s per proxy, the origin killed after
+#      3 s and started again after 6 s; client-visible errors (non-2xx + socket errors) for
+#      Lifeline, HAProxy as commonly set up (retries 3, option redispatch, checks every 1 s),
+#      HAProxy without retries or redispatch, and nginx (proxy_next_upstream error timeout).
+#      For Lifeline also how long the restarted origin takes to be back in rotation.
+#   c) memory: RSS of Lifeline and HAProxy with 1,000 origins in one pool (checked every 5 s)
+#      under the same wrk load.
+#
+# CPUs (the reference machine has 2 cores): every proxy runs on cpu 0, alone; wrk and the
+# origins share cpu 1. The reference run puts wrk on cpu 0 instead, so that it measures what
+# client and origin can do without a proxy in between. Override with PROXY_CPU / LOAD_CPU.
+#
+#   bench/http-proxy.sh                          # DURATION=10 RUNS=5 FAIL_RUNS=3
+#   DURATION=5 RUNS=3 PARTS=a bench/http-proxy.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+RUNS=${RUNS:-5}
+FAIL_RUNS=${FAIL_RUNS:-3}
+FAIL_SECONDS=${FAIL_SECONDS:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+N_MANY=${N_MANY:-1000}
+PARTS=${PARTS:-abc}
+BASE_PORT=${BASE_PORT:-28000}
+MANY_PORT=${MANY_PORT:-31000}
+PROXY_CPU=${PROXY_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+
+ORIGIN1=$((BASE_PORT + 1))
+ORIGIN2=$((BASE_PORT + 2))
+LIFELINE_PORT=$((BASE_PORT + 10))
+ADMIN_PORT=$((BASE_PORT + 11))
+HAPROXY_PORT=$((BASE_PORT + 20))
+HAPROXY_PLAIN_PORT=$((BASE_PORT + 21))
+NGINX_PORT=$((BASE_PORT + 30))
+
+scripts/install-deps.sh --bench
+cargo build --release --quiet --bin lifeline
+bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/lifeline")
+work=$(mktemp -d)
+mkdir -p "$work/tmp"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+ulimit -n "$(ulimit -Hn)"
+on_proxy_cpu() { taskset -c "$PROXY_CPU" "$@"; }
+on_load_cpu() { taskset -c "$LOAD_CPU" "$@"; }
+rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+# RSS of a process and its children (nginx's master and worker).
+tree_rss_mib() {
+  local total=0 pid
+  for pid in $1 $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '/VmRSS/ { print $2 }' "/proc/$pid/status")))
+  done
+  awk -v kib="$total" 'BEGIN { printf "%.1f", kib / 1024 }'
+}
+
+wait_for() { # deadline_seconds command...: retries the command every 0.1 s
+  local deadline=$(($(date +%s) + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then echo "timed out waiting for: $*" >&2; return 1; fi
+    sleep 0.1
+  done
+}
+answers_200() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/")" = 200 ]; }
+
+# Temp paths nginx would otherwise want under /var/lib/nginx.
+nginx_common() {
+  printf 'error_log %s/%s.err warn;\npid %s/%s.pid;\n' "$work" "$1" "$work" "$1"
+  printf 'events { worker_connections 8192; }\n'
+}
+nginx_http_common() {
+  printf '  access_log off;\n  client_body_temp_path %s/tmp/body;\n  proxy_temp_path %s/tmp/proxy;\n' "$work" "$work"
+  printf '  fastcgi_temp_path %s/tmp/fcgi;\n  uwsgi_temp_path %s/tmp/uwsgi;\n  scgi_temp_path %s/tmp/scgi;\n' "$work" "$work" "$work"
+  printf '  keepalive_requests 1000000;\n  keepalive_timeout 75s;\n'
+}
+
+# --- origins: nginx, one process each (no master, so that kill -9 kills the origin) ----------
+origin_pid=()
+start_origin() { # index port
+  local conf="$work/origin$1.conf"
+  {
+    printf 'daemon off;\nmaster_process off;\nworker_processes 1;\n'
+    nginx_common "origin$1"
+    printf 'http {\n'
+    nginx_http_common
+    printf '  server {\n    listen 127.0.0.1:%s;\n' "$2"
+    printf '    location = /health { return 200 "healthy\\n"; }\n'
+    printf '    location / { default_type text/plain; return 200 "hello from origin%s\\n"; }\n  }\n}\n' "$1"
+  } >"$conf"
+  on_load_cpu nginx -p "$work" -e "$work/origin$1.err" -c "$conf" &
+  origin_pid[$1]=$!
+  pids+=("$!")
+  wait_for 10 answers_200 "$2"
+}
+
+# --- the proxies, all in front of ORIGIN1 and ORIGIN2, round robin ---------------------------
+write_lifeline_config() { # file listen_port admin_port monitor_interval origins...
+  local file=$1 port=$2 admin=$3 interval=$4; shift 4
+  {
+    printf '[admin]\nlisten = "127.0.0.1:%s"\nstate_file = "%s/state-%s.redb"\n\n' "$admin" "$work" "$port"
+    printf '[[monitor]]\nname = "web"\ntype = "http"\npath = "/health"\nexpected_body = "healthy"\n'
+    printf 'interval = "%s"\ntimeout = "500ms"\nretries = 2\nrise = 2\n\n' "$interval"
+    printf '[[pool]]\nname = "origins"\nmonitor = "web"\norigins = [\n'
+    local i=0 address
+    for address in "$@"; do
+      i=$((i + 1))
+      printf '  { name = "origin%s", address = "%s" },\n' "$i" "$address"
+    done
+    printf ']\n\n[[load_balancer]]\nname = "bench"\nlisten = "127.0.0.1:%s"\n' "$port"
+    printf 'default_pools = ["origins"]\nretries = 2\ntry_timeout = "1s"\n'
+  } >"$file"
+}
+
+write_haproxy_config() { # file port redispatch(yes|no) interval origins...
+  local file=$1 port=$2 redispatch=$3 interval=$4; shift 4
+  {
+    printf 'global\n  nbthread 1\n  maxconn 20000\n\n'
+    printf 'defaults\n  mode http\n  option http-keep-alive\n  http-reuse always\n'
+    printf '  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n  timeout check 500ms\n\n'
+    printf 'frontend f\n  bind 127.0.0.1:%s\n  default_backend b\n\n' "$port"
+    printf 'backend b\n  balance roundrobin\n  option httpchk GET /health\n  http-check expect string healthy\n'
+    if [ "$redispatch" = yes ]; then
+      printf '  retries 3\n  option redispatch\n'
+    else
+      printf '  retries 0\n'
+    fi
+    printf '  default-server check inter %s fall 2 rise 2\n' "$interval"
+    local i=0 address
+    for address in "$@"; do
+      i=$((i + 1))
+      printf '  server origin%s %s\n' "$i" "$address"
+    done
+  } >"$file"
+}
+
+write_nginx_proxy_config() { # file port
+  {
+    printf 'daemon off;\nworker_processes 1;\n'
+    nginx_common nginx-proxy
+    printf 'http {\n'
+    nginx_http_common
+    printf '  upstream origins {\n    server 127.0.0.1:%s;\n    server 127.0.0.1:%s;\n' "$ORIGIN1" "$ORIGIN2"
+    printf '    keepalive 64;\n    keepalive_requests 1000000;\n  }\n'
+    printf '  server {\n    listen 127.0.0.1:%s;\n    location / {\n      proxy_pass http://origins;\n' "$2"
+    printf '      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n'
+    printf '      proxy_next_upstream error timeout;\n    }\n  }\n}\n'
+  } >"$1"
+}
+
+declare -A proxy_pid proxy_port
+start_proxies() {
+  write_lifeline_config "$work/lifeline.toml" "$LIFELINE_PORT" "$ADMIN_PORT" 1s \
+    "127.0.0.1:$ORIGIN1" "127.0.0.1:$ORIGIN2"
+  on_proxy_cpu "$bin" run -c "$work/lifeline.toml" --threads 1 2>"$work/lifeline.log" &
+  proxy_pid[lifeline]=$!; proxy_port[lifeline]=$LIFELINE_PORT; pids+=("$!")
+
+  write_haproxy_config "$work/haproxy.cfg" "$HAPROXY_PORT" yes 1s "127.0.0.1:$ORIGIN1" "127.0.0.1:$ORIGIN2"
+  on_proxy_cpu haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.log" &
+  proxy_pid[haproxy]=$!; proxy_port[haproxy]=$HAPROXY_PORT; pids+=("$!")
+
+  write_haproxy_config "$work/haproxy-plain.cfg" "$HAPROXY_PLAIN_PORT" no 1s "127.0.0.1:$ORIGIN1" "127.0.0.1:$ORIGIN2"
+  on_proxy_cpu haproxy -f "$work/haproxy-plain.cfg" -db 2>"$work/haproxy-plain.log" &
+  proxy_pid[haproxy-plain]=$!; proxy_port[haproxy-plain]=$HAPROXY_PLAIN_PORT; pids+=("$!")
+
+  write_nginx_proxy_config "$work/nginx-proxy.conf" "$NGINX_PORT"
+  on_proxy_cpu nginx -p "$work" -e "$work/nginx-proxy.err" -c "$work/nginx-proxy.conf" &
+  proxy_pid[nginx]=$!; proxy_port[nginx]=$NGINX_PORT; pids+=("$!")
+
+  proxy_port[direct]=$ORIGIN1
+  local tool
+  for tool in lifeline haproxy haproxy-plain nginx; do
+    wait_for 20 answers_200 "${proxy_port[$tool]}"
+  done
+}
+
+# wrk's summary as "req_per_s p50_ms p99_ms non2xx socket_errors".
+parse_wrk() {
+  python3 - "$1" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+unit = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+def pct(p):
+    m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s|m)\s*$" % p, text, re.M)
+    return float(m.group(1)) * unit[m.group(2)] if m else float("nan")
+rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+errors = sum(int(x) for x in sock.groups()) if sock else 0
+print(f"{float(rps.group(1)) if rps else 0:.0f} {pct(50):.3f} {pct(99):.3f} "
+      f"{int(non2xx.group(1)) if non2xx else 0} {errors}")
+PY
+}
+
+load() { # port seconds output [cpu]
+  taskset -c "${4:-$LOAD_CPU}" wrk -t1 -c"$CONNECTIONS" -d"$2"s --latency "http://127.0.0.1:$1/" >"$3" 2>&1
+}
+
+results="$work/results"
+: >"$results"
+
+# --- a) throughput and latency ---------------------------------------------------------------
+part_a() {
+  printf '\n== a) throughput: wrk -t1 -c%s -d%ss, proxies on cpu %s, wrk + origins on cpu %s; %s runs, interleaved\n' \
+    "$CONNECTIONS" "$DURATION" "$PROXY_CPU" "$LOAD_CPU" "$RUNS"
+  printf '%-4s %-9s %10s %9s %9s %7s\n' run tool req/s p50_ms p99_ms errors
+  local run tool cpu
+  for run in $(seq 1 "$RUNS"); do
+    for tool in lifeline haproxy nginx direct; do
+      cpu=$LOAD_CPU
+      [ "$tool" = direct ] && cpu=$PROXY_CPU
+      load "${proxy_port[$tool]}" "$WARMUP" "$work/warmup.txt" "$cpu"
+      load "${proxy_port[$tool]}" "$DURATION" "$work/wrk.txt" "$cpu"
+      read -r rps p50 p99 non2xx sockerr < <(parse_wrk "$work/wrk.txt")
+      printf '%-4s %-9s %10s %9s %9s %7s\n' "$run" "$tool" "$rps" "$p50" "$p99" $((non2xx + sockerr))
+      echo "a $tool $rps $p50 $p99" >>"$results"
+    done
+  done
+  for tool in lifeline haproxy nginx; do
+    echo "rss $tool $(tree_rss_mib "${proxy_pid[$tool]}")" >>"$results"
+  done
+}
+
+# --- b) kill -9 of one origin under load ------------------------------------------------------
+# Seconds since $1 (date +%s.%N), to 0.01 s.
+since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
+
+# Lifeline: when the restarted origin is healthy in /status and answers through the proxy again.
+watch_recovery() { # restarted_at out
+  local restarted=$1 healthy="" answered="" deadline
+  deadline=$(awk -v s="$restarted" 'BEGIN { print s + 4 }')
+  while awk -v now="$(date +%s.%N)" -v d="$deadline" 'BEGIN { exit !(now < d) }'; do
+    if [ -z "$healthy" ] && curl -s "http://127.0.0.1:$ADMIN_PORT/status" | python3 -c '
+import json, sys
+def walk(node):
+    if isinstance(node, dict):
+        if node.get("name") == "origin1" and "health" in node:
+            return node["health"] == "healthy"
+        return any(walk(v) for v in node.values())
+    if isinstance(node, list):
+        return any(walk(v) for v in node)
+    return False
+sys.exit(0 if walk(json.load(sys.stdin)) else 1)'; then
+      healthy=$(since "$restarted")
+    fi
+    if [ -z "$answered" ] && curl -s -D - -o /dev/null "http://127.0.0.1:$LIFELINE_PORT/" | grep -qi '^x-origin: origin1'; then
+      answered=$(since "$restarted")
+    fi
+    [ -n "$healthy" ] && [ -n "$answered" ] && break
+    sleep 0.05
+  done
+  echo "${healthy:-never} ${answered:-never}" >"$2"
+}
+
+part_b() {
+  printf '\n== b) kill -9 of origin1 after 3 s, restarted after 6 s, wrk -c%s for %ss; %s runs\n' \
+    "$CONNECTIONS" "$FAIL_SECONDS" "$FAIL_RUNS"
+  printf '%-4s %-14s %8s %8s %10s %s\n' run tool non2xx sockerr req/s notes
+  local run tool restarted notes
+  for run in $(seq 1 "$FAIL_RUNS"); do
+    for tool in lifeline haproxy haproxy-plain nginx; do
+      # Both origins up and back in every proxy's rotation (checks rise after 2 x 1 s).
+      sleep 3
+      wait_for 10 answers_200 "${proxy_port[$tool]}"
+      load "${proxy_port[$tool]}" "$FAIL_SECONDS" "$work/wrk.txt" &
+      local wrk_pid=$!
+      sleep 3
+      kill -9 "${origin_pid[1]}"
+      wait "${origin_pid[1]}" 2>/dev/null || true
+      sleep 3
+      start_origin 1 "$ORIGIN1"
+      restarted=$(date +%s.%N)
+      notes=""
+      if [ "$tool" = lifeline ]; then
+        watch_recovery "$restarted" "$work/recovery.txt"
+        read -r healthy answered <"$work/recovery.txt"
+        notes="origin1 healthy in /status after ${healthy}s, answering after ${answered}s (2 intervals = 2s)"
+        echo "recovery $healthy $answered" >>"$results"
+      fi
+      wait "$wrk_pid"
+      read -r rps _ _ non2xx sockerr < <(parse_wrk "$work/wrk.txt")
+      printf '%-4s %-14s %8s %8s %10s %s\n' "$run" "$tool" "$non2xx" "$sockerr" "$rps" "$notes"
+      echo "b $tool $non2xx $sockerr" >>"$results"
+    done
+  done
+}
+
+# --- c) memory with 1,000 origins -------------------------------------------------------------
+part_c() {
+  printf '\n== c) memory: %s origins in one pool (one `lifeline origin --count %s` process), checks every 5 s, wrk -c%s for %ss\n' \
+    "$N_MANY" "$N_MANY" "$CONNECTIONS" "$DURATION"
+  on_load_cpu "$bin" origin --listen "127.0.0.1:$MANY_PORT" --count "$N_MANY" --name o 2>"$work/many.log" &
+  pids+=("$!")
+  wait_for 20 answers_200 $((MANY_PORT + N_MANY - 1))
+  local addresses=() i
+  for i in $(seq 0 $((N_MANY - 1))); do addresses+=("127.0.0.1:$((MANY_PORT + i))"); done
+  local port=$((BASE_PORT + 40)) admin=$((BASE_PORT + 41)) pid
+  printf '%-9s %10s %9s %9s %9s %s\n' tool req/s p50_ms p99_ms rss_mib notes
+
+  write_lifeline_config "$work/many.toml" "$port" "$admin" 5s "${addresses[@]}"
+  on_proxy_cpu "$bin" run -c "$work/many.toml" --threads 1 2>"$work/lifeline-many.log" &
+  pid=$!; pids+=("$pid")
+  wait_for 30 curl -sf "http://127.0.0.1:$admin/ready"
+  local idle
+  idle=$(rss_mib "$pid")
+  load "$port" "$DURATION" "$work/wrk.txt"
+  read -r rps p50 p99 _ _ < <(parse_wrk "$work/wrk.txt")
+  printf '%-9s %10s %9s %9s %9s %s\n' lifeline "$rps" "$p50" "$p99" "$(rss_mib "$pid")" "idle before load: $idle MiB"
+  echo "c lifeline $(rss_mib "$pid")" >>"$results"
+  kill "$pid"; wait "$pid" || true
+
+  write_haproxy_config "$work/many.cfg" "$port" yes 5s "${addresses[@]}"
+  on_proxy_cpu haproxy -f "$work/many.cfg" -db 2>"$work/haproxy-many.log" &
+  pid=$!; pids+=("$pid")
+  wait_for 30 answers_200 "$port"
+  sleep 6 # every server checked once
+  idle=$(rss_mib "$pid")
+  load "$port" "$DURATION" "$work/wrk.txt"
+  read -r rps p50 p99 _ _ < <(parse_wrk "$work/wrk.txt")
+  printf '%-9s %10s %9s %9s %9s %s\n' haproxy "$rps" "$p50" "$p99" "$(rss_mib "$pid")" "idle before load: $idle MiB"
+  echo "c haproxy $(rss_mib "$pid")" >>"$results"
+  kill "$pid"; wait "$pid" || true
+}
+
+if [[ $PARTS == *a* || $PARTS == *b* ]]; then
+  start_origin 1 "$ORIGIN1"
+  start_origin 2 "$ORIGIN2"
+  start_proxies
+fi
+[[ $PARTS == *a* ]] && part_a
+[[ $PARTS == *b* ]] && part_b
+[[ $PARTS == *c* ]] && part_c
+
+printf '\n== summary\n'
+python3 - "$results" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+def med(part, tool, column):
+    values = [float(r[column]) for r in rows if r[0] == part and r[1] == tool]
+    return statistics.median(values) if values else None
+
+if any(r[0] == "a" for r in rows):
+    a = {t: (med("a", t, 2), med("a", t, 3), med("a", t, 4)) for t in ("lifeline", "haproxy", "nginx", "direct")}
+    rss = {r[1]: r[2] for r in rows if r[0] == "rss"}
+    print("a) medians             req/s    p50_ms    p99_ms   rss_mib")
+    for tool, (rps, p50, p99) in a.items():
+        print(f"   {tool:<14} {rps:>10.0f} {p50:>9.3f} {p99:>9.3f} {rss.get(tool, '-'):>9}")
+    l = a["lifeline"]
+    for other in ("haproxy", "nginx", "direct"):
+        o = a[other]
+        print(f"   lifeline/{other:<8} req/s {l[0] / o[0]:.2f}  p50 {l[1] / o[1]:.2f}  p99 {l[2] / o[2]:.2f}")
+    met = l[0] >= a["haproxy"][0] and l[2] <= a["haproxy"][2]
+    print(f"   goal (req/s >= haproxy's, p99 <= haproxy's): {'met' if met else 'NOT met'}")
+
+if any(r[0] == "b" for r in rows):
+    print("b) client-visible errors per run (median; non-2xx + socket errors)")
+    for tool in ("lifeline", "haproxy", "haproxy-plain", "nginx"):
+        totals = [int(r[2]) + int(r[3]) for r in rows if r[0] == "b" and r[1] == tool]
+        print(f"   {tool:<14} median {statistics.median(totals):>7.0f}   runs {totals}")
+    rec = [r for r in rows if r[0] == "recovery"]
+    ok = all(r[1] != "never" and float(r[1]) <= 2.0 for r in rec)
+    print(f"   lifeline: origin1 healthy again after {[r[1] for r in rec]} s, answering after "
+          f"{[r[2] for r in rec]} s; within 2 monitor intervals (2 s): {'yes' if ok else 'NO'}")
+
+if any(r[0] == "c" for r in rows):
+    c = {r[1]: float(r[2]) for r in rows if r[0] == "c"}
+    print(f"c) RSS with 1,000 origins under load: lifeline {c['lifeline']:.1f} MiB, haproxy {c['haproxy']:.1f} MiB, "
+          f"ratio {c['lifeline'] / c['haproxy']:.2f}")
+PY

@@ -1,0 +1,134 @@
+//! One routing generation as requests use it: the compiled [`Router`] plus what each request
+//! would otherwise look up or format again (metric handles, the origin's URI authority, its
+//! `X-Origin` value, its pool's `eject_after`, the load balancer's 503 body).
+//!
+//! Built off the request path each time the controller publishes a table, and swapped in whole.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::HeaderValue;
+use http::uri::{Authority, Scheme};
+use lifeline_model::{LoadBalancerName, OriginName, OriginProtocol, RoutingTable};
+
+use crate::metrics::{LbMetrics, OriginMetrics, ProxyMetrics};
+use crate::respond;
+use crate::route::{Router, StatsRegistry};
+
+/// A compiled routing generation.
+pub(crate) struct Compiled {
+    pub(crate) router: Router,
+    load_balancers: HashMap<LoadBalancerName, LbHandles>,
+}
+
+/// Per load balancer.
+pub(crate) struct LbHandles {
+    pub(crate) metrics: LbMetrics,
+    /// The JSON body of its 503.
+    pub(crate) unavailable_body: Bytes,
+    origins: HashMap<OriginName, OriginHandles>,
+}
+
+/// Per origin, as seen from one load balancer.
+pub(crate) struct OriginHandles {
+    pub(crate) scheme: Scheme,
+    pub(crate) authority: Authority,
+    pub(crate) x_origin: HeaderValue,
+    /// The pool's `eject_after`; 0: passive ejection off.
+    pub(crate) eject_after: u32,
+    pub(crate) metrics: OriginMetrics,
+}
+
+// === impl Compiled ===
+
+impl Compiled {
+    pub(crate) fn new(
+        table: Arc<RoutingTable>,
+        stats: &StatsRegistry,
+        metrics: &ProxyMetrics,
+    ) -> Self {
+        let topology = Arc::clone(&table.topology);
+        let load_balancers = topology
+            .load_balancers
+            .iter()
+            .map(|load_balancer| {
+                let name = &load_balancer.name;
+                let origins = topology
+                    .origins()
+                    .filter_map(|(pool, origin)| {
+                        let handles = OriginHandles::new(
+                            &origin.address.to_string(),
+                            &origin.name,
+                            &pool.origin_protocol,
+                            pool.eject_after,
+                            metrics.origin(name, &pool.name, &origin.name),
+                        )?;
+                        Some((origin.name.clone(), handles))
+                    })
+                    .collect();
+                let handles = LbHandles {
+                    metrics: metrics.load_balancer(name),
+                    unavailable_body: respond::unavailable_body(name),
+                    origins,
+                };
+                (name.clone(), handles)
+            })
+            .collect();
+        Self {
+            router: Router::compile(table, stats),
+            load_balancers,
+        }
+    }
+
+    pub(crate) fn load_balancer(&self, name: &LoadBalancerName) -> Option<&LbHandles> {
+        self.load_balancers.get(name)
+    }
+}
+
+// === impl LbHandles ===
+
+impl LbHandles {
+    pub(crate) fn origin(&self, name: &OriginName) -> Option<&OriginHandles> {
+        self.origins.get(name)
+    }
+}
+
+// === impl OriginHandles ===
+
+impl OriginHandles {
+    /// `None` (logged) when the address or name cannot appear in a URI or header.
+    fn new(
+        address: &str,
+        name: &OriginName,
+        protocol: &OriginProtocol,
+        eject_after: u32,
+        metrics: OriginMetrics,
+    ) -> Option<Self> {
+        let authority = match Authority::try_from(address) {
+            Ok(authority) => authority,
+            Err(err) => {
+                tracing::error!(origin = %name, %address, error = %err, "origin address is not a valid URI authority; not routing to it");
+                return None;
+            }
+        };
+        let x_origin = match HeaderValue::from_str(name.as_str()) {
+            Ok(value) => value,
+            Err(err) => {
+                tracing::error!(origin = %name, error = %err, "origin name is not a valid header value; not routing to it");
+                return None;
+            }
+        };
+        let scheme = match protocol {
+            OriginProtocol::Http => Scheme::HTTP,
+            OriginProtocol::Https { .. } => Scheme::HTTPS,
+        };
+        Some(Self {
+            scheme,
+            authority,
+            x_origin,
+            eject_after,
+            metrics,
+        })
+    }
+}

@@ -1,0 +1,292 @@
+//! One request's trip through its plan: an attempt on the first candidate, a hedge on the next
+//! one when the first is slow, retries on the following ones when an attempt fails and a retry
+//! is safe.
+//!
+//! Retry rules, as HAProxy's `retry-on conn-failure empty-response response-timeout` with
+//! `redispatch`: only connection-level failures (connect error, timeout before the response
+//! headers, broken or missing response) are retried, on the next candidate, at most `retries`
+//! times. A 5xx answer counts against the origin but goes to the client as it is: the origin
+//! processed the request, and replaying it elsewhere could do the work twice. A request is sent
+//! again only if its method is idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) or the failed
+//! attempt provably never reached the origin (it could not connect), and only while its whole
+//! body can still be sent.
+//!
+//! At most two attempts run at once (the first and its hedge); the first response headers win
+//! and the other attempt is dropped, which cancels it.
+
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use futures_util::future::{Fuse, FusedFuture, FutureExt, OptionFuture};
+use http::uri::{self, PathAndQuery};
+use http::{HeaderMap, Method, Request, Response, Uri, Version};
+use hyper::body::Incoming;
+use prometheus_client::metrics::gauge::Gauge;
+
+use crate::body::{OutBody, RequestBody};
+use crate::clients::Clients;
+use crate::compiled::{LbHandles, OriginHandles};
+use crate::error::ErrorKind;
+use crate::passive::{Ejector, Failed};
+use crate::route::{Candidate, InFlight};
+
+/// How a load balancer treats one request.
+#[derive(Clone, Copy)]
+pub(crate) struct Policy {
+    pub(crate) try_timeout: Duration,
+    pub(crate) retries: u32,
+    /// Only for idempotent requests whose body is kept.
+    pub(crate) hedge_after: Option<Duration>,
+    pub(crate) idempotent: bool,
+}
+
+/// The parts of the client's request every attempt sends again.
+pub(crate) struct Template {
+    method: Method,
+    path_and_query: PathAndQuery,
+    headers: HeaderMap,
+}
+
+/// Everything one request's attempts share.
+pub(crate) struct Exchange<'a> {
+    pub(crate) clients: &'a Clients,
+    pub(crate) ejector: &'a Ejector,
+    pub(crate) load_balancer: &'a LbHandles,
+    pub(crate) candidates: &'a [Candidate],
+    pub(crate) template: Template,
+    pub(crate) body: &'a RequestBody,
+    pub(crate) policy: Policy,
+}
+
+/// A candidate with the handles its attempt needs.
+#[derive(Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) candidate: &'a Candidate,
+    pub(crate) handles: &'a OriginHandles,
+    /// Position in the plan.
+    pub(crate) index: usize,
+}
+
+/// The response that won.
+pub(crate) struct Answer<'a> {
+    pub(crate) response: Response<Incoming>,
+    pub(crate) target: Target<'a>,
+    pub(crate) attempt: AttemptGuard,
+}
+
+/// Every attempt failed (or none could start: `target` is `None`).
+pub(crate) struct Failure<'a> {
+    pub(crate) kind: ErrorKind,
+    pub(crate) target: Option<Target<'a>>,
+}
+
+/// An attempt in flight: counted by the origin's live statistics and in-flight gauge.
+pub(crate) struct AttemptGuard {
+    _in_flight: InFlight,
+    gauge: Gauge,
+}
+
+struct Outcome<'a> {
+    target: Target<'a>,
+    guard: AttemptGuard,
+    latency: Duration,
+    result: Result<Response<Incoming>, ErrorKind>,
+}
+
+// === impl Template ===
+
+impl Template {
+    pub(crate) fn new(method: Method, uri: &Uri, headers: HeaderMap) -> Self {
+        Self {
+            method,
+            path_and_query: uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            headers,
+        }
+    }
+
+    fn request(&self, handles: &OriginHandles, body: OutBody) -> Request<OutBody> {
+        let mut parts = uri::Parts::default();
+        parts.scheme = Some(handles.scheme.clone());
+        parts.authority = Some(handles.authority.clone());
+        parts.path_and_query = Some(self.path_and_query.clone());
+        let uri = Uri::from_parts(parts).expect("scheme, authority and path are all set");
+        let mut request = Request::new(body);
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = uri;
+        *request.version_mut() = Version::HTTP_11;
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
+// === impl Exchange ===
+
+impl<'a> Exchange<'a> {
+    pub(crate) async fn run(self) -> Result<Answer<'a>, Failure<'a>> {
+        let mut next = 0;
+        let Some(first) = self.next_target(&mut next) else {
+            return Err(Failure {
+                kind: ErrorKind::Connect,
+                target: None,
+            });
+        };
+        let mut primary = pin!(self.attempt(first).fuse());
+        let mut hedge = pin!(Fuse::terminated());
+        // No timer at all when hedging is off; the branch below only runs while armed.
+        let mut hedge_timer = pin!(OptionFuture::from(
+            self.policy.hedge_after.map(tokio::time::sleep)
+        ));
+        let mut hedge_armed = self.policy.hedge_after.is_some();
+        let mut retries_left = self.policy.retries;
+        loop {
+            let outcome = tokio::select! {
+                outcome = &mut primary, if !primary.is_terminated() => outcome,
+                outcome = &mut hedge, if !hedge.is_terminated() => outcome,
+                _ = &mut hedge_timer, if hedge_armed => {
+                    hedge_armed = false;
+                    if let Some(target) = self.next_target(&mut next) {
+                        self.load_balancer.metrics.hedges.inc();
+                        hedge.set(self.attempt(target).fuse());
+                    }
+                    continue;
+                }
+            };
+            let failure = match self.settle(outcome) {
+                Ok(answer) => return Ok(answer),
+                Err(failure) => failure,
+            };
+            if !primary.is_terminated() || !hedge.is_terminated() {
+                // The other attempt may still answer.
+                continue;
+            }
+            if retries_left == 0 || !self.may_retry(failure.kind) {
+                return Err(failure);
+            }
+            let Some(target) = self.next_target(&mut next) else {
+                return Err(failure);
+            };
+            retries_left -= 1;
+            self.load_balancer.metrics.retries.inc();
+            primary.set(self.attempt(target).fuse());
+        }
+    }
+
+    /// The next candidate this load balancer has handles for.
+    fn next_target(&self, next: &mut usize) -> Option<Target<'a>> {
+        while let Some(candidate) = self.candidates.get(*next) {
+            let index = *next;
+            *next += 1;
+            if let Some(handles) = self.load_balancer.origin(&candidate.origin) {
+                return Some(Target {
+                    candidate,
+                    handles,
+                    index,
+                });
+            }
+        }
+        None
+    }
+
+    fn may_retry(&self, kind: ErrorKind) -> bool {
+        (self.policy.idempotent || kind.never_sent()) && self.body.can_send()
+    }
+
+    fn attempt(&self, target: Target<'a>) -> impl Future<Output = Outcome<'a>> + use<'a> {
+        let request = self
+            .template
+            .request(target.handles, self.body.for_attempt());
+        attempt(self.clients, target, request, self.policy.try_timeout)
+    }
+
+    /// Passive accounting of one finished attempt.
+    fn settle(&self, outcome: Outcome<'a>) -> Result<Answer<'a>, Failure<'a>> {
+        let Outcome {
+            target,
+            guard,
+            latency,
+            result,
+        } = outcome;
+        let try_timeout = self.policy.try_timeout;
+        match result {
+            Ok(response) => {
+                let status = response.status();
+                if status.is_server_error() {
+                    let failed = Failed {
+                        kind: ErrorKind::Status5xx,
+                        status: Some(status),
+                        try_timeout,
+                    };
+                    self.ejector.failed(target, failed);
+                } else {
+                    target.candidate.stats.record_success(latency);
+                }
+                Ok(Answer {
+                    response,
+                    target,
+                    attempt: guard,
+                })
+            }
+            Err(kind) => {
+                if !self.body.client_failed() {
+                    let failed = Failed {
+                        kind,
+                        status: None,
+                        try_timeout,
+                    };
+                    self.ejector.failed(target, failed);
+                }
+                Err(Failure {
+                    kind,
+                    target: Some(target),
+                })
+            }
+        }
+    }
+}
+
+async fn attempt<'a>(
+    clients: &'a Clients,
+    target: Target<'a>,
+    request: Request<OutBody>,
+    try_timeout: Duration,
+) -> Outcome<'a> {
+    let guard = AttemptGuard::begin(target);
+    let started = Instant::now();
+    let sent = clients.send(&target.candidate.protocol, request);
+    let result = match tokio::time::timeout(try_timeout, sent).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(err)) => {
+            tracing::debug!(origin = %target.candidate.origin, error = ?err, "attempt failed");
+            Err(ErrorKind::of_client_error(&err))
+        }
+        Err(_elapsed) => Err(ErrorKind::Timeout),
+    };
+    Outcome {
+        target,
+        guard,
+        latency: started.elapsed(),
+        result,
+    }
+}
+
+// === impl AttemptGuard ===
+
+impl AttemptGuard {
+    fn begin(target: Target<'_>) -> Self {
+        let gauge = target.handles.metrics.in_flight().clone();
+        gauge.inc();
+        Self {
+            _in_flight: target.candidate.stats.begin(),
+            gauge,
+        }
+    }
+}
+
+impl Drop for AttemptGuard {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}

@@ -1,0 +1,178 @@
+//! One proxied request from start to end: find its load balancer by listener and `Host`, plan,
+//! prepare the request for the origins, run the exchange, answer.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::HOST;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use lifeline_model::{LoadBalancer, SessionAffinity, Timestamp};
+
+use crate::body::{Finish, RequestBody, ResponseBody};
+use crate::conn::ConnInfo;
+use crate::forward::{Answer, Exchange, Failure, Policy, Template};
+use crate::headers::{self, X_ORIGIN};
+use crate::route::{Plan, RequestFacts};
+use crate::{respond, upgrade};
+
+pub(crate) async fn handle(
+    conn: Arc<ConnInfo>,
+    mut request: Request<Incoming>,
+) -> Response<ResponseBody> {
+    conn.mark_served();
+    let started = Instant::now();
+    let compiled = conn.shared.current.load_full();
+    let host_value = request_host(&request);
+    let host = host_value.as_ref().and_then(|host| host.to_str().ok());
+    let Some(router) = compiled.router.load_balancer(conn.local, host) else {
+        return respond::unclaimed(host);
+    };
+    let definition = router.definition();
+    let Some(handles) = compiled.load_balancer(&definition.name) else {
+        return respond::unclaimed(host);
+    };
+    let plan = {
+        let headers = request.headers();
+        let facts = RequestFacts {
+            path: request.uri().path(),
+            client: conn.client,
+            region_header: definition
+                .region_header
+                .as_deref()
+                .and_then(|name| headers.get(name))
+                .and_then(|value| value.to_str().ok()),
+            affinity_cookie: headers::affinity_cookie(headers),
+        };
+        router.plan(&facts, Timestamp::now())
+    };
+    if plan.candidates.is_empty() {
+        handles.metrics.no_origin.inc();
+        return respond::unavailable(handles.unavailable_body.clone());
+    }
+    if request.method() == Method::CONNECT {
+        return respond::method_not_allowed();
+    }
+
+    let upgrading = headers::is_upgrade(request.version(), request.headers());
+    let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut request));
+    let (parts, body) = request.into_parts();
+    let mut headers = parts.headers;
+    if let Some(host) = &host_value
+        && !headers.contains_key(HOST)
+    {
+        headers.insert(HOST, host.clone());
+    }
+    headers::strip_hop_by_hop(&mut headers, upgrading);
+    conn.forwarding.apply(&mut headers, host);
+    let body = match RequestBody::read(body).await {
+        Ok(body) => body,
+        Err(err) => {
+            tracing::debug!(client = %conn.client, error = %err, "cannot read the request body");
+            return respond::bad_request_body();
+        }
+    };
+    let idempotent = is_idempotent(&parts.method);
+    let policy = Policy {
+        try_timeout: definition.try_timeout,
+        retries: definition.retries,
+        hedge_after: definition
+            .hedge_after
+            .filter(|_| idempotent && body.is_kept() && !upgrading),
+        idempotent,
+    };
+    let exchange = Exchange {
+        clients: &conn.shared.clients,
+        ejector: &conn.shared.ejector,
+        load_balancer: handles,
+        candidates: &plan.candidates,
+        template: Template::new(parts.method, &parts.uri, headers),
+        body: &body,
+        policy,
+    };
+    match exchange.run().await {
+        Ok(answer) => {
+            let upgrade = client_upgrade.map(|client| (client, conn.as_ref()));
+            respond_with(answer, &plan, definition, upgrade, started)
+        }
+        Err(failure) if body.client_failed() => {
+            tracing::debug!(client = %conn.client, kind = failure.kind.as_str(), "client broke off its request body");
+            respond::bad_request_body()
+        }
+        Err(failure) => gateway_failure(&failure, definition, started),
+    }
+}
+
+/// The origin's answer, with hop-by-hop headers dropped, `X-Origin` and the affinity cookie
+/// added; a 101 to an upgrade request also starts the tunnel.
+fn respond_with(
+    answer: Answer<'_>,
+    plan: &Plan,
+    definition: &LoadBalancer,
+    upgrade: Option<(OnUpgrade, &ConnInfo)>,
+    started: Instant,
+) -> Response<ResponseBody> {
+    let Answer {
+        mut response,
+        target,
+        attempt,
+    } = answer;
+    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS && upgrade.is_some();
+    if let Some((client, conn)) = upgrade.filter(|_| switching) {
+        let origin = hyper::upgrade::on(&mut response);
+        upgrade::spawn(client, origin, conn.lifecycle.clone());
+    }
+    let (mut parts, body) = response.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers, switching);
+    parts
+        .headers
+        .insert(X_ORIGIN, target.handles.x_origin.clone());
+    // The plan names its first pick; whoever answered is the one to stick to, also after a
+    // failover away from the origin the cookie named.
+    let affinity = definition.session_affinity != SessionAffinity::None;
+    if plan.set_affinity_cookie.is_some() || (affinity && target.index != 0) {
+        headers::set_affinity_cookie(&mut parts.headers, target.candidate.origin.as_str());
+    }
+    let metrics = &target.handles.metrics;
+    metrics.answered(parts.status);
+    let finish = Finish::new(attempt, metrics.duration().clone(), started);
+    Response::from_parts(
+        parts,
+        ResponseBody::Origin {
+            body,
+            _finish: finish,
+        },
+    )
+}
+
+fn gateway_failure(
+    failure: &Failure<'_>,
+    definition: &LoadBalancer,
+    started: Instant,
+) -> Response<ResponseBody> {
+    let response = respond::gateway_failure(&definition.name, failure.kind);
+    if let Some(target) = failure.target {
+        let metrics = &target.handles.metrics;
+        metrics.answered(response.status());
+        metrics.duration().observe(started.elapsed().as_secs_f64());
+    }
+    response
+}
+
+/// `Host`, or the authority of an HTTP/2 request (which has no `Host`).
+fn request_host(request: &Request<Incoming>) -> Option<HeaderValue> {
+    request.headers().get(HOST).cloned().or_else(|| {
+        request
+            .uri()
+            .authority()
+            .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok())
+    })
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}

@@ -1,0 +1,116 @@
+//! The accept loop of one listener, and its shutdown: stop accepting, let what is in flight
+//! finish until the drain deadline, then close what is left.
+//!
+//! Limits on client input live here: request headers larger than [`MAX_HEADER_BYTES`] get 431
+//! (HTTP/1.1, from hyper) or are refused (HTTP/2), and HTTP/1.1 headers must arrive within
+//! [`HEADER_READ_TIMEOUT`].
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::conn::{self, ConnInfo};
+use crate::lifecycle;
+use crate::plane::Shared;
+
+/// Request headers (and the HTTP/1.1 read buffer) may not exceed this.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// An HTTP/1.1 client must send a request's headers within this; also closes keep-alive
+/// connections idle for that long.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// HTTP/2 pings on idle connections, to drop clients that vanished.
+const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Pause after an accept error that may pass (out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send,
+    drain_deadline: Duration,
+) -> io::Result<()> {
+    let local = listener.local_addr()?;
+    let builder = Arc::new(builder());
+    let acceptor = tls.map(TlsAcceptor::from);
+    let (mut control, lifecycle) = lifecycle::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let conn = ConnInfo::new(
+                        Arc::clone(&shared),
+                        local,
+                        peer,
+                        acceptor.is_some(),
+                        lifecycle.clone(),
+                    );
+                    tokio::spawn(conn::run(Arc::clone(&builder), acceptor.clone(), stream, conn));
+                }
+                Err(err) if is_transient(&err) => {
+                    tracing::warn!(%local, error = %err, "cannot accept a connection now");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+                Err(err) => {
+                    control.close();
+                    return Err(err);
+                }
+            },
+        }
+    }
+    drop(listener);
+    control.drain();
+    drop(lifecycle);
+    if tokio::time::timeout(drain_deadline, control.finished())
+        .await
+        .is_err()
+    {
+        tracing::warn!(%local, "drain deadline passed; closing the connections left");
+        control.close();
+    }
+    Ok(())
+}
+
+fn builder() -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .keep_alive_interval(H2_KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
+    builder
+}
+
+/// Accept errors that concern one connection or a passing shortage, not the listener.
+fn is_transient(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+            | io::ErrorKind::OutOfMemory
+    ) || matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}

@@ -1,0 +1,7 @@
+//! The HTTP data plane on real sockets, against real origins.
+
+mod failover;
+mod forwarding;
+mod input;
+mod lifecycle;
+mod support;
