@@ -26,6 +26,26 @@ pub enum EventKind {
     ForceCleared,
     OriginDrained,
     OriginUndrained,
+    /// A database cluster's state (seed 004's states) changed.
+    ClusterStateChanged,
+    NodeUp,
+    NodeDown,
+    /// Lifeline cannot reach the primary but its standbys still hear from it: no failover.
+    PrimaryUnreachable,
+    FailoverStarted,
+    FailoverCompleted,
+    /// A failover was wanted but no standby may be promoted; the reason says why.
+    FailoverRefused,
+    SwitchoverStarted,
+    SwitchoverCompleted,
+    /// A step (promote, re-point, ...) failed; it is retried or reported.
+    ActionFailed,
+    StandbyRepointed,
+    SyncStandbysChanged,
+    SplitBrain,
+    /// An old primary must be rebuilt as a standby before it may serve again.
+    NeedsRejoin,
+    Rejoined,
 }
 
 impl EventKind {
@@ -45,6 +65,21 @@ impl EventKind {
             EventKind::ForceCleared => "force_cleared",
             EventKind::OriginDrained => "origin_drained",
             EventKind::OriginUndrained => "origin_undrained",
+            EventKind::ClusterStateChanged => "cluster_state_changed",
+            EventKind::NodeUp => "node_up",
+            EventKind::NodeDown => "node_down",
+            EventKind::PrimaryUnreachable => "primary_unreachable",
+            EventKind::FailoverStarted => "failover_started",
+            EventKind::FailoverCompleted => "failover_completed",
+            EventKind::FailoverRefused => "failover_refused",
+            EventKind::SwitchoverStarted => "switchover_started",
+            EventKind::SwitchoverCompleted => "switchover_completed",
+            EventKind::ActionFailed => "action_failed",
+            EventKind::StandbyRepointed => "standby_repointed",
+            EventKind::SyncStandbysChanged => "sync_standbys_changed",
+            EventKind::SplitBrain => "split_brain",
+            EventKind::NeedsRejoin => "needs_rejoin",
+            EventKind::Rejoined => "rejoined",
         }
     }
 }
