@@ -29,6 +29,8 @@ pub(crate) struct RawConfig {
     pub pools: Vec<Spanned<RawPool>>,
     #[serde(default, rename = "load_balancer")]
     pub load_balancers: Vec<Spanned<RawLoadBalancer>>,
+    #[serde(default, rename = "cluster")]
+    pub clusters: Vec<Spanned<RawCluster>>,
 }
 
 /// `[admin]`.
@@ -128,6 +130,37 @@ pub(crate) struct RawRule {
     pub fallback_pool: Field<String>,
 }
 
+/// `[[cluster]]`.
+#[derive(Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawCluster {
+    pub name: Field<String>,
+    pub kind: Field<String>,
+    pub nodes: Field<Vec<Spanned<RawNode>>>,
+    pub writer_listen: Field<String>,
+    pub reader_listen: Field<String>,
+    pub check_interval: Field<String>,
+    pub failure_threshold: Field<i64>,
+    pub maximum_lag_on_failover: Field<SizeText>,
+    pub primary_silence: Field<String>,
+    pub synchronous_mode: Field<bool>,
+    pub synchronous_mode_strict: Field<bool>,
+    pub auto_failover: Field<bool>,
+    pub writer_wait: Field<String>,
+    pub rejoin_command: Field<String>,
+}
+
+/// One entry of a cluster's `nodes`.
+#[derive(Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawNode {
+    pub name: Field<String>,
+    /// Any TOML value, so a wrong type is reported without echoing it: it holds a password.
+    pub dsn: Field<toml::Value>,
+    pub priority: Field<i64>,
+    pub no_failover: Field<bool>,
+}
+
 /// A load balancer's `listen`: one address or table, or an array of them.
 ///
 /// Deserialized by hand rather than as an untagged enum: an untagged enum buffers the value,
@@ -155,6 +188,12 @@ pub(crate) struct RawListenTable {
 /// `expected_codes`, written as a string (`"2xx"`, `"200,204"`) or a single integer (`200`).
 pub(crate) struct CodesText(pub String);
 
+/// A size, written as an integer of bytes (`1048576`) or a string with a unit (`"1MB"`).
+pub(crate) enum SizeText {
+    Bytes(i64),
+    Text(String),
+}
+
 // === impl CodesText ===
 
 impl<'de> Deserialize<'de> for CodesText {
@@ -178,6 +217,32 @@ impl Visitor<'_> for CodesVisitor {
 
     fn visit_i64<E: de::Error>(self, code: i64) -> Result<CodesText, E> {
         Ok(CodesText(code.to_string()))
+    }
+}
+
+// === impl SizeText ===
+
+impl<'de> Deserialize<'de> for SizeText {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SizeVisitor)
+    }
+}
+
+struct SizeVisitor;
+
+impl Visitor<'_> for SizeVisitor {
+    type Value = SizeText;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a size like 1048576 or \"1MB\"")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<SizeText, E> {
+        Ok(SizeText::Text(text.to_string()))
+    }
+
+    fn visit_i64<E: de::Error>(self, bytes: i64) -> Result<SizeText, E> {
+        Ok(SizeText::Bytes(bytes))
     }
 }
 

@@ -129,8 +129,15 @@ impl PgDsn {
             (None, _) => {}
         }
         pairs.push(("dbname", self.dbname.clone()));
-        let mut text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
-        text.extend(self.options.iter().map(|(k, v)| format!("{k}={}", quote(v))));
+        let mut text: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", quote(v)))
+            .collect();
+        text.extend(
+            self.options
+                .iter()
+                .map(|(k, v)| format!("{k}={}", quote(v))),
+        );
         text.join(" ")
     }
 }
@@ -157,7 +164,8 @@ fn conninfo_pairs(text: &str) -> Result<Vec<(String, String)>, String> {
         if chars.peek().is_none() {
             return Ok(pairs);
         }
-        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && !c.is_whitespace())).collect();
+        let key: String =
+            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && !c.is_whitespace())).collect();
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
             return Err(format!("`{key}` has no `=value`"));
@@ -238,8 +246,14 @@ mod tests {
         assert_eq!(dsn.host, "127.0.0.1");
         assert_eq!(dsn.port, 5433);
         assert_eq!(dsn.password.as_ref().unwrap().expose(), "s3 cr'et");
-        assert_eq!(dsn.options, vec![("sslmode".to_string(), "disable".to_string())]);
-        assert_eq!(dsn.to_string(), "host=127.0.0.1 port=5433 user=lifeline password=*** dbname=app sslmode=disable");
+        assert_eq!(
+            dsn.options,
+            vec![("sslmode".to_string(), "disable".to_string())]
+        );
+        assert_eq!(
+            dsn.to_string(),
+            "host=127.0.0.1 port=5433 user=lifeline password=*** dbname=app sslmode=disable"
+        );
         assert_eq!(
             dsn.conninfo_with_secret(),
             "host=127.0.0.1 port=5433 user=lifeline password='s3 cr\\'et' dbname=app sslmode=disable"
@@ -249,7 +263,13 @@ mod tests {
 
     #[test]
     fn rejects_broken_dsns() {
-        for bad in ["port=5432 user=x", "host=h", "host=h user=u port=abc", "host", "host=h user=u password='open"] {
+        for bad in [
+            "port=5432 user=x",
+            "host=h",
+            "host=h user=u port=abc",
+            "host",
+            "host=h user=u password='open",
+        ] {
             assert!(PgDsn::parse(bad).is_err(), "{bad}");
         }
     }

@@ -76,9 +76,9 @@ x.y = 1
 }
 
 #[test]
-fn later_sections_are_unknown_for_now() {
-    let text = "[[monitor]]\nname = \"m\"\ntype = \"tcp\"\n\n[[cluster]]\nname = \"c\"\n";
-    assert_eq!(problems(text), [p(5, 3, "unknown key `cluster`")]);
+fn misspelt_sections_are_unknown() {
+    let text = "[[monitor]]\nname = \"m\"\ntype = \"tcp\"\n\n[[clusters]]\nname = \"c\"\n";
+    assert_eq!(problems(text), [p(5, 3, "unknown key `clusters`")]);
 }
 
 #[test]

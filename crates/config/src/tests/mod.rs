@@ -1,7 +1,10 @@
 //! Whole-file tests: valid configs build the expected [`Topology`]; `errors.rs` covers each class
 //! of problem with its exact position. Load balancers have their own files:
-//! `load_balancer.rs`, `load_balancer_errors.rs` and `listen_errors.rs`.
+//! `load_balancer.rs`, `load_balancer_errors.rs` and `listen_errors.rs`; so do clusters:
+//! `cluster.rs` and `cluster_errors.rs`.
 
+mod cluster;
+mod cluster_errors;
 mod errors;
 mod listen_errors;
 mod load_balancer;

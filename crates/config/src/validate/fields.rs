@@ -13,7 +13,7 @@ use toml::Spanned;
 use crate::diagnostics::Report;
 use crate::raw::Field;
 
-/// Names of one kind (monitor, pool, origin, load balancer) seen so far, with where each was first defined.
+/// Names of one kind (monitor, pool, origin, load balancer, cluster, node) seen so far, with where each was first defined.
 pub(super) struct Names {
     kind: &'static str,
     first: HashMap<String, usize>,
@@ -50,6 +50,11 @@ impl Names {
 
     pub(super) fn contains(&self, name: &str) -> bool {
         self.first.contains_key(name)
+    }
+
+    /// Where `name` was first defined, if it was.
+    pub(super) fn first(&self, name: &str) -> Option<usize> {
+        self.first.get(name).copied()
     }
 }
 

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use lifeline_model::{Listener, TlsFiles};
 use toml::Spanned;
 
+use super::endpoints::{Endpoint, Owner};
 use super::fields;
 use super::load_balancer::SECTION;
 use crate::diagnostics::Report;
@@ -237,6 +238,19 @@ fn is_label(label: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && !label.starts_with('-')
         && !label.ends_with('-')
+}
+
+/// Every valid listen address of every load balancer, for the checks against clusters.
+pub(super) fn endpoints(all: &[Claims]) -> Vec<Endpoint> {
+    all.iter()
+        .flat_map(|lb| {
+            lb.listeners.iter().map(|listener| Endpoint {
+                address: listener.address,
+                owner: Owner::LoadBalancer(lb.name.clone()),
+                at: listener.at,
+            })
+        })
+        .collect()
 }
 
 /// Checks listen addresses against `[admin] listen`, within one load balancer, and between load

@@ -12,6 +12,7 @@ use humantime::format_duration;
 use lifeline_model::{LoadBalancer, LoadBalancerName, PoolName, Route, Rule, SessionAffinity};
 use toml::Spanned;
 
+use super::endpoints::Endpoint;
 use super::fields::{self, Names};
 use super::listen::{self, Claims};
 use super::steering;
@@ -44,12 +45,13 @@ struct Timing {
     rto_alert: Duration,
 }
 
-/// Checks every load balancer, then the addresses they share.
+/// Checks every load balancer, then the addresses they share. Every valid listen address comes
+/// back too, even from an invalid load balancer, for the checks against clusters.
 pub(super) fn load_balancers(
     raw: &[Spanned<RawLoadBalancer>],
     cx: &Context<'_>,
     report: &mut Report<'_>,
-) -> Option<Vec<LoadBalancer>> {
+) -> (Option<Vec<LoadBalancer>>, Vec<Endpoint>) {
     let mut names = Names::new("load balancer");
     let mut claims = Vec::new();
     let checked: Vec<Option<LoadBalancer>> = raw
@@ -57,7 +59,7 @@ pub(super) fn load_balancers(
         .map(|lb| load_balancer(lb, cx, &mut names, &mut claims, report))
         .collect();
     listen::shared_addresses(&claims, cx.admin, report);
-    checked.into_iter().collect()
+    (checked.into_iter().collect(), listen::endpoints(&claims))
 }
 
 /// Checks one load balancer and adds what it claims (addresses, hostnames) to `claims`.

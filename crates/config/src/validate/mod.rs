@@ -5,11 +5,14 @@
 //! module with one entry function called from [`topology`].
 
 mod admin;
+mod cluster;
+mod endpoints;
 mod fields;
 mod http;
 mod listen;
 mod load_balancer;
 mod monitor;
+mod node;
 mod pool;
 mod steering;
 
@@ -25,18 +28,26 @@ use crate::raw::RawConfig;
 pub(crate) fn topology(raw: &RawConfig, file: &Path, report: &mut Report<'_>) -> Option<Topology> {
     let admin = admin::settings(raw.admin.as_ref(), file, report);
     let (monitors, monitor_names) = monitor::monitors(&raw.monitors, report);
-    let (pools, pool_names) = pool::pools(&raw.pools, &monitor_names, report);
+    let (pools, pool_names, origin_names) = pool::pools(&raw.pools, &monitor_names, report);
+    let admin_listen = admin.as_ref().map(|admin| admin.listen);
     let context = load_balancer::Context {
         pools: &pool_names,
         directory: file.parent().unwrap_or(Path::new("")),
-        admin: admin.as_ref().map(|admin| admin.listen),
+        admin: admin_listen,
     };
-    let load_balancers = load_balancer::load_balancers(&raw.load_balancers, &context, report);
+    let (load_balancers, listeners) =
+        load_balancer::load_balancers(&raw.load_balancers, &context, report);
+    let context = cluster::Context {
+        origins: &origin_names,
+        admin: admin_listen,
+        load_balancers: listeners,
+    };
+    let clusters = cluster::clusters(&raw.clusters, context, report);
     Some(Topology {
         admin: admin?,
         monitors: monitors?,
         pools: pools?,
         load_balancers: load_balancers?,
-        clusters: Vec::new(),
+        clusters: clusters?,
     })
 }

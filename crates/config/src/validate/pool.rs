@@ -16,19 +16,19 @@ const MAX_EJECT_AFTER: i64 = 1000;
 
 /// Checks every pool. `monitors` holds every monitor name in the file, valid or not. The pool
 /// names come back even when a pool is invalid, so a load balancer naming it is not also
-/// reported as a dangling reference.
+/// reported as a dangling reference; so do the origin names, which cluster nodes must not reuse.
 pub(super) fn pools(
     raw: &[Spanned<RawPool>],
     monitors: &Names,
     report: &mut Report<'_>,
-) -> (Option<Vec<Pool>>, Names) {
+) -> (Option<Vec<Pool>>, Names, Names) {
     let mut names = Names::new("pool");
     let mut origins = Names::new("origin");
     let checked: Vec<Option<Pool>> = raw
         .iter()
         .map(|pool| self::pool(pool, monitors, &mut names, &mut origins, report))
         .collect();
-    (checked.into_iter().collect(), names)
+    (checked.into_iter().collect(), names, origins)
 }
 
 fn pool(
