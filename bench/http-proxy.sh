@@ -49,14 +49,27 @@ work=$(mktemp -d)
 mkdir -p "$work/tmp"
 pids=()
 cleanup() {
+  local status=$?
+  if [ "$status" -ne 0 ]; then
+    for log in "$work"/*.log "$work"/*.err; do
+      [ -s "$log" ] && { echo "--- $log"; tail -5 "$log"; }
+    done
+  fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
+forget_pid() { # a process that is gone: its PID may be reused, so cleanup must not kill it
+  local kept=() pid
+  for pid in "${pids[@]}"; do [ "$pid" = "$1" ] || kept+=("$pid"); done
+  pids=("${kept[@]}")
+}
+
 ulimit -n "$(ulimit -Hn)"
-on_proxy_cpu() { taskset -c "$PROXY_CPU" "$@"; }
-on_load_cpu() { taskset -c "$LOAD_CPU" "$@"; }
+# Prefixes that pin a command (as arrays, so that `$!` is the command's own PID).
+on_proxy_cpu=(taskset -c "$PROXY_CPU")
+on_load_cpu=(taskset -c "$LOAD_CPU")
 rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 # RSS of a process and its children (nginx's master and worker).
 tree_rss_mib() {
@@ -100,7 +113,7 @@ start_origin() { # index port
     printf '    location = /health { return 200 "healthy\\n"; }\n'
     printf '    location / { default_type text/plain; return 200 "hello from origin%s\\n"; }\n  }\n}\n' "$1"
   } >"$conf"
-  on_load_cpu nginx -p "$work" -e "$work/origin$1.err" -c "$conf" &
+  "${on_load_cpu[@]}" nginx -p "$work" -e "$work/origin$1.err" -c "$conf" &
   origin_pid[$1]=$!
   pids+=("$!")
   wait_for 10 answers_200 "$2"
@@ -127,7 +140,7 @@ write_lifeline_config() { # file listen_port admin_port monitor_interval origins
 write_haproxy_config() { # file port redispatch(yes|no) interval origins...
   local file=$1 port=$2 redispatch=$3 interval=$4; shift 4
   {
-    printf 'global\n  nbthread 1\n  maxconn 20000\n\n'
+    printf 'global\n  nbthread 1\n  maxconn 5000\n\n'
     printf 'defaults\n  mode http\n  option http-keep-alive\n  http-reuse always\n'
     printf '  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n  timeout check 500ms\n\n'
     printf 'frontend f\n  bind 127.0.0.1:%s\n  default_backend b\n\n' "$port"
@@ -164,19 +177,19 @@ declare -A proxy_pid proxy_port
 start_proxies() {
   write_lifeline_config "$work/lifeline.toml" "$LIFELINE_PORT" "$ADMIN_PORT" 1s \
     "127.0.0.1:$ORIGIN1" "127.0.0.1:$ORIGIN2"
-  on_proxy_cpu "$bin" run -c "$work/lifeline.toml" --threads 1 2>"$work/lifeline.log" &
+  "${on_proxy_cpu[@]}" "$bin" run -c "$work/lifeline.toml" --threads 1 2>"$work/lifeline.log" &
   proxy_pid[lifeline]=$!; proxy_port[lifeline]=$LIFELINE_PORT; pids+=("$!")
 
   write_haproxy_config "$work/haproxy.cfg" "$HAPROXY_PORT" yes 1s "127.0.0.1:$ORIGIN1" "127.0.0.1:$ORIGIN2"
-  on_proxy_cpu haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.log" &
+  "${on_proxy_cpu[@]}" haproxy -f "$work/haproxy.cfg" -db 2>"$work/haproxy.log" &
   proxy_pid[haproxy]=$!; proxy_port[haproxy]=$HAPROXY_PORT; pids+=("$!")
 
   write_haproxy_config "$work/haproxy-plain.cfg" "$HAPROXY_PLAIN_PORT" no 1s "127.0.0.1:$ORIGIN1" "127.0.0.1:$ORIGIN2"
-  on_proxy_cpu haproxy -f "$work/haproxy-plain.cfg" -db 2>"$work/haproxy-plain.log" &
+  "${on_proxy_cpu[@]}" haproxy -f "$work/haproxy-plain.cfg" -db 2>"$work/haproxy-plain.log" &
   proxy_pid[haproxy-plain]=$!; proxy_port[haproxy-plain]=$HAPROXY_PLAIN_PORT; pids+=("$!")
 
   write_nginx_proxy_config "$work/nginx-proxy.conf" "$NGINX_PORT"
-  on_proxy_cpu nginx -p "$work" -e "$work/nginx-proxy.err" -c "$work/nginx-proxy.conf" &
+  "${on_proxy_cpu[@]}" nginx -p "$work" -e "$work/nginx-proxy.err" -c "$work/nginx-proxy.conf" &
   proxy_pid[nginx]=$!; proxy_port[nginx]=$NGINX_PORT; pids+=("$!")
 
   proxy_port[direct]=$ORIGIN1
@@ -279,6 +292,7 @@ part_b() {
       sleep 3
       kill -9 "${origin_pid[1]}"
       wait "${origin_pid[1]}" 2>/dev/null || true
+      forget_pid "${origin_pid[1]}"
       sleep 3
       start_origin 1 "$ORIGIN1"
       restarted=$(date +%s.%N)
@@ -301,7 +315,7 @@ part_b() {
 part_c() {
   printf '\n== c) memory: %s origins in one pool (one `lifeline origin --count %s` process), checks every 5 s, wrk -c%s for %ss\n' \
     "$N_MANY" "$N_MANY" "$CONNECTIONS" "$DURATION"
-  on_load_cpu "$bin" origin --listen "127.0.0.1:$MANY_PORT" --count "$N_MANY" --name o 2>"$work/many.log" &
+  "${on_load_cpu[@]}" "$bin" origin --listen "127.0.0.1:$MANY_PORT" --count "$N_MANY" --name o 2>"$work/many.log" &
   pids+=("$!")
   wait_for 20 answers_200 $((MANY_PORT + N_MANY - 1))
   local addresses=() i
@@ -310,7 +324,7 @@ part_c() {
   printf '%-9s %10s %9s %9s %9s %s\n' tool req/s p50_ms p99_ms rss_mib notes
 
   write_lifeline_config "$work/many.toml" "$port" "$admin" 5s "${addresses[@]}"
-  on_proxy_cpu "$bin" run -c "$work/many.toml" --threads 1 2>"$work/lifeline-many.log" &
+  "${on_proxy_cpu[@]}" "$bin" run -c "$work/many.toml" --threads 1 2>"$work/lifeline-many.log" &
   pid=$!; pids+=("$pid")
   wait_for 30 curl -sf "http://127.0.0.1:$admin/ready"
   local idle
@@ -320,9 +334,10 @@ part_c() {
   printf '%-9s %10s %9s %9s %9s %s\n' lifeline "$rps" "$p50" "$p99" "$(rss_mib "$pid")" "idle before load: $idle MiB"
   echo "c lifeline $(rss_mib "$pid")" >>"$results"
   kill "$pid"; wait "$pid" || true
+  forget_pid "$pid"
 
   write_haproxy_config "$work/many.cfg" "$port" yes 5s "${addresses[@]}"
-  on_proxy_cpu haproxy -f "$work/many.cfg" -db 2>"$work/haproxy-many.log" &
+  "${on_proxy_cpu[@]}" haproxy -f "$work/many.cfg" -db 2>"$work/haproxy-many.log" &
   pid=$!; pids+=("$pid")
   wait_for 30 answers_200 "$port"
   sleep 6 # every server checked once
@@ -332,6 +347,7 @@ part_c() {
   printf '%-9s %10s %9s %9s %9s %s\n' haproxy "$rps" "$p50" "$p99" "$(rss_mib "$pid")" "idle before load: $idle MiB"
   echo "c haproxy $(rss_mib "$pid")" >>"$results"
   kill "$pid"; wait "$pid" || true
+  forget_pid "$pid"
 }
 
 if [[ $PARTS == *a* || $PARTS == *b* ]]; then

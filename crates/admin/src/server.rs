@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use lifeline_control::ControllerHandle;
+use lifeline_control::cluster::ClusterHandle;
 use lifeline_model::Topology;
 use lifeline_store::StateStore;
 use prometheus_client::registry::Registry;
@@ -23,6 +24,8 @@ pub struct AdminState {
     pub topology: Arc<ArcSwap<Topology>>,
     /// Requests for the daemon (reload, ...).
     pub commands: mpsc::Sender<AdminCommand>,
+    /// The PostgreSQL clusters' managers.
+    pub clusters: Vec<ClusterHandle>,
 }
 
 /// A change the admin API asks the daemon to make.

@@ -42,6 +42,10 @@ pub enum Command {
     Reload(ReloadArgs),
     /// Pin a load balancer to a pool (or `--origin`), or `--clear` the pin.
     Force(ForceArgs),
+    /// Promote a standby of a PostgreSQL cluster (a switchover if the primary is healthy).
+    Failover(FailoverArgs),
+    /// Planned switchover of a PostgreSQL cluster: writes pause, nothing is lost.
+    Switchover(SwitchoverArgs),
     /// Stop sending new requests to an origin; in-flight ones finish.
     Drain(DrainArgs),
     /// Send requests to a drained origin again.
@@ -129,6 +133,35 @@ pub struct ForceArgs {
     /// Remove the pin.
     #[arg(long)]
     pub clear: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    #[command(flatten)]
+    pub token: TokenArgs,
+    /// The cluster.
+    pub cluster: String,
+    /// The standby to promote (default: the best one).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Promote even if the standby may lack acknowledged writes.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SwitchoverArgs {
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    #[command(flatten)]
+    pub token: TokenArgs,
+    /// The cluster.
+    pub cluster: String,
+    /// The standby to promote (default: the best one).
+    #[arg(long)]
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Args)]

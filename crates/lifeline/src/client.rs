@@ -7,7 +7,10 @@ use anyhow::{Context, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::cli::{DrainArgs, EventsArgs, ForceArgs, OriginArgs, ReloadArgs, StatusArgs, TokenArgs};
+use crate::cli::{
+    DrainArgs, EventsArgs, FailoverArgs, ForceArgs, OriginArgs, ReloadArgs, StatusArgs,
+    SwitchoverArgs, TokenArgs,
+};
 
 pub async fn status(args: &StatusArgs) -> ExitCode {
     report(async {
@@ -16,6 +19,10 @@ pub async fn status(args: &StatusArgs) -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&status)?);
         } else {
             print!("{}", status_table(&status));
+            if status["clusters"].as_array().is_some_and(|c| !c.is_empty()) {
+                println!();
+                print!("{}", clusters_table(&status));
+            }
         }
         Ok(())
     })
@@ -77,6 +84,88 @@ pub async fn force(args: &ForceArgs) -> ExitCode {
         Ok(())
     })
     .await
+}
+
+pub async fn failover(args: &FailoverArgs) -> ExitCode {
+    report(async {
+        let body = json!({ "cluster": args.cluster, "target": args.to, "force": args.force });
+        promote(
+            &args.admin.admin,
+            &args.token,
+            "/failover/trigger",
+            body,
+            &args.cluster,
+        )
+        .await
+    })
+    .await
+}
+
+pub async fn switchover(args: &SwitchoverArgs) -> ExitCode {
+    report(async {
+        let body = json!({ "cluster": args.cluster, "target": args.to });
+        promote(
+            &args.admin.admin,
+            &args.token,
+            "/failover/switchover",
+            body,
+            &args.cluster,
+        )
+        .await
+    })
+    .await
+}
+
+/// Starts a failover or switchover and follows it to its end: the new primary, or the reason
+/// it stopped.
+async fn promote(
+    admin: &str,
+    token: &TokenArgs,
+    path: &str,
+    body: Value,
+    cluster: &str,
+) -> anyhow::Result<()> {
+    let status_path = format!("/failover/status?cluster={cluster}");
+    let epoch = |status: &Value| status["clusters"][0]["epoch"].as_u64().unwrap_or(0);
+    let before = epoch(&get_json(admin, &status_path).await?);
+    let last_seq = get_json(admin, "/events?limit=1").await?[0]["seq"]
+        .as_u64()
+        .unwrap_or(0);
+    let started = change(admin, token, Method::POST, path, Some(body)).await?;
+    println!("{cluster}: {}", text(&started["status"]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let status = get_json(admin, &status_path).await?;
+        let current = &status["clusters"][0];
+        if epoch(&status) > before {
+            println!(
+                "{cluster}: {} is primary (epoch {}), state {}",
+                text(&current["primary"]),
+                current["epoch"],
+                text(&current["state"])
+            );
+            return Ok(());
+        }
+        if current["state"] != "failover_in_progress" {
+            let events = get_json(admin, &format!("/events?since={last_seq}&limit=1000")).await?;
+            let stopped = events.as_array().into_iter().flatten().find(|e| {
+                e["subject"]
+                    .as_str()
+                    .is_some_and(|s| s == cluster || s.starts_with(&format!("{cluster}/")))
+                    && matches!(
+                        e["kind"].as_str(),
+                        Some("action_failed" | "failover_refused")
+                    )
+            });
+            if let Some(event) = stopped {
+                bail!("{}", text(&event["reason"]));
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("not done after 60s; see `lifeline events`");
+        }
+    }
 }
 
 pub async fn drain(args: &DrainArgs, draining: bool) -> ExitCode {
@@ -258,6 +347,38 @@ fn status_table(status: &Value) -> String {
                 text(&origin["consecutive_failures"]),
                 text(&origin["down_since"]),
                 text(&origin["last_error"]),
+            ]);
+        }
+    }
+    render(&rows)
+}
+
+fn clusters_table(status: &Value) -> String {
+    let mut rows = vec![vec![
+        "CLUSTER".to_string(),
+        "STATE".into(),
+        "NODE".into(),
+        "ROLE".into(),
+        "HEALTHY".into(),
+        "TIMELINE".into(),
+        "LAG".into(),
+        "FAILURES".into(),
+        "LAST ERROR".into(),
+    ]];
+    for cluster in status["clusters"].as_array().into_iter().flatten() {
+        for node in cluster["nodes"].as_array().into_iter().flatten() {
+            rows.push(vec![
+                text(&cluster["name"]),
+                text(&cluster["state"]),
+                text(&node["name"]),
+                text(&node["role"]),
+                text(&node["healthy"]),
+                text(&node["timeline"]),
+                node["lag_bytes"]
+                    .as_u64()
+                    .map_or("-".to_string(), |b| format!("{b}B")),
+                text(&node["failure_count"]),
+                text(&node["last_error"]),
             ]);
         }
     }

@@ -17,13 +17,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
     install_crypto_provider();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Command::Run(args) = &cli.command
-        && let Some(threads) = args.threads
-    {
-        builder.worker_threads(threads.max(1));
-    }
-    let runtime = match builder.enable_all().build() {
+    let threads = match &cli.command {
+        Command::Run(args) => args.threads,
+        _ => None,
+    };
+    let runtime = match runtime_builder(threads).enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -38,12 +36,30 @@ fn main() -> ExitCode {
             Command::Events(args) => client::events(&args).await,
             Command::Reload(args) => client::reload(&args).await,
             Command::Force(args) => client::force(&args).await,
+            Command::Failover(args) => client::failover(&args).await,
+            Command::Switchover(args) => client::switchover(&args).await,
             Command::Drain(args) => client::drain(&args, true).await,
             Command::Undrain(args) => client::drain(&args, false).await,
             Command::Origin(args) => client::origin(&args).await,
             Command::Demo => demo::run().await,
         }
     })
+}
+
+/// `--threads 1` runs every task on the main thread (a current-thread runtime: no work stealing,
+/// no cross-thread wake-ups, which makes one thread faster than a one-worker multi-thread runtime);
+/// more threads, or none given (one per core), make a multi-thread runtime. Blocking work
+/// (`spawn_blocking`, used by the state store) has its own threads either way.
+fn runtime_builder(threads: Option<usize>) -> tokio::runtime::Builder {
+    match threads.map(|threads| threads.max(1)) {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    }
 }
 
 /// TLS (https monitors, the client) uses rustls with the `ring` provider, installed once for the

@@ -1,17 +1,18 @@
-//! The connection pools towards origins: plain HTTP/1.1, HTTPS (HTTP/2 or HTTP/1.1 by ALPN)
-//! verified against the system's roots, and HTTPS that accepts any certificate for pools with
-//! `allow_insecure`.
+//! The connections towards origins: plain HTTP/1.1 through our own keep-alive pools
+//! ([`origin_pool`](crate::origin_pool)), HTTPS (HTTP/2 or HTTP/1.1 by ALPN) through hyper-util's
+//! pooled client, verified against the system's roots, or accepting any certificate for pools
+//! with `allow_insecure`.
 //!
-//! Connections are kept alive and reused (idle ones closed after [`POOL_IDLE_TIMEOUT`]), with
-//! `TCP_NODELAY` set.
+//! Connections are kept alive and reused (idle ones closed after 30 s), with `TCP_NODELAY` set.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::Request;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::{Client, ResponseFuture};
+use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use lifeline_model::OriginProtocol;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -20,15 +21,15 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::body::OutBody;
-
-/// An idle origin connection is closed after this.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::compiled::OriginHandles;
+use crate::error::ErrorKind;
+use crate::origin_pool::{IDLE_TIMEOUT, Lease, OriginPools};
 
 /// TCP keep-alive probes on origin connections, to notice peers that vanished.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
 pub(crate) struct Clients {
-    http: Client<HttpConnector, OutBody>,
+    pub(crate) pools: Arc<OriginPools>,
     https: Client<HttpsConnector<HttpConnector>, OutBody>,
     insecure: Client<HttpsConnector<HttpConnector>, OutBody>,
 }
@@ -36,6 +37,7 @@ pub(crate) struct Clients {
 // === impl Clients ===
 
 impl Clients {
+    /// Must be called inside a Tokio runtime (see [`OriginPools::new`]).
     pub(crate) fn new() -> Self {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verified = tls_config(&provider, |builder| {
@@ -58,26 +60,37 @@ impl Clients {
                 .with_no_client_auth()
         });
         Self {
-            http: client(connector()),
+            pools: OriginPools::new(connector()),
             https: client(https_connector(verified)),
             insecure: client(https_connector(insecure)),
         }
     }
 
-    /// Sends `request` (whose URI names the origin) over the pool for `protocol`.
-    pub(crate) fn send(
+    /// Sends `request` to the origin of `handles`: over its keep-alive pool when it is plain
+    /// HTTP (the URI in origin form), else over the HTTPS client for `protocol` (the URI
+    /// absolute). The lease, if any, must live as long as the response body.
+    pub(crate) async fn send(
         &self,
+        handles: &OriginHandles,
         protocol: &OriginProtocol,
         request: Request<OutBody>,
-    ) -> ResponseFuture {
-        match protocol {
-            OriginProtocol::Http => self.http.request(request),
-            OriginProtocol::Https {
-                allow_insecure: false,
-            } => self.https.request(request),
+    ) -> Result<(Response<Incoming>, Option<Lease>), ErrorKind> {
+        if let Some(pool) = &handles.pool {
+            let (response, lease) = pool.send(request).await?;
+            return Ok((response, Some(lease)));
+        }
+        let sent = match protocol {
             OriginProtocol::Https {
                 allow_insecure: true,
             } => self.insecure.request(request),
+            OriginProtocol::Http | OriginProtocol::Https { .. } => self.https.request(request),
+        };
+        match sent.await {
+            Ok(response) => Ok((response, None)),
+            Err(err) => {
+                tracing::debug!(authority = %handles.authority, error = ?err, "attempt failed");
+                Err(ErrorKind::of_client_error(&err))
+            }
         }
     }
 }
@@ -116,7 +129,7 @@ where
     C: hyper_util::client::legacy::connect::Connect + Clone,
 {
     Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_idle_timeout(IDLE_TIMEOUT)
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
         .build(connector)

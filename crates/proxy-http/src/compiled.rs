@@ -1,10 +1,10 @@
 //! One routing generation as requests use it: the compiled [`Router`] plus what each request
-//! would otherwise look up or format again (metric handles, the origin's URI authority, its
-//! `X-Origin` value, its pool's `eject_after`, the load balancer's 503 body).
+//! would otherwise look up or format again (metric handles, the origin's URI authority and
+//! connection pool, its `X-Origin` value, its pool's `eject_after`, the load balancer's 503 body).
 //!
 //! Built off the request path each time the controller publishes a table, and swapped in whole.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,6 +13,7 @@ use http::uri::{Authority, Scheme};
 use lifeline_model::{LoadBalancerName, OriginName, OriginProtocol, RoutingTable};
 
 use crate::metrics::{LbMetrics, OriginMetrics, ProxyMetrics};
+use crate::origin_pool::{OriginPool, OriginPools};
 use crate::respond;
 use crate::route::{Router, StatsRegistry};
 
@@ -34,6 +35,10 @@ pub(crate) struct LbHandles {
 pub(crate) struct OriginHandles {
     pub(crate) scheme: Scheme,
     pub(crate) authority: Authority,
+    /// The authority as a `Host` value, for a request that came without one.
+    pub(crate) host: HeaderValue,
+    /// The keep-alive pool of a plain-HTTP origin; `None` for HTTPS.
+    pub(crate) pool: Option<Arc<OriginPool>>,
     pub(crate) x_origin: HeaderValue,
     /// The pool's `eject_after`; 0: passive ejection off.
     pub(crate) eject_after: u32,
@@ -47,8 +52,10 @@ impl Compiled {
         table: Arc<RoutingTable>,
         stats: &StatsRegistry,
         metrics: &ProxyMetrics,
+        pools: &OriginPools,
     ) -> Self {
         let topology = Arc::clone(&table.topology);
+        let mut plain = HashSet::new();
         let load_balancers = topology
             .load_balancers
             .iter()
@@ -63,7 +70,11 @@ impl Compiled {
                             &pool.origin_protocol,
                             pool.eject_after,
                             metrics.origin(name, &pool.name, &origin.name),
+                            pools,
                         )?;
+                        if handles.pool.is_some() {
+                            plain.insert(handles.authority.clone());
+                        }
                         Some((origin.name.clone(), handles))
                     })
                     .collect();
@@ -75,6 +86,7 @@ impl Compiled {
                 (name.clone(), handles)
             })
             .collect();
+        pools.retain(&plain);
         Self {
             router: Router::compile(table, stats),
             load_balancers,
@@ -104,6 +116,7 @@ impl OriginHandles {
         protocol: &OriginProtocol,
         eject_after: u32,
         metrics: OriginMetrics,
+        pools: &OriginPools,
     ) -> Option<Self> {
         let authority = match Authority::try_from(address) {
             Ok(authority) => authority,
@@ -119,13 +132,17 @@ impl OriginHandles {
                 return None;
             }
         };
-        let scheme = match protocol {
-            OriginProtocol::Http => Scheme::HTTP,
-            OriginProtocol::Https { .. } => Scheme::HTTPS,
+        let (scheme, pool) = match protocol {
+            OriginProtocol::Http => (Scheme::HTTP, Some(pools.get(&authority))),
+            OriginProtocol::Https { .. } => (Scheme::HTTPS, None),
         };
+        // An authority is always a valid header value.
+        let host = HeaderValue::from_str(authority.as_str()).ok()?;
         Some(Self {
             scheme,
             authority,
+            host,
+            pool,
             x_origin,
             eject_after,
             metrics,

@@ -18,6 +18,7 @@ use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use futures_util::future::{Fuse, FusedFuture, FutureExt, OptionFuture};
+use http::header::HOST;
 use http::uri::{self, PathAndQuery};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
@@ -27,6 +28,7 @@ use crate::body::{OutBody, RequestBody};
 use crate::clients::Clients;
 use crate::compiled::{LbHandles, OriginHandles};
 use crate::error::ErrorKind;
+use crate::origin_pool::Lease;
 use crate::passive::{Ejector, Failed};
 use crate::route::{Candidate, InFlight};
 
@@ -43,8 +45,12 @@ pub(crate) struct Policy {
 /// The parts of the client's request every attempt sends again.
 pub(crate) struct Template {
     method: Method,
+    /// The request target in origin form (`/path?query`), as HTTP/1.1 origins get it.
+    origin_form: Uri,
     path_and_query: PathAndQuery,
     headers: HeaderMap,
+    /// Whether `headers` has `Host`; without, each attempt names its origin.
+    has_host: bool,
 }
 
 /// Everything one request's attempts share.
@@ -80,10 +86,14 @@ pub(crate) struct Failure<'a> {
     pub(crate) target: Option<Target<'a>>,
 }
 
-/// An attempt in flight: counted by the origin's live statistics and in-flight gauge.
+/// An attempt in flight: counted by the origin's live statistics and in-flight gauge. Once
+/// answered, it also holds the origin connection until the response body ends.
 pub(crate) struct AttemptGuard {
     _in_flight: InFlight,
     gauge: Gauge,
+    /// Only held: dropping it puts the connection back.
+    #[allow(dead_code)]
+    lease: Option<Lease>,
 }
 
 struct Outcome<'a> {
@@ -97,27 +107,38 @@ struct Outcome<'a> {
 
 impl Template {
     pub(crate) fn new(method: Method, uri: &Uri, headers: HeaderMap) -> Self {
+        let path_and_query = uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
         Self {
             method,
-            path_and_query: uri
-                .path_and_query()
-                .cloned()
-                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            origin_form: Uri::from(path_and_query.clone()),
+            path_and_query,
+            has_host: headers.contains_key(HOST),
             headers,
         }
     }
 
     fn request(&self, handles: &OriginHandles, body: OutBody) -> Request<OutBody> {
-        let mut parts = uri::Parts::default();
-        parts.scheme = Some(handles.scheme.clone());
-        parts.authority = Some(handles.authority.clone());
-        parts.path_and_query = Some(self.path_and_query.clone());
-        let uri = Uri::from_parts(parts).expect("scheme, authority and path are all set");
+        let uri = if handles.pool.is_some() {
+            self.origin_form.clone()
+        } else {
+            let mut parts = uri::Parts::default();
+            parts.scheme = Some(handles.scheme.clone());
+            parts.authority = Some(handles.authority.clone());
+            parts.path_and_query = Some(self.path_and_query.clone());
+            Uri::from_parts(parts).expect("scheme, authority and path are all set")
+        };
         let mut request = Request::new(body);
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
         *request.version_mut() = Version::HTTP_11;
-        *request.headers_mut() = self.headers.clone();
+        let headers = request.headers_mut();
+        *headers = self.headers.clone();
+        if !self.has_host {
+            headers.insert(HOST, handles.host.clone());
+        }
         request
     }
 }
@@ -253,15 +274,15 @@ async fn attempt<'a>(
     request: Request<OutBody>,
     try_timeout: Duration,
 ) -> Outcome<'a> {
-    let guard = AttemptGuard::begin(target);
+    let mut guard = AttemptGuard::begin(target);
     let started = Instant::now();
-    let sent = clients.send(&target.candidate.protocol, request);
+    let sent = clients.send(target.handles, &target.candidate.protocol, request);
     let result = match tokio::time::timeout(try_timeout, sent).await {
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(err)) => {
-            tracing::debug!(origin = %target.candidate.origin, error = ?err, "attempt failed");
-            Err(ErrorKind::of_client_error(&err))
+        Ok(Ok((response, lease))) => {
+            guard.lease = lease;
+            Ok(response)
         }
+        Ok(Err(kind)) => Err(kind),
         Err(_elapsed) => Err(ErrorKind::Timeout),
     };
     Outcome {
@@ -281,6 +302,7 @@ impl AttemptGuard {
         Self {
             _in_flight: target.candidate.stats.begin(),
             gauge,
+            lease: None,
         }
     }
 }

@@ -7,8 +7,8 @@
 //! [`DataPlane::serve`] runs one listener (HTTP/1.1 and HTTP/2, plain or TLS). Each request is
 //! matched to a load balancer by listener and `Host`, planned by [`route`] into ranked candidate
 //! origins, and forwarded with retries and hedging (`forward`), keep-alive connections to the
-//! origins (`clients`), and passive health reports (`passive`). Answers carry `X-Origin`; when no
-//! origin can serve, the client gets 503 with `Retry-After`.
+//! origins (`clients`, `origin_pool`), and passive health reports (`passive`). Answers carry
+//! `X-Origin`; when no origin can serve, the client gets 503 with `Retry-After`.
 
 mod body;
 mod clients;
@@ -19,6 +19,7 @@ mod forward;
 mod headers;
 mod lifecycle;
 mod metrics;
+mod origin_pool;
 mod passive;
 mod plane;
 mod proxy;

@@ -48,10 +48,11 @@ impl DataPlane {
     ) -> DataPlane {
         let stats = StatsRegistry::new();
         let table = Arc::clone(&routing.borrow_and_update());
-        let compiled = Compiled::new(table, &stats, &metrics);
+        let clients = Clients::new();
+        let compiled = Compiled::new(table, &stats, &metrics, &clients.pools);
         let shared = Arc::new(Shared {
             current: ArcSwap::from_pointee(compiled),
-            clients: Clients::new(),
+            clients,
             ejector: Ejector::new(ejections, metrics.ejections_dropped()),
         });
         tokio::spawn(follow(routing, Arc::downgrade(&shared), stats, metrics));
@@ -98,7 +99,12 @@ async fn follow(
         let generation = table.generation;
         shared
             .current
-            .store(Arc::new(Compiled::new(table, &stats, &metrics)));
+            .store(Arc::new(Compiled::new(
+                table,
+                &stats,
+                &metrics,
+                &shared.clients.pools,
+            )));
         tracing::debug!(generation, "routing table applied");
     }
 }

@@ -5,5 +5,7 @@ pub mod http;
 pub mod origin;
 pub mod pg;
 pub mod ports;
+pub mod relay;
 pub mod signal;
 pub mod wait;
+pub mod writes;

@@ -36,9 +36,15 @@ pub(super) async fn health(State(state): State<AdminState>) -> (StatusCode, Json
         .iter()
         .map(|pool| (pool.name.to_string(), pool.state.as_str()))
         .collect();
+    let clusters: BTreeMap<_, _> = state
+        .clusters
+        .iter()
+        .map(|c| (c.name.to_string(), c.status.load().state.as_str()))
+        .collect();
     let healthy = store == "ok"
         && controller == "ok"
-        && snapshot.pools.iter().all(|p| p.state == PoolState::Healthy);
+        && snapshot.pools.iter().all(|p| p.state == PoolState::Healthy)
+        && clusters.values().all(|s| *s == "healthy");
     let (code, status) = if healthy {
         (StatusCode::OK, "healthy")
     } else {
@@ -47,7 +53,7 @@ pub(super) async fn health(State(state): State<AdminState>) -> (StatusCode, Json
     let body = json!({
         "status": status,
         "timestamp": now,
-        "checks": { "store": store, "controller": controller, "pools": pools },
+        "checks": { "store": store, "controller": controller, "pools": pools, "clusters": clusters },
     });
     (code, Json(body))
 }

@@ -1,6 +1,7 @@
 //! The router: one module per resource.
 
 mod events;
+mod failover;
 mod health;
 mod metrics;
 mod overrides;
@@ -25,6 +26,13 @@ pub fn app(state: AdminState) -> Router {
         .route("/events", get(events::events))
         .route("/metrics", get(metrics::metrics))
         .route("/reload", post(reload::reload))
+        .route("/failover/status", get(failover::status))
+        .route("/failover/health", get(failover::health))
+        .route("/failover/metrics", get(failover::metrics))
+        .route("/failover/history", get(failover::history))
+        .route("/failover/trigger", post(failover::trigger))
+        .route("/failover/switchover", post(failover::switchover))
+        .route("/failover/check-health", post(failover::check_health))
         .route(
             "/load_balancers/{name}/force",
             put(overrides::force).delete(overrides::unforce),

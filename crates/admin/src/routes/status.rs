@@ -6,6 +6,15 @@ use axum::response::IntoResponse;
 
 use crate::server::AdminState;
 
+/// Pools, origins and load balancers from the controller, and the clusters.
 pub(super) async fn status(State(state): State<AdminState>) -> impl IntoResponse {
-    Json(state.controller.status.load_full())
+    let mut status =
+        serde_json::to_value(&*state.controller.status.load_full()).unwrap_or_default();
+    let clusters: Vec<serde_json::Value> = state
+        .clusters
+        .iter()
+        .map(|c| serde_json::to_value(&*c.status.load_full()).unwrap_or_default())
+        .collect();
+    status["clusters"] = clusters.into();
+    Json(status)
 }

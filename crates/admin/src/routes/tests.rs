@@ -111,6 +111,7 @@ async fn fixture(token: Option<&str>) -> Fixture {
         registry: Arc::new(registry),
         topology: Arc::new(ArcSwap::new(topology)),
         commands: commands_tx,
+        clusters: Vec::new(),
     };
     Fixture {
         state,

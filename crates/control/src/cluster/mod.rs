@@ -7,13 +7,19 @@
 //! could be stale.
 
 mod decide;
+mod metrics;
+mod runtime;
 mod select;
 mod state;
+mod status;
 mod sync;
 
 pub use decide::{ActionResult, ClusterAction, ClusterInput, decide};
+pub use metrics::ClusterMetrics;
+pub use runtime::{ClusterHandle, ClusterManager, ClusterRoutes};
 pub use select::{Plan, plan_request};
 pub use state::{ClusterHealth, ClusterRecord, ClusterState, NodeState, SyncSet};
+pub use status::{ClusterStatus, NodeStatus};
 pub use sync::sync_value;
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! controller, data plane, admin API) live in their own crates; this module starts them in order,
 //! routes reloads and signals between them, and stops them cleanly.
 
+mod clusters;
 mod listeners;
 mod reload;
 
@@ -13,14 +14,17 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use lifeline_admin::{AdminCommand, AdminState};
 use lifeline_config::ProcessEnv;
+use lifeline_control::cluster::ClusterMetrics;
 use lifeline_control::{Controller, Metrics, load_overrides};
 use lifeline_health::Scheduler;
 use lifeline_model::{EventKind, NewEvent, Timestamp, Topology};
 use lifeline_proxy_http::{DataPlane, ProxyMetrics};
+use lifeline_proxy_tcp::TcpMetrics;
 use lifeline_store::{EmbeddedStore, StateStore};
 use prometheus_client::registry::Registry;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 
 use self::listeners::Listeners;
 use self::reload::{Reloader, log_outcome};
@@ -88,6 +92,8 @@ async fn serve(path: &Path, topology: Arc<Topology>) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let proxy_metrics = ProxyMetrics::register(&mut registry);
+    let cluster_metrics = ClusterMetrics::register(&mut registry);
+    let tcp_metrics = TcpMetrics::register(&mut registry);
     let overrides = load_overrides(store.as_ref())
         .await
         .context("cannot read the stored overrides")?;
@@ -133,6 +139,16 @@ async fn serve(path: &Path, topology: Arc<Topology>) -> anyhow::Result<()> {
 
     let (stop_tx, stop) = watch::channel(false);
     let controller_task = tokio::spawn(controller.run(stopped(stop.clone())));
+    let mut cluster_tasks = JoinSet::new();
+    let clusters = clusters::start(
+        &topology,
+        &store,
+        &cluster_metrics,
+        &tcp_metrics,
+        || stopped(stop.clone()),
+        &mut cluster_tasks,
+    )
+    .await?;
     let mut scheduler = Scheduler::start(&topology, observations_tx.clone());
     let (commands_tx, mut commands) = mpsc::channel(8);
     let running = Arc::new(ArcSwap::new(topology.clone()));
@@ -142,6 +158,7 @@ async fn serve(path: &Path, topology: Arc<Topology>) -> anyhow::Result<()> {
         registry: Arc::new(registry),
         topology: running.clone(),
         commands: commands_tx,
+        clusters,
     };
     let admin_task = tokio::spawn(lifeline_admin::serve(
         admin_listener,
@@ -194,6 +211,11 @@ async fn serve(path: &Path, topology: Arc<Topology>) -> anyhow::Result<()> {
         tracing::debug!("every task had already stopped");
     }
     controller_task.await.context("the controller failed")?;
+    while let Some(joined) = cluster_tasks.join_next().await {
+        if let Err(error) = joined {
+            tracing::error!(%error, "a cluster task failed");
+        }
+    }
     admin_task
         .await
         .context("the admin API failed")?

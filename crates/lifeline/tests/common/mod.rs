@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod pg;
+
 use std::path::Path;
 use std::time::Duration;
 

@@ -1,0 +1,130 @@
+//! Shared by the PostgreSQL failover tests: a real 1+2 cluster under a daemon.
+
+use std::time::Duration;
+
+use lifeline_testkit::daemon::Daemon;
+use lifeline_testkit::pg::{PgCluster, PgNode, PgOptions};
+use lifeline_testkit::ports::free_port;
+use lifeline_testkit::wait;
+use serde_json::Value;
+
+use super::binary;
+
+pub struct Setup {
+    pub cluster: PgCluster,
+    pub daemon: Daemon,
+    pub writer_port: u16,
+    pub reader_port: u16,
+}
+
+impl Setup {
+    /// A primary and two standbys under a daemon; `extra` adds lines to the `[[cluster]]`
+    /// section, `dsn` may replace a node's address (for a relay).
+    pub async fn start(
+        options: PgOptions,
+        extra: &str,
+        address_of: impl Fn(&PgNode) -> String,
+    ) -> Self {
+        let cluster = PgCluster::start_with(options);
+        let (writer_port, reader_port) = (free_port(), free_port());
+        let nodes: Vec<String> = cluster
+            .nodes()
+            .iter()
+            .map(|node| {
+                let address = address_of(node);
+                let (host, port) = address.rsplit_once(':').expect("host:port");
+                format!(
+                    "  {{ name = \"{}\", dsn = \"host={host} port={port} user=lifeline password={} dbname=postgres\" }},",
+                    node.name,
+                    cluster.password()
+                )
+            })
+            .collect();
+        let config = format!(
+            r#"[admin]
+listen = "{{admin}}"
+token = "{{token}}"
+
+[[cluster]]
+name = "main"
+kind = "postgres"
+nodes = [
+{}
+]
+writer_listen = "127.0.0.1:{writer_port}"
+reader_listen = "127.0.0.1:{reader_port}"
+check_interval = "500ms"
+{extra}
+"#,
+            nodes.join("\n")
+        );
+        let daemon = Daemon::start(binary(), &config);
+        let setup = Self {
+            cluster,
+            daemon,
+            writer_port,
+            reader_port,
+        };
+        setup.wait_state("healthy", Duration::from_secs(15)).await;
+        setup
+    }
+
+    pub fn writer_dsn(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=lifeline password={} dbname=postgres connect_timeout=3",
+            self.writer_port,
+            self.cluster.password()
+        )
+    }
+
+    pub fn reader_dsn(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=lifeline password={} dbname=postgres connect_timeout=3",
+            self.reader_port,
+            self.cluster.password()
+        )
+    }
+
+    pub fn node_dsn(&self, name: &str) -> String {
+        self.cluster.node(name).dsn(self.cluster.password())
+    }
+
+    pub async fn status(&self) -> Value {
+        let (_, status) = self.daemon.get("/failover/status?cluster=main").await;
+        status["clusters"][0].clone()
+    }
+
+    pub async fn wait_state(&self, state: &str, deadline: Duration) -> Value {
+        let (status, _) = wait::until(&format!("cluster state {state}"), deadline, || async {
+            let status = self.status().await;
+            (status["state"] == state).then_some(status)
+        })
+        .await;
+        status
+    }
+
+    /// Waits until the cluster has promoted (its epoch grew past `epoch`) and says who.
+    pub async fn wait_promoted(&self, epoch: u64, deadline: Duration) -> Value {
+        let (status, _) = wait::until("a promotion", deadline, || async {
+            let status = self.status().await;
+            (status["epoch"].as_u64() > Some(epoch) && status["writer"].is_string())
+                .then_some(status)
+        })
+        .await;
+        status
+    }
+
+    pub async fn events(&self, kind: &str) -> Vec<Value> {
+        let (_, history) = self
+            .daemon
+            .get("/failover/history?cluster=main&limit=1000")
+            .await;
+        history["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["kind"] == kind)
+            .cloned()
+            .collect()
+    }
+}

@@ -1,0 +1,25 @@
+//! Lifeline's edge I/O towards PostgreSQL nodes, for the failover manager.
+//!
+//! It reads facts and carries out actions, and decides nothing: which node to promote, when to
+//! fence and whom to follow are the controller's decisions, made from the [`NodeFacts`] read here.
+//!
+//! - `client`: [`NodeClient`], one kept connection per node, and [`NodeClient::probe`].
+//! - `facts`: the one-round-trip facts query and how its rows become [`NodeFacts`].
+//! - `actions`: promote, follow, `synchronous_standby_names`, fence and unfence.
+//! - `literal`: SQL string literals and conninfo values, built without parameters.
+//! - `rejoin`: [`run_rejoin`], the configured shell command that turns an old primary into a
+//!   standby.
+//! - `error`: [`PgError`], and driver errors made into one line without secrets.
+//!
+//! [`NodeFacts`]: lifeline_model::NodeFacts
+
+mod actions;
+mod client;
+mod error;
+mod facts;
+mod literal;
+mod rejoin;
+
+pub use client::NodeClient;
+pub use error::PgError;
+pub use rejoin::run_rejoin;
