@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what Lifeline's tests, demo and benchmarks need on a fresh Debian 12 machine:
-# PostgreSQL (real streaming replication in the tests) and protoc (for etcd-client).
+# PostgreSQL (real streaming replication in the tests) and protoc (for etcd-client);
+# `--bench` and `--pg-bench` add what the benchmarks under bench/ compare against.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 packages=(postgresql protobuf-compiler)
-if [ "${1:-}" = "--bench" ]; then
-  packages+=(haproxy nginx wrk)
-fi
+case "${1:-}" in
+  --bench) packages+=(haproxy nginx wrk) ;;
+  # bench/pg-failover.sh: Patroni (with etcd as its DCS) behind HAProxy, and the writer client's
+  # driver for the system python3 (/usr/bin/python3, the one Patroni runs on).
+  --pg-bench) packages+=(haproxy patroni etcd-server etcd-client python3-psycopg2 curl) ;;
+esac
 
 missing=()
 for package in "${packages[@]}"; do

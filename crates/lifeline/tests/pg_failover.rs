@@ -5,7 +5,9 @@ mod common;
 use std::time::Duration;
 
 use common::pg::Setup;
-use lifeline_testkit::pg::PgOptions;
+use lifeline_testkit::pg::{PgCluster, PgOptions};
+use lifeline_testkit::relay::Relay;
+use lifeline_testkit::wait;
 use lifeline_testkit::writes::{Writer, stored_ids};
 
 fn three_nodes(synchronous: bool) -> PgOptions {
@@ -18,7 +20,7 @@ fn three_nodes(synchronous: bool) -> PgOptions {
 
 #[tokio::test]
 async fn kill9_of_the_primary_in_synchronous_mode_loses_no_acknowledged_write() {
-    let setup = Setup::start(three_nodes(true), "synchronous_mode = true", |n| n.addr()).await;
+    let setup = Setup::start(three_nodes(true), "synchronous_mode = true").await;
     let writer = Writer::start(&setup.writer_dsn(), Duration::from_millis(5)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     setup.cluster.primary().kill9();
@@ -44,4 +46,320 @@ async fn kill9_of_the_primary_in_synchronous_mode_loses_no_acknowledged_write() 
             .any(|n| n == "pg1")
     );
     assert_eq!(setup.events("failover_completed").await.len(), 1);
+}
+
+fn two_nodes() -> PgOptions {
+    PgOptions {
+        standbys: 1,
+        ..PgOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn kill9_in_async_mode_promotes_and_reports_what_may_be_lost() {
+    let setup = Setup::start(three_nodes(false), "").await;
+    let writer = Writer::start(&setup.writer_dsn(), Duration::from_millis(5)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    setup.cluster.primary().kill9();
+    let status = setup.wait_promoted(0, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let history = writer.stop().await;
+
+    let primary = status["primary"].as_str().unwrap();
+    let stored = stored_ids(&setup.node_dsn(primary)).await;
+    let lost = history.acknowledged.difference(&stored).count();
+    let completed = setup.events("failover_completed").await;
+    let reason = completed[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("async mode") && reason.contains("bytes of WAL behind"),
+        "{reason}"
+    );
+    // Streaming replication on loopback keeps up: within the lag limit, losses are a handful.
+    assert!(lost < 50, "{lost} acknowledged writes lost ({reason})");
+    println!(
+        "async kill -9: {lost} of {} acknowledged writes lost; {reason}",
+        history.acknowledged.len()
+    );
+}
+
+#[tokio::test]
+async fn a_hung_primary_is_replaced_and_never_written_again_after_it_wakes() {
+    let setup = Setup::start(three_nodes(false), "").await;
+    let writer = Writer::start(&setup.writer_dsn(), Duration::from_millis(5)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let old = setup.cluster.primary();
+    old.sigstop();
+    let status = setup.wait_promoted(0, Duration::from_secs(20)).await;
+    old.sigcont();
+    let before = rows_on(&setup, "pg1");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let history = writer.stop().await;
+    let after = rows_on(&setup, "pg1");
+    assert_eq!(
+        before, after,
+        "the old primary took writes after it woke up"
+    );
+    let status_now = setup.status().await;
+    assert_eq!(status_now["primary"], status["primary"]);
+    assert_eq!(status_now["writer"], status["primary"]);
+    assert!(
+        status_now["needs_rejoin"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "pg1"),
+        "{status_now}"
+    );
+    let new_primary = status["primary"].as_str().unwrap();
+    assert!(history.acknowledged.len() > 50);
+    let stored = stored_ids(&setup.node_dsn(new_primary)).await;
+    let newest = *history.acknowledged.iter().max().unwrap();
+    assert!(
+        stored.contains(&newest),
+        "writes continue on the new primary"
+    );
+}
+
+fn rows_on(setup: &Setup, node: &str) -> usize {
+    setup
+        .cluster
+        .node(node)
+        .psql("SELECT count(*) FROM history")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn only_lifelines_link_cut_is_no_failover() {
+    // Lifeline reaches pg1 through a relay the test controls; its standbys stream from it directly.
+    let cluster = PgCluster::start_with(three_nodes(false));
+    let relay = Relay::start(cluster.primary().addr()).await;
+    let relayed = format!("127.0.0.1:{}", relay.port);
+    let setup = Setup::with_daemon(cluster, "", |node| {
+        if node.name == "pg1" {
+            relayed.clone()
+        } else {
+            node.addr()
+        }
+    })
+    .await;
+    relay.cut();
+    let (event, _) = wait::until("primary_unreachable", Duration::from_secs(15), || async {
+        setup.events("primary_unreachable").await.into_iter().next()
+    })
+    .await;
+    assert!(
+        event["reason"]
+            .as_str()
+            .unwrap()
+            .contains("still streams from it"),
+        "{event}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(setup.events("failover_started").await.is_empty());
+    assert_eq!(setup.status().await["epoch"], 0);
+    assert_eq!(
+        setup
+            .cluster
+            .primary()
+            .psql("SELECT pg_is_in_recovery()")
+            .trim(),
+        "f"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_standby_leaves_the_reader_pool() {
+    let setup = Setup::start(three_nodes(false), "").await;
+    let readers = setup.status().await["readers"].clone();
+    assert_eq!(readers, serde_json::json!(["pg2", "pg3"]));
+    setup.cluster.node("pg3").kill9();
+    let (status, _) = wait::until(
+        "pg3 out of the readers",
+        Duration::from_secs(10),
+        || async {
+            let status = setup.status().await;
+            (status["readers"] == serde_json::json!(["pg2"])).then_some(status)
+        },
+    )
+    .await;
+    assert_eq!(status["state"], "degraded");
+    // Reads through the reader endpoint land on pg2.
+    let (client, connection) = tokio_postgres::connect(&setup.reader_dsn(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let row = client
+        .query_one("SELECT pg_is_in_recovery(), current_setting('port')", &[])
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0));
+    assert_eq!(
+        row.get::<_, String>(1),
+        setup.cluster.node("pg2").port.to_string()
+    );
+}
+
+#[tokio::test]
+async fn planned_switchover_under_write_load_loses_nothing_and_records_the_pause() {
+    let setup = Setup::start(three_nodes(true), "synchronous_mode = true").await;
+    let writer = Writer::start(&setup.writer_dsn(), Duration::from_millis(5)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (code, out, err) = setup.daemon.cli(&[
+        "switchover",
+        "main",
+        "--to",
+        "pg2",
+        "--token",
+        lifeline_testkit::daemon::TOKEN,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("pg2 is primary"), "{out}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let history = writer.stop().await;
+    let stored = stored_ids(&setup.node_dsn("pg2")).await;
+    let lost: Vec<_> = history.acknowledged.difference(&stored).collect();
+    assert!(lost.is_empty(), "{lost:?}");
+    let done = setup.events("switchover_completed").await;
+    assert!(
+        done[0]["reason"].as_str().unwrap().contains("write pause"),
+        "{done:?}"
+    );
+    println!(
+        "switchover: {}; longest gap between acknowledged writes {:?}",
+        done[0]["reason"], history.longest_pause
+    );
+    assert_eq!(
+        setup
+            .cluster
+            .node("pg1")
+            .psql("SHOW default_transaction_read_only")
+            .trim(),
+        "on",
+        "the old primary stays fenced"
+    );
+}
+
+#[tokio::test]
+async fn the_daemon_killed_mid_failover_never_promotes_twice() {
+    let mut setup = Setup::start(three_nodes(false), "").await;
+    setup.cluster.primary().kill9();
+    wait::until("failover_started", Duration::from_secs(15), || async {
+        setup.events("failover_started").await.into_iter().next()
+    })
+    .await;
+    setup.daemon.kill9();
+    setup.daemon.restart();
+    let status = setup.wait_promoted(0, Duration::from_secs(20)).await;
+    assert_eq!(status["epoch"], 1, "{status}");
+    let writable: Vec<&str> = ["pg2", "pg3"]
+        .into_iter()
+        .filter(|n| {
+            setup
+                .cluster
+                .node(n)
+                .psql("SELECT pg_is_in_recovery()")
+                .trim()
+                == "f"
+        })
+        .collect();
+    assert_eq!(
+        writable,
+        vec![status["primary"].as_str().unwrap()],
+        "exactly one promotion"
+    );
+    let timeline = setup
+        .cluster
+        .node(writable[0])
+        .psql("SELECT timeline_id FROM pg_control_checkpoint()");
+    assert!(
+        timeline.trim() == "2" || timeline.trim() == "1",
+        "one timeline switch at most: {timeline}"
+    );
+}
+
+#[tokio::test]
+async fn a_manual_failover_to_a_lagging_standby_is_refused_without_force() {
+    let setup = Setup::start(two_nodes(), "auto_failover = false").await;
+    let standby = setup.cluster.node("pg2");
+    let receiver: i32 = standby
+        .psql("SELECT pid FROM pg_stat_wal_receiver")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(lifeline_testkit::signal::send_signal(
+        receiver,
+        libc::SIGSTOP
+    ));
+    setup.cluster.primary().psql(
+        "CREATE TABLE big AS SELECT repeat('x', 1000) AS filler FROM generate_series(1, 4000)",
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await; // Lifeline reads the primary's new position
+    setup.cluster.primary().kill9();
+    assert!(lifeline_testkit::signal::send_signal(
+        receiver,
+        libc::SIGCONT
+    ));
+    wait::until("failover refused", Duration::from_secs(15), || async {
+        setup.events("failover_refused").await.into_iter().next()
+    })
+    .await;
+
+    let token = lifeline_testkit::daemon::TOKEN;
+    let (code, _, err) = setup
+        .daemon
+        .cli(&["failover", "main", "--to", "pg2", "--token", token]);
+    assert_eq!(code, 1);
+    assert!(err.contains("bytes behind"), "{err}");
+    assert_eq!(setup.status().await["epoch"], 0);
+
+    let (code, out, err) = setup.daemon.cli(&[
+        "failover", "main", "--to", "pg2", "--force", "--token", token,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("pg2 is primary"), "{out}");
+}
+
+#[tokio::test]
+async fn a_fresh_cluster_killed_early_fails_over_losing_nothing_or_refuses_and_says_why() {
+    let setup = Setup::start(three_nodes(false), "").await;
+    let writer = Writer::start(&setup.writer_dsn(), Duration::from_millis(2)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    setup.cluster.primary().kill9();
+    let (outcome, _) = wait::until(
+        "a failover or a refusal",
+        Duration::from_secs(20),
+        || async {
+            let status = setup.status().await;
+            if status["epoch"].as_u64() > Some(0) && status["writer"].is_string() {
+                return Some(Ok(status));
+            }
+            setup
+                .events("failover_refused")
+                .await
+                .into_iter()
+                .next()
+                .map(Err)
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let history = writer.stop().await;
+    match outcome {
+        Ok(status) => {
+            let stored = stored_ids(&setup.node_dsn(status["primary"].as_str().unwrap())).await;
+            let lost = history.acknowledged.difference(&stored).count();
+            println!(
+                "fresh cluster killed early: promoted {}, {lost} lost",
+                status["primary"]
+            );
+            assert!(lost < 50, "{lost} lost");
+        }
+        Err(refused) => {
+            let reason = refused["reason"].as_str().unwrap();
+            assert!(!reason.is_empty());
+            println!("fresh cluster killed early: refused: {reason}");
+        }
+    }
 }

@@ -58,7 +58,7 @@ pub(crate) struct Exchange<'a> {
     pub(crate) clients: &'a Clients,
     pub(crate) ejector: &'a Ejector,
     pub(crate) load_balancer: &'a LbHandles,
-    pub(crate) candidates: &'a [Candidate],
+    pub(crate) candidates: &'a [&'a Candidate],
     pub(crate) template: Template,
     pub(crate) body: &'a RequestBody,
     pub(crate) policy: Policy,

@@ -7,6 +7,7 @@
 //! RFC 7239 `Forwarded`) are added to requests; the affinity cookie is read and set here.
 
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 use http::header::{
     CONNECTION, COOKIE, Entry, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, SET_COOKIE, TE,
@@ -23,6 +24,16 @@ const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// Hop-by-hop headers dropped whatever `Connection` says (besides `Connection`, `TE` and
+/// `Upgrade`, which have rules of their own).
+const HOP_BY_HOP: [HeaderName; 5] = [
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    TRANSFER_ENCODING,
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+];
+
 /// What the forwarding headers say about one client connection, made once per connection.
 pub(crate) struct Forwarding {
     /// The client address as an `X-Forwarded-For` element.
@@ -30,6 +41,9 @@ pub(crate) struct Forwarding {
     /// `for=...;proto=...`, the start of this proxy's `Forwarded` element.
     forwarded: String,
     proto: HeaderValue,
+    /// The whole `Forwarded` value for the connection's first `Host` (which its later requests
+    /// nearly always repeat) when the request brought no `Forwarded` of its own.
+    own: OnceLock<(Option<Box<str>>, HeaderValue)>,
 }
 
 // === impl Forwarding ===
@@ -46,6 +60,7 @@ impl Forwarding {
                 .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
             forwarded,
             proto: HeaderValue::from_static(proto),
+            own: OnceLock::new(),
         }
     }
 
@@ -70,23 +85,53 @@ impl Forwarding {
         }
         headers.insert(X_FORWARDED_PROTO, self.proto.clone());
 
-        let mut element = String::with_capacity(self.forwarded.len() + 64);
-        for earlier in headers.get_all(FORWARDED) {
-            if let Ok(earlier) = earlier.to_str() {
-                element.push_str(earlier);
-                element.push_str(", ");
+        match headers.entry(FORWARDED) {
+            Entry::Vacant(entry) => {
+                if let Some(value) = self.own_element(host) {
+                    entry.insert(value);
+                }
+            }
+            Entry::Occupied(mut entry) => {
+                let mut element = String::with_capacity(self.forwarded.len() + 64);
+                for earlier in entry.iter() {
+                    if let Ok(earlier) = earlier.to_str() {
+                        element.push_str(earlier);
+                        element.push_str(", ");
+                    }
+                }
+                if let Some(value) = self.element(element, host) {
+                    entry.insert(value);
+                }
             }
         }
+    }
+
+    /// This hop's `Forwarded` element alone, cached for the connection's first `Host`.
+    fn own_element(&self, host: Option<&str>) -> Option<HeaderValue> {
+        if let Some((cached_host, value)) = self.own.get()
+            && cached_host.as_deref() == host
+        {
+            return Some(value.clone());
+        }
+        let value = self.element(String::with_capacity(self.forwarded.len() + 64), host)?;
+        // Another request of the connection may have filled it meanwhile: either is right.
+        let _cached = self.own.set((host.map(Box::from), value.clone()));
+        Some(value)
+    }
+
+    /// `earlier` followed by this hop's element.
+    fn element(&self, mut element: String, host: Option<&str>) -> Option<HeaderValue> {
         element.push_str(&self.forwarded);
         if let Some(host) = host {
             element.push_str(";host=");
             push_token_or_quoted(&mut element, host);
         }
         match HeaderValue::try_from(element) {
-            Ok(value) => {
-                headers.insert(FORWARDED, value);
+            Ok(value) => Some(value),
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot build a Forwarded header");
+                None
             }
-            Err(err) => tracing::debug!(error = %err, "cannot build a Forwarded header"),
         }
     }
 }
@@ -127,8 +172,26 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 }
 
 /// Drops hop-by-hop headers. When `upgrading`, `Connection: upgrade` and `Upgrade` stay.
+///
+/// One pass over the names finds which are present, so that a message without any (most
+/// requests) costs no lookups.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
-    if let Entry::Occupied(entry) = headers.entry(CONNECTION) {
+    let mut connection = false;
+    let mut te = false;
+    let mut upgrade = false;
+    let mut others = false;
+    for name in headers.keys() {
+        if *name == CONNECTION {
+            connection = true;
+        } else if *name == TE {
+            te = true;
+        } else if *name == UPGRADE {
+            upgrade = true;
+        } else if HOP_BY_HOP.contains(name) {
+            others = true;
+        }
+    }
+    if connection && let Entry::Occupied(entry) = headers.entry(CONNECTION) {
         let values: Vec<HeaderValue> = entry.remove_entry_mult().1.collect();
         for token in values
             .iter()
@@ -143,16 +206,12 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
             }
         }
     }
-    for name in [
-        KEEP_ALIVE,
-        PROXY_CONNECTION,
-        TRANSFER_ENCODING,
-        PROXY_AUTHENTICATE,
-        PROXY_AUTHORIZATION,
-    ] {
-        headers.remove(name);
+    if others {
+        for name in HOP_BY_HOP {
+            headers.remove(name);
+        }
     }
-    if let Some(te) = headers.remove(TE) {
+    if te && let Some(te) = headers.remove(TE) {
         let trailers = te.to_str().is_ok_and(|te| {
             te.split(',')
                 .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
@@ -163,7 +222,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
     }
     if upgrading {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    } else if upgrade {
         headers.remove(UPGRADE);
     }
 }

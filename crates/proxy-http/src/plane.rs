@@ -97,14 +97,12 @@ async fn follow(
             return;
         };
         let generation = table.generation;
-        shared
-            .current
-            .store(Arc::new(Compiled::new(
-                table,
-                &stats,
-                &metrics,
-                &shared.clients.pools,
-            )));
+        shared.current.store(Arc::new(Compiled::new(
+            table,
+            &stats,
+            &metrics,
+            &shared.clients.pools,
+        )));
         tracing::debug!(generation, "routing table applied");
     }
 }

@@ -108,7 +108,7 @@ pub(crate) async fn handle(
 /// added; a 101 to an upgrade request also starts the tunnel.
 fn respond_with(
     answer: Answer<'_>,
-    plan: &Plan,
+    plan: &Plan<'_>,
     definition: &LoadBalancer,
     upgrade: Option<(OnUpgrade, &ConnInfo)>,
     started: Instant,

@@ -348,19 +348,32 @@ impl ClusterState {
         self.record
             .retired
             .retain(|n| n != &self.cluster.nodes[node].name);
+        // What async mode may have lost: WAL the old primary had and the new one never got.
+        let received = self.nodes[node].facts.as_ref().and_then(|f| f.wal_lsn);
+        let behind = match (&self.record.sync, self.last_primary_lsn, received) {
+            (None, Some(primary_lsn), Some(received)) if !switchover => {
+                Some(primary_lsn.saturating_sub(received))
+            }
+            _ => None,
+        };
         self.record.sync = None;
         self.last_primary_lsn = None;
         self.refused_reported = false;
         self.unreachable_reported = false;
         out.push(ClusterAction::Persist(self.record.clone()));
         let took = now.since(started).as_secs_f64();
-        let (kind, what) = if switchover {
-            (
+        let (kind, what) = match (switchover, behind) {
+            (true, _) => (
                 EventKind::SwitchoverCompleted,
                 format!("write pause {took:.3}s"),
-            )
-        } else {
-            (EventKind::FailoverCompleted, format!("took {took:.3}s"))
+            ),
+            (false, Some(bytes)) => (
+                EventKind::FailoverCompleted,
+                format!(
+                    "took {took:.3}s; async mode: it was {bytes} bytes of WAL behind the old primary's last known position, commits in them are lost"
+                ),
+            ),
+            (false, None) => (EventKind::FailoverCompleted, format!("took {took:.3}s")),
         };
         out.event(
             now,
@@ -728,15 +741,15 @@ impl ClusterState {
                 continue;
             }
             if facts.in_recovery && !streams {
-                // Reconnecting to the primary is not pointing elsewhere: only a standby last seen
-                // with (or now streaming from) another upstream is re-pointed.
-                let primary_port = Some(self.cluster.nodes[primary].dsn.port);
+                // Only a standby whose upstream is positively another node (the old primary,
+                // say) is re-pointed; one reconnecting, or reached through a route Lifeline
+                // cannot match, is left alone.
                 let upstream = facts
                     .receiver
                     .as_ref()
-                    .and_then(|r| r.sender_port)
-                    .or(self.nodes[node].upstream_port);
-                if upstream != primary_port {
+                    .and_then(|r| self.node_at(r.sender_host.as_deref(), r.sender_port))
+                    .or_else(|| self.node_at(None, self.nodes[node].upstream_port));
+                if upstream.is_some_and(|upstream| upstream != primary) {
                     self.following.push(node);
                     out.push(ClusterAction::Follow { node, primary });
                 }

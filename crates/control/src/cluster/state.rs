@@ -222,19 +222,26 @@ impl ClusterState {
         (state.healthy && state.consecutive_failures == 0 && fresh).then_some(state.facts.as_ref()?)
     }
 
-    /// Whether a standby streams from `primary` (its WAL receiver points at the primary's port
-    /// and host).
+    /// Whether a standby streams from `primary`: its WAL receiver streams, and its sender is
+    /// not another node of the cluster. A sender that matches no node's address is taken for
+    /// the primary reached by another route (Lifeline may reach nodes through a proxy or NAT).
     pub(super) fn streams_from(&self, node: usize, primary: usize, now: Timestamp) -> bool {
-        let primary_dsn = &self.cluster.nodes[primary].dsn;
         self.fresh_facts(node, now)
             .and_then(|facts| facts.receiver.as_ref())
             .is_some_and(|receiver| {
                 receiver.status == "streaming"
-                    && receiver.sender_port == Some(primary_dsn.port)
-                    && receiver
-                        .sender_host
-                        .as_deref()
-                        .is_none_or(|host| host == primary_dsn.host)
+                    && self
+                        .node_at(receiver.sender_host.as_deref(), receiver.sender_port)
+                        .is_none_or(|upstream| upstream == primary)
             })
+    }
+
+    /// The cluster node with this address, as a WAL receiver reports its sender.
+    pub(super) fn node_at(&self, host: Option<&str>, port: Option<u16>) -> Option<usize> {
+        let port = port?;
+        self.cluster
+            .nodes
+            .iter()
+            .position(|n| n.dsn.port == port && host.is_none_or(|host| host == n.dsn.host))
     }
 }

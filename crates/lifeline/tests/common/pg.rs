@@ -18,14 +18,18 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// A primary and two standbys under a daemon; `extra` adds lines to the `[[cluster]]`
-    /// section, `dsn` may replace a node's address (for a relay).
-    pub async fn start(
-        options: PgOptions,
+    /// A cluster under a daemon; `extra` adds lines to the `[[cluster]]` section.
+    pub async fn start(options: PgOptions, extra: &str) -> Self {
+        Self::with_daemon(PgCluster::start_with(options), extra, PgNode::addr).await
+    }
+
+    /// A daemon for an already running cluster; `address_of` says where Lifeline reaches each
+    /// node (through a relay, say).
+    pub async fn with_daemon(
+        cluster: PgCluster,
         extra: &str,
         address_of: impl Fn(&PgNode) -> String,
     ) -> Self {
-        let cluster = PgCluster::start_with(options);
         let (writer_port, reader_port) = (free_port(), free_port());
         let nodes: Vec<String> = cluster
             .nodes()

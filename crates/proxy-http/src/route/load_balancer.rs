@@ -3,7 +3,8 @@
 //!
 //! Everything that depends only on the snapshot (pool names to indices, rules, regions, the
 //! forced target, the candidate cap) is resolved in [`LbRouter::compile`], so that
-//! [`LbRouter::plan`] only walks small slices and allocates nothing but the candidate list.
+//! [`LbRouter::plan`] only walks small slices and allocates nothing but the candidate list (of
+//! references into the compiled pools).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -130,12 +131,12 @@ impl LbRouter {
     }
 
     /// Plans where one request goes.
-    pub fn plan(&self, request: &RequestFacts<'_>, now: Timestamp) -> Plan {
+    pub fn plan(&self, request: &RequestFacts<'_>, now: Timestamp) -> Plan<'_> {
         self.plan_with(request, now, &mut Rng::new())
     }
 
     /// [`plan`](Self::plan) with the random source given: the same seed gives the same plans.
-    pub fn plan_with(&self, request: &RequestFacts<'_>, now: Timestamp, rng: &mut Rng) -> Plan {
+    pub fn plan_with(&self, request: &RequestFacts<'_>, now: Timestamp, rng: &mut Rng) -> Plan<'_> {
         let ramp = Ramp {
             now,
             slow_start: self.slow_start,

@@ -44,13 +44,13 @@ pub struct RequestFacts<'a> {
     pub affinity_cookie: Option<&'a str>,
 }
 
-/// Where one request goes.
+/// Where one request goes; borrows the [`LbRouter`] that planned it.
 #[derive(Debug)]
-pub struct Plan {
+pub struct Plan<'a> {
     /// Distinct origins in order of preference: `[0]` is the pick, retries and hedges take the
     /// next ones. At most retries + 2 entries. Empty: nothing can serve (the caller answers 503
     /// + Retry-After).
-    pub candidates: Vec<Candidate>,
+    pub candidates: Vec<&'a Candidate>,
     /// Some(value) when the response must set the affinity cookie (cookie/ip_cookie affinity and
     /// the cookie was absent or named an origin that is no longer available). The value names
     /// `candidates[0]`; a caller that ends up served by another candidate should name that one.

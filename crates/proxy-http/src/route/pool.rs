@@ -68,10 +68,11 @@ pub(super) struct Ramp {
     pub(super) slow_start: Duration,
 }
 
-/// The candidates of one plan: distinct origins, at most `cap`.
+/// The candidates of one plan: distinct origins, at most `cap`, borrowed from the compiled pools
+/// (a plan copies no names and bumps no reference counts).
 #[derive(Debug)]
-pub(super) struct Shortlist {
-    pub(super) list: Vec<Candidate>,
+pub(super) struct Shortlist<'a> {
+    pub(super) list: Vec<&'a Candidate>,
     cap: usize,
 }
 
@@ -124,12 +125,12 @@ impl PoolPlan {
     }
 
     /// Appends this pool's members to `shortlist`, best first.
-    pub(super) fn rank(
-        &self,
+    pub(super) fn rank<'a>(
+        &'a self,
         within: Within,
         ramp: Ramp,
         rng: &mut Rng,
-        shortlist: &mut Shortlist,
+        shortlist: &mut Shortlist<'a>,
     ) {
         if self.members.is_empty() || shortlist.is_full() {
             return;
@@ -248,7 +249,7 @@ impl Ramp {
 
 // === impl Shortlist ===
 
-impl Shortlist {
+impl<'a> Shortlist<'a> {
     pub(super) fn new(cap: usize) -> Self {
         Self {
             list: Vec::with_capacity(cap),
@@ -267,9 +268,9 @@ impl Shortlist {
     }
 
     /// Adds `member` unless it is already listed or the list is full.
-    pub(super) fn push(&mut self, member: &Member) {
+    pub(super) fn push(&mut self, member: &'a Member) {
         if !self.is_full() && !self.contains(&member.candidate.origin) {
-            self.list.push(member.candidate.clone());
+            self.list.push(&member.candidate);
         }
     }
 }

@@ -27,7 +27,7 @@ fn pools() -> TestTable {
         .pool("elsewhere", &[("x", 1)])
 }
 
-fn with_cookie(router: &Router, cookie: Option<&str>, seed: u64) -> Plan {
+fn with_cookie<'a>(router: &'a Router, cookie: Option<&str>, seed: u64) -> Plan<'a> {
     let request = RequestFacts {
         affinity_cookie: cookie,
         ..facts("/")

@@ -202,7 +202,7 @@ pub fn listen() -> SocketAddr {
 }
 
 /// The candidates' origin names.
-pub fn names(plan: &Plan) -> Vec<&str> {
+pub fn names<'a>(plan: &Plan<'a>) -> Vec<&'a str> {
     plan.candidates.iter().map(|c| c.origin.as_str()).collect()
 }
 
