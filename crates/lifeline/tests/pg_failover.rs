@@ -363,3 +363,80 @@ async fn a_fresh_cluster_killed_early_fails_over_losing_nothing_or_refuses_and_s
         }
     }
 }
+
+#[tokio::test]
+async fn an_old_primary_rejoins_through_the_rejoin_command_and_the_cluster_heals() {
+    let cluster = PgCluster::start_with(three_nodes(false));
+    // The rejoin script reads the password from a password file its PostgreSQL user can read.
+    let root = cluster
+        .primary()
+        .data_dir
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let passfile = root.join("pgpass");
+    std::fs::write(
+        &passfile,
+        format!("*:*:*:lifeline:{}\n", cluster.password()),
+    )
+    .unwrap();
+    let owner = std::fs::metadata(&cluster.primary().data_dir).unwrap();
+    std::os::unix::fs::chown(
+        &passfile,
+        Some(std::os::unix::fs::MetadataExt::uid(&owner)),
+        None,
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &passfile,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-rejoin");
+    let extra = format!(
+        "rejoin_command = \"PGPASSFILE={} {script} {}/{{node}}/data {{node}} {{primary_host}} {{primary_port}}\"",
+        passfile.display(),
+        root.display()
+    );
+    let setup = Setup::with_daemon(cluster, &extra, |n| n.addr()).await;
+    setup.cluster.primary().kill9();
+    setup.wait_promoted(0, Duration::from_secs(20)).await;
+    assert_eq!(setup.status().await["state"], "failover_complete");
+
+    // The old primary comes back writable; Lifeline rewinds it into a standby of the new primary.
+    setup.cluster.primary().start();
+    let status = setup.wait_state("healthy", Duration::from_secs(60)).await;
+    assert!(
+        status["needs_rejoin"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
+    assert!(
+        status["readers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "pg1"),
+        "{status}"
+    );
+    assert_eq!(
+        setup
+            .cluster
+            .primary()
+            .psql("SELECT pg_is_in_recovery()")
+            .trim(),
+        "t"
+    );
+    let states: Vec<String> = setup
+        .events("cluster_state_changed")
+        .await
+        .iter()
+        .map(|e| e["new"].as_str().unwrap().to_string())
+        .collect();
+    let position = |s: &str| states.iter().rposition(|x| x == s);
+    assert!(
+        position("recovery_in_progress") < position("healthy"),
+        "{states:?}"
+    );
+}
