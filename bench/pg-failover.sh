@@ -12,9 +12,12 @@
 #               retry_timeout 4); asynchronous replication, and SYNC_RUNS runs in synchronous mode.
 #   switchover  `lifeline switchover main` / `patronictl switchover --force` with the writer
 #               running: the longest gap between two acknowledged writes around it.
-#   trap        the primary dies ~9 s after the cluster's first acknowledged write (Patroni: the
-#               whole node, patroni and postmaster; Lifeline has no agent on the node): what each
-#               tool did, promoted with N lost or refused and why.
+#   rto         ... each run's "seconds" counts from the kill to the first ack on a connection
+#               opened after it (a backend of the killed postmaster may still ack a commit).
+#   trap        the primary dies TRAP_AFTER (9) s after the manager started on a fresh cluster,
+#               writes running (Patroni: the whole node, patroni and postmaster, since a lone
+#               postmaster is restarted in place; Lifeline has no agent on the node): what each
+#               tool did, promoted with N lost, or refused and why (Lifeline's failover_refused).
 #
 #   bench/pg-failover.sh                      # RUNS=5 SYNC_RUNS=1 TUNED=1 TRAP=1
 #   RUNS=3 TUNED=0 bench/pg-failover.sh
@@ -28,6 +31,8 @@ SWITCHOVER_RUNS=${SWITCHOVER_RUNS:-$RUNS}
 TUNED=${TUNED:-1}
 TRAP=${TRAP:-1}
 PATRONI=${PATRONI:-1}
+SCENARIOS=${SCENARIOS:-"rto sync switchover trap"}
+KEEP=${KEEP:-0} # 1: keep every run's directory (logs, acks) and print where
 TRAP_AFTER=${TRAP_AFTER:-9}
 BASE_PORT=${BASE_PORT:-25400}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -74,7 +79,7 @@ run_dir=""
 cleanup() {
   set +e
   teardown
-  rm -rf "$work"
+  [ "$KEEP" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -119,9 +124,10 @@ teardown() {
     for data in "$run_dir"/pg*/data; do
       pid=$(postmaster_of "$data") && kill -9 "$pid"
     done
-    rm -rf "$run_dir"
+    [ "$KEEP" = 1 ] || rm -rf "$run_dir"
   fi
   run_pids=()
+  [ "$KEEP" = 1 ] && [ -n "$run_dir" ] && note "    kept $run_dir"
   run_dir=""
 }
 
@@ -137,10 +143,13 @@ psql_at() { # dir port sql
   as_pg "$PG_BIN/psql" -X -Atq -v ON_ERROR_STOP=1 -h "$1" -p "$2" -U postgres -d postgres -c "$3"
 }
 
+# Standbys streaming from a primary: named members only, since pg_basebackup's own WAL stream
+# (-X stream) shows as `streaming` too while a standby is still being copied.
+STREAMING_SQL="SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name ~ '^pg[0-9]+\$'"
 wait_streaming() { # socket_dir port count -> waits until COUNT standbys stream from it
   local deadline=$((SECONDS + 60)) n
   while :; do
-    n=$(PGCONNECT_TIMEOUT=2 psql_at "$1" "$2" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 2>/dev/null || echo 0)
+    n=$(PGCONNECT_TIMEOUT=2 psql_at "$1" "$2" "$STREAMING_SQL" 2>/dev/null || echo 0)
     [ "$n" -ge "$3" ] && return 0
     [ $SECONDS -lt $deadline ] || return 1
     sleep 0.1
@@ -158,13 +167,13 @@ writer_stop() { # (in the main shell: the writer is its child)
   kill -TERM "$writer_pid" 2>/dev/null || true
   wait "$writer_pid" 2>/dev/null || true
 }
-acks_after() { # t -> seconds to the first ack after t, or "none"
-  "$PY" "$client" first-ack "$run_dir/acks" "$1"
+acks_after() { # t [--any] -> seconds to the first ack after t (on a connection opened after t), or "none"
+  "$PY" "$client" first-ack "$run_dir/acks" "$@"
 }
-wait_ack_after() { # t timeout_s -> 0 once a write was acknowledged after t
+wait_ack_after() { # t timeout_s [--any] -> 0 once a write was acknowledged after t
   local deadline
   deadline=$(awk -v t="$(now)" -v d="$2" 'BEGIN { printf "%d", t + d }')
-  while [ "$(acks_after "$1")" = none ]; do
+  while [ "$(acks_after "$1" ${3:-})" = none ]; do
     [ "$(date +%s)" -lt "$deadline" ] || return 1
     sleep 0.1
   done
@@ -376,7 +385,7 @@ p_leader() { # the node whose REST API says it is the primary, or nothing
 }
 
 p_streaming() { # leader -> number of streaming replicas
-  psql_at "$run_dir/$1" "${P_PG[$((${1#pg} - 1))]}" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 2>/dev/null || echo 0
+  PGCONNECT_TIMEOUT=2 psql_at "$run_dir/$1" "${P_PG[$((${1#pg} - 1))]}" "$STREAMING_SQL" 2>/dev/null || echo 0
 }
 
 patroni_pids=()
@@ -440,6 +449,21 @@ patroni_wait_ready() { # sync -> leader streaming to both replicas, HAProxy rout
 
 rows=$work/rows # scenario tool value lost acked
 
+# Sets lost and acked: acknowledged ids missing on NODE (the new primary, read directly, not through
+# the endpoint, which may still route a new connection to a demoted node for a moment).
+count_lost() { # tool node
+  local dsn result n=${2#pg}
+  if [ "$1" = lifeline ]; then
+    dsn="host=127.0.0.1 port=${L_PG[$((n - 1))]} user=lifeline password=$PG_PASSWORD dbname=postgres"
+  else
+    dsn="host=127.0.0.1 port=${P_PG[$((n - 1))]} user=postgres password=$PG_PASSWORD dbname=postgres"
+  fi
+  case "$2" in pg[123]) ;; *) lost=- acked=-; return ;; esac
+  result=$("$PY" "$client" lost "$run_dir/acks" "$dsn" 2>"$run_dir/lost.log" || echo "- -")
+  read -r lost acked <<<"$result"
+  [ "$lost" = 0 ] || note "    $1: $lost acknowledged writes missing on $2: $(tail -1 "$run_dir/lost.log")"
+}
+
 # Kills the primary's postmaster with the writer running; sets rto, lost, acked and primary.
 measure_kill() { # tool(lifeline|patroni) victim_node_dir
   local tool=$1 data=$2/data pid t result
@@ -456,15 +480,9 @@ measure_kill() { # tool(lifeline|patroni) victim_node_dir
     rto=none
   fi
   writer_stop
-  if [ "$tool" = lifeline ]; then
-    primary=$(l_status primary)
-    result=$("$PY" "$client" lost "$run_dir/acks" "$L_DSN" 2>>"$run_dir/lost.log" || echo "- -")
-  else
-    primary=$(p_leader || echo none)
-    result=$("$PY" "$client" lost "$run_dir/acks" "$P_DSN" 2>>"$run_dir/lost.log" || echo "- -")
-  fi
-  read -r lost acked <<<"$result"
+  if [ "$tool" = lifeline ]; then primary=$(l_status primary); else primary=$(p_leader || echo none); fi
   primary=${primary:-none}
+  count_lost "$tool" "$primary"
 }
 
 show_lifeline_trouble() {
@@ -518,20 +536,18 @@ patroni_rto() { # run flavour(default|tuned) sync
 
 # Switchover with the writer running; the longest gap between two acks around it.
 switchover_row() { # run tool before_primary t0 t1 ok after_primary
-  local gap result dsn=$L_DSN
-  [ "$2" = lifeline ] || dsn=$P_DSN
-  wait_ack_after "$5" 30 || true
+  local gap
+  wait_ack_after "$5" 30 --any || true
   sleep 1
   writer_stop
   gap=$("$PY" "$client" pause "$run_dir/acks" "$4" "$5")
-  result=$("$PY" "$client" lost "$run_dir/acks" "$dsn" 2>>"$run_dir/lost.log" || echo "- -")
-  read -r lost acked <<<"$result"
+  count_lost "$2" "$7"
   row "$1" "$2" switchover "$gap" "$lost/$acked" "$7" "$3 -> $7; command $(awk -v a="$4" -v b="$5" 'BEGIN { printf "%.2f", b - a }')s, $6"
   echo "switchover $2 $gap $lost $acked" >>"$rows"
 }
 
 lifeline_switchover() { # run
-  local t0 t1 ok=ok before
+  local t0 t1 ok=ok before lost acked
   if ! lifeline_setup 0; then
     row "$1" lifeline switchover fail - - "setup failed"
     teardown
@@ -549,7 +565,7 @@ lifeline_switchover() { # run
 }
 
 patroni_switchover() { # run
-  local t0 t1 ok=ok before
+  local t0 t1 ok=ok before lost acked
   if ! patroni_start 30 10 10 0 0 || ! patroni_wait_ready 0; then
     row "$1" patroni switchover fail - - "setup failed"
     teardown
@@ -570,66 +586,70 @@ patroni_switchover() { # run
   teardown
 }
 
-# The trap: the primary dies TRAP_AFTER seconds after the cluster's first acknowledged write.
+# The trap: the primary dies TRAP_AFTER seconds after the manager started on a fresh cluster (or
+# at the first acknowledged write, if that comes later), with the writer running.
+sleep_until() { # unix_time
+  sleep "$(awk -v u="$1" -v t="$(now)" 'BEGIN { s = u - t; print (s > 0 ? s : 0) }')"
+}
 lifeline_trap() {
   run_dir=$work/run-$((++run_seq))
   mkdir -p "$run_dir"
   chown "$owner" "$run_dir"
   lifeline_cluster || { row 1 lifeline trap fail - - "setup failed"; teardown; return; }
+  local started first t pid rto result refused
+  started=$(now)
   lifeline_start 0
   writer_start "$L_DSN"
-  wait_ack_after 0 30 || { row 1 lifeline trap fail - - "no write acknowledged 30s after start"; show_lifeline_trouble; teardown; return; }
-  local first t pid rto result refused
+  wait_ack_after 0 30 --any || { row 1 lifeline trap fail - - "no write acknowledged 30s after start"; show_lifeline_trouble; teardown; return; }
   first=$(head -1 "$run_dir/acks" | cut -d' ' -f2)
-  sleep "$(awk -v f="$first" -v t="$(now)" -v d="$TRAP_AFTER" 'BEGIN { s = f + d - t; print (s > 0 ? s : 0) }')"
+  sleep_until "$(awk -v s="$started" -v d="$TRAP_AFTER" 'BEGIN { printf "%.6f", s + d }')"
   pid=$(postmaster_of "$run_dir/pg1/data")
   kill -9 "$pid"
   t=$(now)
   wait_ack_after "$t" 60 && { rto=$(acks_after "$t"); sleep 1; } || rto=none
   writer_stop
-  result=$("$PY" "$client" lost "$run_dir/acks" "$L_DSN" 2>>"$run_dir/lost.log" || echo "- -")
-  read -r lost acked <<<"$result"
+  count_lost lifeline "$(l_status primary)"
   refused=$(l_events | grep '^failover_refused' | head -1 || true)
   local what
   if [ "$rto" != none ]; then what="promoted $(l_status primary) with $lost lost"; else what="no promotion in 60s"; fi
   [ -n "$refused" ] && what="$what; $refused"
-  row 1 lifeline trap "$rto" "$lost/$acked" "$(l_status primary)" "killed $(awk -v a="$t" -v f="$first" 'BEGIN { printf "%.1f", a - f }')s after the first ack: $what"
+  row 1 lifeline trap "$rto" "$lost/$acked" "$(l_status primary)" "pg1 killed $(awk -v a="$t" -v s="$started" -v f="$first" 'BEGIN { printf "%.1fs after lifeline started (first ack at %.1fs)", a - s, f - s }'): $what"
   echo "trap lifeline $rto $lost $acked" >>"$rows"
   l_events | sed 's/^/      /' >"$run_dir/events"
-  note "    lifeline events:"
-  grep -v '^ *origin_' "$run_dir/events" >&2 || true
+  note "    lifeline events (failover_*, node_down):"
+  grep -E '^ *(failover_|node_down)' "$run_dir/events" >&2 || true
   teardown
 }
 
 patroni_trap() {
   # All three members start together, as one starts a Patroni cluster; the writer starts at once.
+  local started first t leader pid rto result streaming
+  started=$(now)
   if ! patroni_start 30 10 10 0 1; then
     row 1 patroni trap fail - - "setup failed"
     teardown
     return
   fi
   writer_start "$P_DSN"
-  wait_ack_after 0 90 || { row 1 patroni trap fail - - "no write acknowledged 90s after start"; teardown; return; }
-  local first t leader pid rto result
+  wait_ack_after 0 90 --any || { row 1 patroni trap fail - - "no write acknowledged 90s after start"; teardown; return; }
   first=$(head -1 "$run_dir/acks" | cut -d' ' -f2)
-  sleep "$(awk -v f="$first" -v t="$(now)" -v d="$TRAP_AFTER" 'BEGIN { s = f + d - t; print (s > 0 ? s : 0) }')"
+  sleep_until "$(awk -v s="$started" -v d="$TRAP_AFTER" 'BEGIN { printf "%.6f", s + d }')"
   leader=$(p_leader) || { row 1 patroni trap fail - - "no leader at kill time"; teardown; return; }
-  local streaming
   streaming=$(p_streaming "$leader")
   pid=$(postmaster_of "$run_dir/$leader/data")
   # The whole node dies: its patroni and its postmaster.
   kill -9 "${patroni_pids[$((${leader#pg} - 1))]}" "$pid"
   t=$(now)
+  wait "${patroni_pids[$((${leader#pg} - 1))]}" 2>/dev/null || true
   wait_ack_after "$t" 90 && { rto=$(acks_after "$t"); sleep 1; } || rto=none
   writer_stop
   local after what
   after=$(p_leader || echo none)
-  result=$("$PY" "$client" lost "$run_dir/acks" "$P_DSN" 2>>"$run_dir/lost.log" || echo "- -")
-  read -r lost acked <<<"$result"
+  count_lost patroni "$after"
   if [ "$rto" != none ]; then what="promoted $after with $lost lost"; else
     what="no primary 90s later; $(grep -h -o -E "not healthy enough for leader race|is lagging.*|no action.*" "$run_dir"/patroni-pg*.log | sort | uniq -c | head -3 | tr '\n' ';')"
   fi
-  row 1 patroni trap "$rto" "$lost/$acked" "$after" "node $leader (patroni+postmaster) killed $(awk -v a="$t" -v f="$first" 'BEGIN { printf "%.1f", a - f }')s after the first ack, $streaming replicas streaming: $what"
+  row 1 patroni trap "$rto" "$lost/$acked" "$after" "node $leader (patroni+postmaster) killed $(awk -v a="$t" -v s="$started" -v f="$first" 'BEGIN { printf "%.1fs after patroni started (first ack at %.1fs)", a - s, f - s }') with $streaming replicas streaming: $what"
   echo "trap patroni $rto $lost $acked" >>"$rows"
   teardown
 }
@@ -647,6 +667,11 @@ if ! "$PY" -c "import psycopg2" 2>/dev/null; then
   exit 1
 fi
 
+has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+has rto || RUNS=0
+has sync || SYNC_RUNS=0
+has switchover || SWITCHOVER_RUNS=0
+has trap || TRAP=0
 run_seq=0
 : >"$rows"
 printf 'PostgreSQL 15, 1 primary + 2 standbys; writer: 1 row per transaction every 10 ms through the endpoint\n'

@@ -2,8 +2,12 @@
 """The write-history client of bench/pg-failover.sh, and the arithmetic on what it recorded.
 
     pg-writer.py write DSN ACKS [--every 0.01]   insert one row per transaction until SIGTERM;
-                                                 each acknowledged id goes to ACKS as "id unix_time"
-    pg-writer.py first-ack ACKS T                seconds from T to the first ack after it
+                                                 each acknowledged id goes to ACKS as
+                                                 "id unix_time connected_at" (when its connection
+                                                 was opened)
+    pg-writer.py first-ack ACKS T [--any]        seconds from T to the first ack after it on a
+                                                 connection opened after T (an old backend of a
+                                                 killed postmaster may still ack a commit or two)
     pg-writer.py lost ACKS DSN                   acknowledged ids missing on the node at DSN
     pg-writer.py pause ACKS T0 T1                the longest gap between two acks around [T0, T1]
     pg-writer.py json URL PATH                   a field of a JSON answer, e.g. clusters.0.primary
@@ -71,6 +75,8 @@ def write(args):
                 _within(CONNECT_TIMEOUT)
                 conn = psycopg2.connect(args.dsn)
                 conn.autocommit = True
+                connected_at = time.time()
+                table = False  # a promoted node may lack it (then every earlier write is lost)
             except Exception as e:  # noqa: BLE001 - any failure means: try again
                 errors += 1
                 print(f"{time.time():.6f} connect: {str(e).strip()}", file=sys.stderr, flush=True)
@@ -87,7 +93,7 @@ def write(args):
                 table = True
             _within(QUERY_TIMEOUT)
             cur.execute("INSERT INTO history (id) VALUES (%s)", (next_id,))
-            acks.write(f"{next_id} {time.time():.6f}\n")
+            acks.write(f"{next_id} {time.time():.6f} {connected_at:.6f}\n")
         except Exception as e:  # noqa: BLE001 - the outcome is unknown: not acknowledged
             errors += 1
             print(f"{time.time():.6f} write {next_id}: {str(e).strip()}", file=sys.stderr, flush=True)
@@ -102,18 +108,19 @@ def write(args):
     print(f"{time.time():.6f} stopped after id {next_id - 1}, {errors} errors", file=sys.stderr)
 
 
-def read_acks(path):
+def read_acks(path, connections=False):
     out = []
     with open(path) as f:
         for line in f:
             parts = line.split()
-            if len(parts) == 2:
-                out.append((int(parts[0]), float(parts[1])))
+            if len(parts) == 3:
+                row = (int(parts[0]), float(parts[1]), float(parts[2]))
+                out.append(row if connections else row[:2])
     return out
 
 
 def first_ack(args):
-    after = [t for _, t in read_acks(args.acks) if t > args.t]
+    after = [t for _, t, opened in read_acks(args.acks, True) if t > args.t and (args.any or opened > args.t)]
     print(f"{min(after) - args.t:.3f}" if after else "none")
 
 
@@ -121,10 +128,22 @@ def lost(args):
     import psycopg2
 
     acked = {i for i, _ in read_acks(args.acks)}
-    conn = psycopg2.connect(args.dsn, connect_timeout=5)
+    deadline = time.monotonic() + 15  # the node may still be starting
+    while True:
+        try:
+            conn = psycopg2.connect(args.dsn, connect_timeout=2)
+            break
+        except psycopg2.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     cur = conn.cursor()
-    cur.execute("SELECT id FROM history")
-    stored = {row[0] for row in cur.fetchall()}
+    try:
+        cur.execute("SELECT id FROM history")
+        stored = {row[0] for row in cur.fetchall()}
+    except psycopg2.errors.UndefinedTable:
+        stored = set()  # the new primary never got the table: every write is lost
+        print("the table history does not exist there", file=sys.stderr)
     missing = sorted(acked - stored)
     print(f"{len(missing)} {len(acked)}")
     if missing:
@@ -133,6 +152,9 @@ def lost(args):
 
 def pause(args):
     times = sorted(t for _, t in read_acks(args.acks))
+    if not any(t > args.t1 for t in times):
+        print("none")  # writes never resumed
+        return
     # every gap between consecutive acks that overlaps the operation (with a second of margin)
     gaps = [b - a for a, b in zip(times, times[1:]) if b >= args.t0 and a <= args.t1 + 1.0]
     print(f"{max(gaps):.3f}" if gaps else "none")
@@ -176,6 +198,7 @@ def main():
     p = sub.add_parser("first-ack")
     p.add_argument("acks")
     p.add_argument("t", type=float)
+    p.add_argument("--any", action="store_true", help="also acks on connections opened before T")
     p.set_defaults(run=first_ack)
     p = sub.add_parser("lost")
     p.add_argument("acks")
