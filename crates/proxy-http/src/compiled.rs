@@ -4,13 +4,13 @@
 //!
 //! Built off the request path each time the controller publishes a table, and swapped in whole.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::HeaderValue;
 use http::uri::{Authority, Scheme};
-use lifeline_model::{LoadBalancerName, OriginName, OriginProtocol, RoutingTable};
+use lifeline_model::{OriginName, OriginProtocol, RoutingTable};
 
 use crate::metrics::{LbMetrics, OriginMetrics, ProxyMetrics};
 use crate::origin_pool::{OriginPool, OriginPools};
@@ -20,7 +20,8 @@ use crate::route::{Router, StatsRegistry};
 /// A compiled routing generation.
 pub(crate) struct Compiled {
     pub(crate) router: Router,
-    load_balancers: HashMap<LoadBalancerName, LbHandles>,
+    /// In the topology's `load_balancers` order ([`LbRouter::index`](crate::route::LbRouter::index)).
+    load_balancers: Box<[LbHandles]>,
 }
 
 /// Per load balancer.
@@ -28,7 +29,9 @@ pub(crate) struct LbHandles {
     pub(crate) metrics: LbMetrics,
     /// The JSON body of its 503.
     pub(crate) unavailable_body: Bytes,
-    origins: HashMap<OriginName, OriginHandles>,
+    /// By [`Candidate::slot`](crate::route::Candidate::slot); `None`: the origin's address or
+    /// name cannot be used.
+    origins: Box<[Option<OriginHandles>]>,
 }
 
 /// Per origin, as seen from one load balancer.
@@ -63,7 +66,7 @@ impl Compiled {
                 let name = &load_balancer.name;
                 let origins = topology
                     .origins()
-                    .filter_map(|(pool, origin)| {
+                    .map(|(pool, origin)| {
                         let handles = OriginHandles::new(
                             &origin.address.to_string(),
                             &origin.name,
@@ -75,15 +78,14 @@ impl Compiled {
                         if handles.pool.is_some() {
                             plain.insert(handles.authority.clone());
                         }
-                        Some((origin.name.clone(), handles))
+                        Some(handles)
                     })
                     .collect();
-                let handles = LbHandles {
+                LbHandles {
                     metrics: metrics.load_balancer(name),
                     unavailable_body: respond::unavailable_body(name),
                     origins,
-                };
-                (name.clone(), handles)
+                }
             })
             .collect();
         pools.retain(&plain);
@@ -93,16 +95,18 @@ impl Compiled {
         }
     }
 
-    pub(crate) fn load_balancer(&self, name: &LoadBalancerName) -> Option<&LbHandles> {
-        self.load_balancers.get(name)
+    /// The handles of the load balancer at `index` in the topology.
+    pub(crate) fn load_balancer(&self, index: usize) -> Option<&LbHandles> {
+        self.load_balancers.get(index)
     }
 }
 
 // === impl LbHandles ===
 
 impl LbHandles {
-    pub(crate) fn origin(&self, name: &OriginName) -> Option<&OriginHandles> {
-        self.origins.get(name)
+    /// The handles of the origin at `slot` in the topology.
+    pub(crate) fn origin(&self, slot: usize) -> Option<&OriginHandles> {
+        self.origins.get(slot)?.as_ref()
     }
 }
 

@@ -6,12 +6,15 @@
 //! clients cannot pile up.
 
 use std::convert::Infallible;
+use std::future::{Future, poll_fn};
 use std::net::{IpAddr, SocketAddr};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
@@ -113,22 +116,32 @@ where
         async move { Ok::<_, Infallible>(proxy::handle(conn, request).await) }
     });
     let mut connection = pin!(builder.serve_connection_with_upgrades(io, service));
-    let mut first_request = pin!(tokio::time::sleep(FIRST_REQUEST_TIMEOUT));
+    // Dropped once the first request is in, so that later wake-ups of this task no longer poll
+    // (or keep) a timer.
+    let mut first_request = Some(Box::pin(tokio::time::sleep(FIRST_REQUEST_TIMEOUT)));
+    let mut first_request_due = pin!(poll_fn(|cx| match &mut first_request {
+        Some(timer) if !conn.has_served() => timer.as_mut().poll(cx),
+        _ => {
+            first_request = None;
+            Poll::Pending
+        }
+    }));
     let mut stopping = false;
     loop {
         tokio::select! {
+            biased;
             result = connection.as_mut() => {
                 if let Err(err) = result {
                     tracing::debug!(client = %conn.client, error = %err, "client connection ended with an error");
                 }
                 return;
             }
-            () = &mut first_request, if !stopping && !conn.has_served() => {
+            () = &mut first_request_due, if !stopping => {
                 tracing::debug!(client = %conn.client, "no request in time; closing the connection");
                 stopping = true;
                 connection.as_mut().graceful_shutdown();
             }
-            phase = lifecycle.changed() => match phase {
+            phase = OnWake::new(lifecycle.changed()) => match phase {
                 Phase::Serving => {}
                 Phase::Draining => {
                     if !stopping {
@@ -139,5 +152,62 @@ where
                 Phase::Closing => return,
             },
         }
+    }
+}
+
+/// Polls its future only once that future woke the task, rather than on every wake-up of the
+/// task: a connection's task wakes several times per request, its lifecycle almost never, and
+/// polling a watch receiver takes a lock.
+struct OnWake<F> {
+    future: Pin<Box<F>>,
+    flag: Arc<WakeFlag>,
+    waker: Waker,
+}
+
+struct WakeFlag {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+// === impl OnWake ===
+
+impl<F: Future> OnWake<F> {
+    fn new(future: F) -> Self {
+        let flag = Arc::new(WakeFlag {
+            // The first poll polls the future.
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        Self {
+            future: Box::pin(future),
+            waker: Waker::from(Arc::clone(&flag)),
+            flag,
+        }
+    }
+}
+
+impl<F: Future> Future for OnWake<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        this.flag.task.register(cx.waker());
+        if !this.flag.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        this.future
+            .as_mut()
+            .poll(&mut Context::from_waker(&this.waker))
+    }
+}
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
     }
 }

@@ -14,7 +14,7 @@
 //! At most two attempts run at once (the first and its hedge); the first response headers win
 //! and the other attempt is dropped, which cancels it.
 
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{Fuse, FusedFuture, FutureExt, OptionFuture};
@@ -200,7 +200,7 @@ impl<'a> Exchange<'a> {
         while let Some(candidate) = self.candidates.get(*next) {
             let index = *next;
             *next += 1;
-            if let Some(handles) = self.load_balancer.origin(&candidate.origin) {
+            if let Some(handles) = self.load_balancer.origin(candidate.slot) {
                 return Some(Target {
                     candidate,
                     handles,
@@ -215,11 +215,18 @@ impl<'a> Exchange<'a> {
         (self.policy.idempotent || kind.never_sent()) && self.body.can_send()
     }
 
-    fn attempt(&self, target: Target<'a>) -> impl Future<Output = Outcome<'a>> + use<'a> {
+    /// Boxed: an attempt's future is large (a request, a pool checkout, a timer), and kept
+    /// inline the whole exchange, and every future around it, would be copied at each move.
+    fn attempt(&self, target: Target<'a>) -> Pin<Box<impl Future<Output = Outcome<'a>> + use<'a>>> {
         let request = self
             .template
             .request(target.handles, self.body.for_attempt());
-        attempt(self.clients, target, request, self.policy.try_timeout)
+        Box::pin(attempt(
+            self.clients,
+            target,
+            request,
+            self.policy.try_timeout,
+        ))
     }
 
     /// Passive accounting of one finished attempt.

@@ -25,7 +25,7 @@ const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// Hop-by-hop headers dropped whatever `Connection` says (besides `Connection`, `TE` and
-/// `Upgrade`, which have rules of their own).
+/// `Upgrade`, which have rules of their own). `strip_hop_by_hop` matches the same names.
 const HOP_BY_HOP: [HeaderName; 5] = [
     KEEP_ALIVE,
     PROXY_CONNECTION,
@@ -181,17 +181,23 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
     let mut upgrade = false;
     let mut others = false;
     for name in headers.keys() {
-        if *name == CONNECTION {
-            connection = true;
-        } else if *name == TE {
-            te = true;
-        } else if *name == UPGRADE {
-            upgrade = true;
-        } else if HOP_BY_HOP.contains(name) {
-            others = true;
+        // Names are stored in lower case: a string match is a length switch and a compare.
+        match name.as_str() {
+            "connection" => connection = true,
+            "te" => te = true,
+            "upgrade" => upgrade = true,
+            "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "proxy-authenticate"
+            | "proxy-authorization" => others = true,
+            _ => {}
         }
     }
-    if connection && let Entry::Occupied(entry) = headers.entry(CONNECTION) {
+    if connection && !names_other_headers(headers, upgrading) {
+        // Only options (`keep-alive`, `close`) or headers that stay: nothing else to drop.
+        headers.remove(CONNECTION);
+    } else if connection && let Entry::Occupied(entry) = headers.entry(CONNECTION) {
         let values: Vec<HeaderValue> = entry.remove_entry_mult().1.collect();
         for token in values
             .iter()
@@ -225,6 +231,17 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
     } else if upgrade {
         headers.remove(UPGRADE);
     }
+}
+
+/// Whether `Connection` names a header to drop, rather than only the `keep-alive` and `close`
+/// options (the `Keep-Alive` header goes anyway) or headers that stay.
+fn names_other_headers(headers: &HeaderMap, upgrading: bool) -> bool {
+    connection_tokens(headers).any(|token| {
+        !(token.eq_ignore_ascii_case("keep-alive")
+            || token.eq_ignore_ascii_case("close")
+            || token.eq_ignore_ascii_case(HOST.as_str())
+            || (upgrading && token.eq_ignore_ascii_case(UPGRADE.as_str())))
+    })
 }
 
 /// The value of the affinity cookie, if the client sent one.
@@ -285,6 +302,14 @@ mod tests {
         names.sort();
         assert_eq!(names, ["accept", "host", "te"]);
         assert_eq!(headers[TE], "trailers");
+    }
+
+    #[test]
+    fn connection_with_only_options_goes_alone() {
+        let mut headers = map(&[("connection", "Keep-Alive"), ("accept", "*/*")]);
+        strip_hop_by_hop(&mut headers, false);
+        let names: Vec<_> = headers.keys().map(|n| n.as_str().to_string()).collect();
+        assert_eq!(names, ["accept"]);
     }
 
     #[test]

@@ -185,7 +185,8 @@ impl OriginPool {
                 return Err(ErrorKind::Connect);
             }
         };
-        let (mut sender, connection) = match http1::Builder::new().handshake(io).await {
+        let (mut sender, connection) = match http1::Builder::new().writev(false).handshake(io).await
+        {
             Ok(handshake) => handshake,
             Err(err) => {
                 tracing::debug!(origin = %self.uri, error = %err, "HTTP/1.1 handshake failed");

@@ -30,7 +30,7 @@ pub(crate) async fn handle(
         return respond::unclaimed(host);
     };
     let definition = router.definition();
-    let Some(handles) = compiled.load_balancer(&definition.name) else {
+    let Some(handles) = compiled.load_balancer(router.index()) else {
         return respond::unclaimed(host);
     };
     let plan = {
@@ -43,7 +43,9 @@ pub(crate) async fn handle(
                 .as_deref()
                 .and_then(|name| headers.get(name))
                 .and_then(|value| value.to_str().ok()),
-            affinity_cookie: headers::affinity_cookie(headers),
+            affinity_cookie: (definition.session_affinity != SessionAffinity::None)
+                .then(|| headers::affinity_cookie(headers))
+                .flatten(),
         };
         router.plan(&facts, Timestamp::now())
     };
@@ -65,6 +67,8 @@ pub(crate) async fn handle(
         headers.insert(HOST, host.clone());
     }
     headers::strip_hop_by_hop(&mut headers, upgrading);
+    // Room for the forwarding headers at once, rather than growing the map for each.
+    headers.reserve(3);
     conn.forwarding.apply(&mut headers, host);
     let body = match RequestBody::read(body).await {
         Ok(body) => body,

@@ -90,6 +90,7 @@ fn builder() -> Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEADER_BYTES)
+        .writev(false)
         .keep_alive(true);
     builder
         .http2()

@@ -88,6 +88,9 @@ impl HostTable {
     }
 
     fn find(&self, host: Option<&str>) -> Option<usize> {
+        if self.exact.is_empty() && self.wildcard.is_empty() {
+            return self.any;
+        }
         let mut buffer = [0_u8; MAX_HOST];
         let Some(host) = host.and_then(|host| normalize(host, &mut buffer)) else {
             return self.any;

@@ -130,6 +130,11 @@ impl LbRouter {
         &self.topology.load_balancers[self.index]
     }
 
+    /// The load balancer's position in the topology's `load_balancers`.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
     /// Plans where one request goes.
     pub fn plan(&self, request: &RequestFacts<'_>, now: Timestamp) -> Plan<'_> {
         self.plan_with(request, now, &mut Rng::new())

@@ -61,6 +61,9 @@ pub struct Plan<'a> {
 #[derive(Clone, Debug)]
 pub struct Candidate {
     pub origin: OriginName,
+    /// The origin's position in [`Topology::origins`](lifeline_model::Topology::origins) of the
+    /// snapshot's topology: per-origin tables built from the same topology are indexed by it.
+    pub slot: usize,
     pub pool: PoolName,
     pub address: HostPort,
     pub protocol: OriginProtocol,

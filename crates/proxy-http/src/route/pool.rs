@@ -79,8 +79,10 @@ pub(super) struct Shortlist<'a> {
 // === impl PoolPlan ===
 
 impl PoolPlan {
+    /// `first_slot`: the [`Candidate::slot`] of the pool's first origin.
     pub(super) fn compile(
         pool: &Pool,
+        first_slot: usize,
         routing: Option<&PoolRouting>,
         stats: &StatsRegistry,
     ) -> Self {
@@ -93,6 +95,7 @@ impl PoolPlan {
                 live.is_available().then(|| Member {
                     candidate: Candidate {
                         origin: origin.name.clone(),
+                        slot: first_slot + index,
                         pool: pool.name.clone(),
                         address: origin.address.clone(),
                         protocol: pool.origin_protocol.clone(),

@@ -28,11 +28,16 @@ impl Router {
         let configured: HashSet<&OriginName> =
             topology.origins().map(|(_, origin)| &origin.name).collect();
         stats.retain(|name| configured.contains(name));
+        let mut first_slot = 0;
         let pools: Arc<[PoolPlan]> = topology
             .pools
             .iter()
             .enumerate()
-            .map(|(index, pool)| PoolPlan::compile(pool, table.pools.get(index), stats))
+            .map(|(index, pool)| {
+                let plan = PoolPlan::compile(pool, first_slot, table.pools.get(index), stats);
+                first_slot += pool.origins.len();
+                plan
+            })
             .collect();
         let available: Available = pools
             .iter()
