@@ -102,12 +102,16 @@ async fn every_response_names_its_origin_and_nothing_left_is_503_with_retry_afte
     c.kill9();
     wait_health(&setup.daemon, "a", "unhealthy", Duration::from_secs(3)).await;
     wait_health(&setup.daemon, "c", "unhealthy", Duration::from_secs(3)).await;
-    let response = lifeline_testkit::http::client()
-        .get(&setup.url)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 503);
+    // The data plane takes the new routing table a moment after the status shows it.
+    let (response, _) = wait::until("a 503", Duration::from_secs(2), || async {
+        let response = lifeline_testkit::http::client()
+            .get(&setup.url)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16() == 503).then_some(response)
+    })
+    .await;
     assert!(response.headers().contains_key("retry-after"));
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["load_balancer"], "api");

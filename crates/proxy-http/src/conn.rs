@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::headers::Forwarding;
+use crate::headers::{self, Forwarding};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::plane::Shared;
 use crate::proxy;
@@ -113,7 +113,11 @@ where
     let for_service = Arc::clone(&conn);
     let service = service_fn(move |request| {
         let conn = Arc::clone(&for_service);
-        async move { Ok::<_, Infallible>(proxy::handle(conn, request).await) }
+        async move {
+            let mut response = proxy::handle(conn, request).await;
+            headers::ensure_date(response.headers_mut());
+            Ok::<_, Infallible>(response)
+        }
     });
     let mut connection = pin!(builder.serve_connection_with_upgrades(io, service));
     // Dropped once the first request is in, so that later wake-ups of this task no longer poll

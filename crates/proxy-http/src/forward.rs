@@ -284,7 +284,9 @@ async fn attempt<'a>(
     let mut guard = AttemptGuard::begin(target);
     let started = Instant::now();
     let sent = clients.send(target.handles, &target.candidate.protocol, request);
-    let result = match tokio::time::timeout(try_timeout, sent).await {
+    // `timeout_at` from the start already read, rather than `timeout`, which reads the clock.
+    let deadline = tokio::time::Instant::from_std(started + try_timeout);
+    let result = match tokio::time::timeout_at(deadline, sent).await {
         Ok(Ok((response, lease))) => {
             guard.lease = lease;
             Ok(response)

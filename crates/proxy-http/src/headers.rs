@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use http::header::{
-    CONNECTION, COOKIE, Entry, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, SET_COOKIE, TE,
+    CONNECTION, COOKIE, DATE, Entry, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, SET_COOKIE, TE,
     TRANSFER_ENCODING, UPGRADE,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Version};
@@ -244,6 +244,17 @@ fn names_other_headers(headers: &HeaderMap, upgrading: bool) -> bool {
     })
 }
 
+/// Adds `Date` to a response that has none (the proxy's own answers, or an origin without a
+/// clock), as RFC 9110 §6.6.1 asks of a proxy.
+pub(crate) fn ensure_date(headers: &mut HeaderMap) {
+    if let Entry::Vacant(entry) = headers.entry(DATE) {
+        let now = httpdate::fmt_http_date(std::time::SystemTime::now());
+        if let Ok(value) = HeaderValue::try_from(now) {
+            entry.insert(value);
+        }
+    }
+}
+
 /// The value of the affinity cookie, if the client sent one.
 pub(crate) fn affinity_cookie(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -281,6 +292,22 @@ mod tests {
             );
         }
         headers
+    }
+
+    #[test]
+    fn a_response_without_date_gets_one_and_an_origins_date_stays() {
+        let mut own = HeaderMap::new();
+        ensure_date(&mut own);
+        let date = own.get(DATE).expect("added").to_str().unwrap();
+        assert!(httpdate::parse_http_date(date).is_ok(), "{date}");
+
+        let origin_date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let mut origin = map(&[("date", origin_date)]);
+        ensure_date(&mut origin);
+        assert_eq!(
+            origin.get_all(DATE).iter().collect::<Vec<_>>(),
+            [origin_date]
+        );
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! The accept loop of one listener, and its shutdown: stop accepting, let what is in flight
 //! finish until the drain deadline, then close what is left.
 //!
+//! hyper's own `Date` header is off: origins send theirs, which passes through, and
+//! [`headers::ensure_date`](crate::headers::ensure_date) adds one where it is missing, sparing
+//! every response two clock reads.
+//!
 //! Limits on client input live here: request headers larger than [`MAX_HEADER_BYTES`] get 431
 //! (HTTP/1.1, from hyper) or are refused (HTTP/2), and HTTP/1.1 headers must arrive within
 //! [`HEADER_READ_TIMEOUT`].
@@ -91,13 +95,15 @@ fn builder() -> Builder<TokioExecutor> {
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEADER_BYTES)
         .writev(false)
-        .keep_alive(true);
+        .keep_alive(true)
+        .auto_date_header(false);
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(MAX_HEADER_BYTES as u32)
         .keep_alive_interval(H2_KEEP_ALIVE_INTERVAL)
-        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
+        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT)
+        .auto_date_header(false);
     builder
 }
 
