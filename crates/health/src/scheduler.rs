@@ -16,6 +16,11 @@ const MAX_FIRST_DELAY: Duration = Duration::from_secs(1);
 /// Each interval is stretched or shrunk by up to this fraction.
 const JITTER: f64 = 0.05;
 
+/// While a change of result waits for its `rise` or `fall` confirmations, checks come this much
+/// more often (HAProxy's `fastinter`): an origin that came back, or stopped answering, is
+/// confirmed in a fraction of the time `rise` × `interval` would take.
+const CONFIRM_SPEEDUP: f64 = 4.0;
+
 /// One task per (monitor, origin) target. Dropping it stops every task, like [`Scheduler::stop`].
 pub struct Scheduler {
     tasks: JoinSet<()>,
@@ -26,8 +31,9 @@ pub struct Scheduler {
 impl Scheduler {
     /// Starts checking every enabled origin of every pool that has a monitor, each on its own
     /// schedule: the first check after a random delay in `[0, min(interval, 1s))`, then every
-    /// `interval` ±5 %, so a thousand origins never check in lock-step. Each check is cut at the
-    /// monitor's `timeout` (see [`check_within`]).
+    /// `interval` ±5 %, so a thousand origins never check in lock-step; every `interval / 4`
+    /// while a changed result is being confirmed. Each check is cut at the monitor's `timeout`
+    /// (see [`check_within`]).
     ///
     /// Observations go to `tx`. Each target has its own task, so a slow receiver never delays
     /// another target's check, but does hold back the next check of a target whose observation is
@@ -50,6 +56,8 @@ impl Scheduler {
                 let schedule = Schedule {
                     interval: monitor.interval,
                     timeout: monitor.timeout,
+                    rise: monitor.rise,
+                    fall: monitor.retries,
                 };
                 tasks.spawn(run_target(probe, schedule, tx.clone()));
             }
@@ -73,21 +81,59 @@ impl Scheduler {
 struct Schedule {
     interval: Duration,
     timeout: Duration,
+    rise: u32,
+    fall: u32,
+}
+
+/// One target's recent results, which set the pace of its next check.
+#[derive(Default)]
+struct Pace {
+    /// The latest result (success or not), once there is one.
+    last: Option<bool>,
+    /// How many checks in a row gave `last`.
+    streak: u32,
+    /// `last` differs from the result before it: a change under confirmation.
+    changed: bool,
 }
 
 async fn run_target(mut probe: Box<dyn Probe>, schedule: Schedule, tx: mpsc::Sender<Observation>) {
     tokio::time::sleep(first_delay(schedule.interval)).await;
+    let mut pace = Pace::default();
     loop {
         let started = Instant::now();
         let observation = check_within(probe.as_mut(), schedule.timeout).await;
         if let Err(failure) = &observation.outcome {
             tracing::debug!(origin = %observation.origin, %failure, "check failed");
         }
+        let next = pace.next_interval(observation.outcome.is_ok(), &schedule);
         if tx.send(observation).await.is_err() {
             tracing::debug!(origin = %probe.origin(), "observation receiver gone; checks stop");
             return;
         }
-        tokio::time::sleep_until(started + jittered(schedule.interval)).await;
+        tokio::time::sleep_until(started + jittered(next)).await;
+    }
+}
+
+// === impl Pace ===
+
+impl Pace {
+    /// Records a result and returns the time until the next check: `interval / 4` while a
+    /// changed result has fewer confirmations than `rise` (success) or `fall` (failure) needs,
+    /// else `interval`. The very first result changes nothing: there was none before it.
+    fn next_interval(&mut self, ok: bool, schedule: &Schedule) -> Duration {
+        if self.last == Some(ok) {
+            self.streak = self.streak.saturating_add(1);
+        } else {
+            self.changed = self.last.is_some();
+            self.last = Some(ok);
+            self.streak = 1;
+        }
+        let needed = if ok { schedule.rise } else { schedule.fall };
+        if self.changed && self.streak < needed {
+            schedule.interval.div_f64(CONFIRM_SPEEDUP)
+        } else {
+            schedule.interval
+        }
     }
 }
 
@@ -110,6 +156,33 @@ mod tests {
         for _ in 0..1_000 {
             assert!(first_delay(Duration::from_millis(200)) < Duration::from_millis(200));
             assert!(first_delay(Duration::from_secs(30)) < Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn a_changed_result_is_confirmed_at_a_quarter_of_the_interval() {
+        let schedule = Schedule {
+            interval: Duration::from_secs(4),
+            timeout: Duration::from_secs(1),
+            rise: 3,
+            fall: 2,
+        };
+        let (normal, fast) = (Duration::from_secs(4), Duration::from_secs(1));
+        let mut pace = Pace::default();
+        let results = [
+            (true, normal),  // the first result: nothing to confirm
+            (true, normal),  // steady
+            (false, fast),   // down? one failure of the two `fall` needs
+            (false, normal), // confirmed down
+            (false, normal), // steady down
+            (true, fast),    // back? one success of the three `rise` needs
+            (true, fast),    // two
+            (true, normal),  // confirmed up
+            (false, fast),   // flapping: down again
+            (true, fast),    // and up again: a new change to confirm
+        ];
+        for (step, (ok, expected)) in results.into_iter().enumerate() {
+            assert_eq!(pace.next_interval(ok, &schedule), expected, "step {step}");
         }
     }
 
