@@ -36,6 +36,20 @@ pub(super) struct CheckBody {
     cluster: Option<String>,
 }
 
+/// `{"clusters": [...]}` with `view` of each cluster the query selects (all, or `?cluster=`).
+fn per_cluster(
+    state: &AdminState,
+    q: Result<Query<ClusterQuery>, QueryRejection>,
+    view: impl Fn(&ClusterHandle) -> Value,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let clusters: Vec<Value> = selected(state, q.cluster.as_deref())?
+        .into_iter()
+        .map(view)
+        .collect();
+    Ok(Json(json!({ "clusters": clusters })))
+}
+
 fn selected<'a>(
     state: &'a AdminState,
     name: Option<&str>,
@@ -66,63 +80,50 @@ pub(super) async fn status(
     State(state): State<AdminState>,
     q: Result<Query<ClusterQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?;
-    let clusters: Vec<Value> = selected(&state, q.cluster.as_deref())?
-        .iter()
-        .map(|c| serde_json::to_value(&*c.status.load_full()).unwrap_or(Value::Null))
-        .collect();
-    Ok(Json(json!({ "clusters": clusters })))
+    per_cluster(&state, q, |c| {
+        serde_json::to_value(&*c.status.load_full()).unwrap_or(Value::Null)
+    })
 }
 
 pub(super) async fn health(
     State(state): State<AdminState>,
     q: Result<Query<ClusterQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?;
-    let clusters: Vec<Value> = selected(&state, q.cluster.as_deref())?
-        .iter()
-        .map(|c| {
-            let status = c.status.load();
-            let node = |n: &lifeline_control::cluster::NodeStatus| {
-                json!({
-                    "name": n.name, "role": n.role, "healthy": n.healthy,
-                    "lastHealthCheck": n.last_health_check, "failureCount": n.failure_count,
-                    "responseTime": n.response_time, "downSince": n.down_since,
-                    "promotionEligible": n.promotion_eligible,
-                })
-            };
+    per_cluster(&state, q, |c| {
+        let status = c.status.load();
+        let node = |n: &lifeline_control::cluster::NodeStatus| {
             json!({
-                "cluster": status.name,
-                "state": status.state,
-                "primary": status.nodes.iter().find(|n| n.role == "primary").map(node),
-                "standbys": status.nodes.iter().filter(|n| n.role != "primary").map(node).collect::<Vec<_>>(),
+                "name": n.name, "role": n.role, "healthy": n.healthy,
+                "lastHealthCheck": n.last_health_check, "failureCount": n.failure_count,
+                "responseTime": n.response_time, "downSince": n.down_since,
+                "promotionEligible": n.promotion_eligible,
             })
+        };
+        json!({
+            "cluster": status.name,
+            "state": status.state,
+            "primary": status.nodes.iter().find(|n| n.role == "primary").map(node),
+            "standbys": status.nodes.iter().filter(|n| n.role != "primary").map(node).collect::<Vec<_>>(),
         })
-        .collect();
-    Ok(Json(json!({ "clusters": clusters })))
+    })
 }
 
 pub(super) async fn metrics(
     State(state): State<AdminState>,
     q: Result<Query<ClusterQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?;
-    let clusters: Vec<Value> = selected(&state, q.cluster.as_deref())?
-        .iter()
-        .map(|c| {
-            let status = c.status.load();
-            json!({
-                "cluster": status.name,
-                "state": status.state,
-                "failoverCount": status.failover_count,
-                "lastFailoverTime": status.last_failover_time,
-                "primaryHealthy": status.nodes.iter().any(|n| n.role == "primary" && n.healthy),
-                "healthyStandbys": status.nodes.iter().filter(|n| n.role == "standby" && n.healthy).count(),
-                "healthCheckFailures": status.nodes.iter().map(|n| n.failure_count).sum::<u32>(),
-            })
+    per_cluster(&state, q, |c| {
+        let status = c.status.load();
+        json!({
+            "cluster": status.name,
+            "state": status.state,
+            "failoverCount": status.failover_count,
+            "lastFailoverTime": status.last_failover_time,
+            "primaryHealthy": status.nodes.iter().any(|n| n.role == "primary" && n.healthy),
+            "healthyStandbys": status.nodes.iter().filter(|n| n.role == "standby" && n.healthy).count(),
+            "healthCheckFailures": status.nodes.iter().map(|n| n.failure_count).sum::<u32>(),
         })
-        .collect();
-    Ok(Json(json!({ "clusters": clusters })))
+    })
 }
 
 /// The cluster's events, newest last.

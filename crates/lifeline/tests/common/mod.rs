@@ -19,10 +19,9 @@ pub fn binary() -> &'static Path {
 pub const INTERVAL: Duration = Duration::from_millis(200);
 pub const TIMEOUT: Duration = Duration::from_millis(150);
 
-/// A config with one http monitor and one pool of `origins`, `{admin}` and `{token}` left for
-/// the daemon harness to fill in.
-pub fn http_config(origins: &[&OriginProcess], minimum_origins: usize) -> String {
-    let origins: Vec<String> = origins
+/// `origins` as lines of a TOML `origins = [...]` array.
+fn origin_entries(origins: &[&OriginProcess]) -> String {
+    origins
         .iter()
         .map(|o| {
             format!(
@@ -31,7 +30,14 @@ pub fn http_config(origins: &[&OriginProcess], minimum_origins: usize) -> String
                 o.address()
             )
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A config with one http monitor and one pool of `origins`, `{admin}` and `{token}` left for
+/// the daemon harness to fill in.
+pub fn http_config(origins: &[&OriginProcess], minimum_origins: usize) -> String {
+    let origins = origin_entries(origins);
     format!(
         r#"[admin]
 listen = "{{admin}}"
@@ -57,7 +63,7 @@ origins = [
 {}
 ]
 "#,
-        origins.join("\n")
+        origins
     )
 }
 
@@ -118,16 +124,7 @@ pub fn lb_config(
     monitor_interval: &str,
     extra: &str,
 ) -> String {
-    let origins: Vec<String> = primary
-        .iter()
-        .map(|o| {
-            format!(
-                "  {{ name = \"{}\", address = \"{}\" }},",
-                o.name,
-                o.address()
-            )
-        })
-        .collect();
+    let origins = origin_entries(primary);
     format!(
         r#"[admin]
 listen = "{{admin}}"
@@ -163,7 +160,7 @@ retries = 2
 try_timeout = "1s"
 {extra}
 "#,
-        primary = origins.join("\n"),
+        primary = origins,
         backup_name = backup.name,
         backup_address = backup.address(),
     )
