@@ -29,7 +29,7 @@ pub(crate) enum RequestBody {
     /// The whole body (often empty): can be sent any number of times.
     Kept {
         data: Bytes,
-        trailers: Option<HeaderMap>,
+        trailers: Option<Box<HeaderMap>>,
     },
     /// Larger than [`REPLAY_LIMIT`]: sent once.
     Streamed(Arc<Stream>),
@@ -37,7 +37,7 @@ pub(crate) enum RequestBody {
 
 /// A streamed body, waiting in its slot until an attempt starts sending it.
 pub(crate) struct Stream {
-    unsent: Mutex<Option<Unsent>>,
+    unsent: Mutex<Option<Box<Unsent>>>,
     hint: SizeHint,
     /// The client's side of the body failed (aborted upload): not the origin's fault.
     client_failed: AtomicBool,
@@ -49,16 +49,17 @@ pub(crate) struct Unsent {
     rest: Incoming,
 }
 
-/// The body one attempt sends.
+/// The body one attempt sends. Kept small (the rare parts boxed): it travels inside the request
+/// through every layer of the origin connection, moved at each.
 pub(crate) enum OutBody {
     Kept {
         data: Bytes,
-        trailers: Option<HeaderMap>,
+        trailers: Option<Box<HeaderMap>>,
     },
     Streamed {
         stream: Arc<Stream>,
         /// Taken from the slot on the first poll, when the origin is connected.
-        taken: Option<Unsent>,
+        taken: Option<Box<Unsent>>,
         started: bool,
     },
 }
@@ -76,7 +77,7 @@ pub(crate) enum ResponseBody {
 /// Ends an answered attempt when its response body ends (or the client goes away): the origin's
 /// request stops counting as in flight and the request's duration is observed.
 pub(crate) struct Finish {
-    _attempt: AttemptGuard,
+    attempt: AttemptGuard,
     duration: Histogram,
     started: Instant,
 }
@@ -112,7 +113,7 @@ impl RequestBody {
                 }
             }
         }
-        let trailers = kept.trailers.take();
+        let trailers = kept.trailers.take().map(Box::new);
         Ok(RequestBody::Kept {
             data: kept.into_bytes(),
             trailers,
@@ -128,7 +129,7 @@ impl RequestBody {
             hint.set_upper(upper.saturating_add(prefix_len));
         }
         RequestBody::Streamed(Arc::new(Stream {
-            unsent: Mutex::new(Some(Unsent { prefix, rest })),
+            unsent: Mutex::new(Some(Box::new(Unsent { prefix, rest }))),
             hint,
             client_failed: AtomicBool::new(false),
         }))
@@ -205,7 +206,7 @@ impl Collected {
 // === impl Stream ===
 
 impl Stream {
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Unsent>> {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Box<Unsent>>> {
         self.unsent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -228,7 +229,7 @@ impl Body for OutBody {
                 Poll::Ready(
                     trailers
                         .take()
-                        .map(|trailers| Ok(Frame::trailers(trailers))),
+                        .map(|trailers| Ok(Frame::trailers(*trailers))),
                 )
             }
             OutBody::Streamed {
@@ -314,7 +315,7 @@ impl Body for ResponseBody {
 impl Finish {
     pub(crate) fn new(attempt: AttemptGuard, duration: Histogram, started: Instant) -> Self {
         Self {
-            _attempt: attempt,
+            attempt,
             duration,
             started,
         }
@@ -323,6 +324,10 @@ impl Finish {
 
 impl Drop for Finish {
     fn drop(&mut self) {
-        self.duration.observe(self.started.elapsed().as_secs_f64());
+        // One clock read for both: the request's duration and the connection's idle start.
+        let now = Instant::now();
+        self.duration
+            .observe(now.duration_since(self.started).as_secs_f64());
+        self.attempt.release(now);
     }
 }

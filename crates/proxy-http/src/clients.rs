@@ -6,7 +6,7 @@
 //! Connections are kept alive and reused (idle ones closed after 30 s), with `TCP_NODELAY` set.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -68,15 +68,17 @@ impl Clients {
 
     /// Sends `request` to the origin of `handles`: over its keep-alive pool when it is plain
     /// HTTP (the URI in origin form), else over the HTTPS client for `protocol` (the URI
-    /// absolute). The lease, if any, must live as long as the response body.
+    /// absolute). The lease, if any, must live as long as the response body. `now`: the
+    /// attempt's start, which is when idle connections are judged.
     pub(crate) async fn send(
         &self,
         handles: &OriginHandles,
         protocol: &OriginProtocol,
         request: Request<OutBody>,
+        now: Instant,
     ) -> Result<(Response<Incoming>, Option<Lease>), ErrorKind> {
         if let Some(pool) = &handles.pool {
-            let (response, lease) = pool.send(request).await?;
+            let (response, lease) = pool.send(request, now).await?;
             return Ok((response, Some(lease)));
         }
         let sent = match protocol {

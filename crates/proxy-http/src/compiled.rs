@@ -6,11 +6,12 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::HeaderValue;
 use http::uri::{Authority, Scheme};
-use lifeline_model::{OriginName, OriginProtocol, RoutingTable};
+use lifeline_model::{OriginName, OriginProtocol, RoutingTable, Timestamp};
 
 use crate::metrics::{LbMetrics, OriginMetrics, ProxyMetrics};
 use crate::origin_pool::{OriginPool, OriginPools};
@@ -20,8 +21,18 @@ use crate::route::{Router, StatsRegistry};
 /// A compiled routing generation.
 pub(crate) struct Compiled {
     pub(crate) router: Router,
+    pub(crate) clock: ClockAnchor,
     /// In the topology's `load_balancers` order ([`LbRouter::index`](crate::route::LbRouter::index)).
     load_balancers: Box<[LbHandles]>,
+}
+
+/// The wall-clock time at one monotonic instant, so that a request tells the time of day (which
+/// slow-start ramps are measured in) from the `Instant` it read anyway rather than from a second
+/// clock read. A generation is compiled whenever an origin recovers, so the anchor is fresh
+/// whenever a ramp is running.
+pub(crate) struct ClockAnchor {
+    instant: Instant,
+    timestamp: Timestamp,
 }
 
 /// Per load balancer.
@@ -91,6 +102,7 @@ impl Compiled {
         pools.retain(&plain);
         Self {
             router: Router::compile(table, stats),
+            clock: ClockAnchor::now(),
             load_balancers,
         }
     }
@@ -98,6 +110,23 @@ impl Compiled {
     /// The handles of the load balancer at `index` in the topology.
     pub(crate) fn load_balancer(&self, index: usize) -> Option<&LbHandles> {
         self.load_balancers.get(index)
+    }
+}
+
+// === impl ClockAnchor ===
+
+impl ClockAnchor {
+    fn now() -> Self {
+        Self {
+            instant: Instant::now(),
+            timestamp: Timestamp::now(),
+        }
+    }
+
+    /// The wall-clock time at `instant`.
+    pub(crate) fn timestamp_at(&self, instant: Instant) -> Timestamp {
+        self.timestamp
+            .plus(instant.saturating_duration_since(self.instant))
     }
 }
 

@@ -1,20 +1,26 @@
 //! One client connection: TLS handshake if the listener has TLS, HTTP/1.1 or HTTP/2 by what the
 //! client speaks, and its part in shutdown.
 //!
-//! A connection that has not sent a complete first request within [`FIRST_REQUEST_TIMEOUT`] is
-//! closed (hyper's HTTP/1 header timeout covers the requests after it), so slow or silent
-//! clients cannot pile up.
+//! A connection that waits [`IDLE_TIMEOUT`] for a request's headers is closed: one that never
+//! sent a complete request, an HTTP/1.1 keep-alive connection left idle, or one whose headers
+//! trickle in too slowly, so that slow or silent clients cannot pile up. (HTTP/2 connections
+//! that have served a request stay; pings watch those.) A watchdog looks every quarter of the
+//! timeout at two counters, rather than a timer being set and cleared for every request as
+//! hyper's own header timeout does, which is a cost on every request.
 
 use std::convert::Infallible;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::task::AtomicWaker;
+use http::{Request, Version};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
@@ -22,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
+use crate::body::ResponseBody;
 use crate::headers::{self, Forwarding};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::plane::Shared;
@@ -30,8 +37,12 @@ use crate::proxy;
 /// A TLS handshake must finish within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The first request's headers must arrive within this after the connection opens.
-const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may wait for a request's headers, from its opening or its last answer.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The watchdog's checks per [`IDLE_TIMEOUT`]: a connection goes between 1 and 1 + 1/CHECKS
+/// times the timeout after its last activity.
+const IDLE_CHECKS: u32 = 4;
 
 /// What every request on one connection shares.
 pub(crate) struct ConnInfo {
@@ -42,7 +53,22 @@ pub(crate) struct ConnInfo {
     pub(crate) client: IpAddr,
     pub(crate) forwarding: Forwarding,
     pub(crate) lifecycle: Lifecycle,
-    served: AtomicBool,
+    activity: Activity,
+}
+
+/// What the idle watchdog reads: requests begun and answers finished, and whether the client
+/// speaks HTTP/2. Only this connection's task writes them.
+#[derive(Default)]
+struct Activity {
+    begun: AtomicU64,
+    finished: AtomicU64,
+    http2: AtomicBool,
+}
+
+/// A response body that counts as finished once hyper drops it: written out, or abandoned.
+struct Counted {
+    body: ResponseBody,
+    conn: Arc<ConnInfo>,
 }
 
 // === impl ConnInfo ===
@@ -62,19 +88,49 @@ impl ConnInfo {
             client,
             forwarding: Forwarding::new(client, tls),
             lifecycle,
-            served: AtomicBool::new(false),
+            activity: Activity::default(),
         }
     }
 
-    /// Notes that a request arrived.
-    pub(crate) fn mark_served(&self) {
-        if !self.served.load(Ordering::Relaxed) {
-            self.served.store(true, Ordering::Relaxed);
+    fn request_began(&self, version: Version) {
+        bump(&self.activity.begun);
+        if version == Version::HTTP_2 && !self.activity.http2.load(Ordering::Relaxed) {
+            self.activity.http2.store(true, Ordering::Relaxed);
         }
     }
 
-    fn has_served(&self) -> bool {
-        self.served.load(Ordering::Relaxed)
+    /// Requests begun and answers finished so far, or `None` while the connection is not
+    /// waiting for a request: one is being answered, or HTTP/2 serves it.
+    fn waiting(&self) -> Option<(u64, u64)> {
+        let activity = &self.activity;
+        let begun = activity.begun.load(Ordering::Relaxed);
+        let finished = activity.finished.load(Ordering::Relaxed);
+        let http2 = begun > 0 && activity.http2.load(Ordering::Relaxed);
+        (begun == finished && !http2).then_some((begun, finished))
+    }
+}
+
+/// `counter += 1` without a locked instruction: only the connection's own task writes.
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// Resolves once the connection has waited [`IDLE_TIMEOUT`] for a request without a change.
+async fn idle_too_long(conn: &ConnInfo) {
+    let mut last = None;
+    let mut quiet = 0;
+    loop {
+        tokio::time::sleep(IDLE_TIMEOUT / IDLE_CHECKS).await;
+        let now = conn.waiting();
+        if now.is_some() && now == last {
+            quiet += 1;
+            if quiet >= IDLE_CHECKS {
+                return;
+            }
+        } else {
+            last = now;
+            quiet = 0;
+        }
     }
 }
 
@@ -111,25 +167,17 @@ where
 {
     let mut lifecycle = conn.lifecycle.clone();
     let for_service = Arc::clone(&conn);
-    let service = service_fn(move |request| {
+    let service = service_fn(move |request: Request<Incoming>| {
         let conn = Arc::clone(&for_service);
         async move {
-            let mut response = proxy::handle(conn, request).await;
+            conn.request_began(request.version());
+            let mut response = proxy::handle(&conn, request).await;
             headers::ensure_date(response.headers_mut());
-            Ok::<_, Infallible>(response)
+            Ok::<_, Infallible>(response.map(|body| Counted { body, conn }))
         }
     });
     let mut connection = pin!(builder.serve_connection_with_upgrades(io, service));
-    // Dropped once the first request is in, so that later wake-ups of this task no longer poll
-    // (or keep) a timer.
-    let mut first_request = Some(Box::pin(tokio::time::sleep(FIRST_REQUEST_TIMEOUT)));
-    let mut first_request_due = pin!(poll_fn(|cx| match &mut first_request {
-        Some(timer) if !conn.has_served() => timer.as_mut().poll(cx),
-        _ => {
-            first_request = None;
-            Poll::Pending
-        }
-    }));
+    let mut idle = OnWake::new(idle_too_long(&conn));
     let mut stopping = false;
     loop {
         tokio::select! {
@@ -140,10 +188,11 @@ where
                 }
                 return;
             }
-            () = &mut first_request_due, if !stopping => {
+            () = &mut idle => {
+                // Closed outright: a graceful shutdown would still wait for a head that is
+                // trickling in.
                 tracing::debug!(client = %conn.client, "no request in time; closing the connection");
-                stopping = true;
-                connection.as_mut().graceful_shutdown();
+                return;
             }
             phase = OnWake::new(lifecycle.changed()) => match phase {
                 Phase::Serving => {}
@@ -156,6 +205,34 @@ where
                 Phase::Closing => return,
             },
         }
+    }
+}
+
+// === impl Counted ===
+
+impl Body for Counted {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        bump(&self.conn.activity.finished);
     }
 }
 

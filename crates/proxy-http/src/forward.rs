@@ -62,6 +62,8 @@ pub(crate) struct Exchange<'a> {
     pub(crate) template: Template,
     pub(crate) body: &'a RequestBody,
     pub(crate) policy: Policy,
+    /// When the first attempt starts: the request's arrival when it had no body to read.
+    pub(crate) first_attempt_at: Instant,
 }
 
 /// A candidate with the handles its attempt needs.
@@ -91,8 +93,6 @@ pub(crate) struct Failure<'a> {
 pub(crate) struct AttemptGuard {
     _in_flight: InFlight,
     gauge: Gauge,
-    /// Only held: dropping it puts the connection back.
-    #[allow(dead_code)]
     lease: Option<Lease>,
 }
 
@@ -154,7 +154,7 @@ impl<'a> Exchange<'a> {
                 target: None,
             });
         };
-        let mut primary = pin!(self.attempt(first).fuse());
+        let mut primary = pin!(self.attempt(first, self.first_attempt_at).fuse());
         let mut hedge = pin!(Fuse::terminated());
         // No timer at all when hedging is off; the branch below only runs while armed.
         let mut hedge_timer = pin!(OptionFuture::from(
@@ -170,7 +170,7 @@ impl<'a> Exchange<'a> {
                     hedge_armed = false;
                     if let Some(target) = self.next_target(&mut next) {
                         self.load_balancer.metrics.hedges.inc();
-                        hedge.set(self.attempt(target).fuse());
+                        hedge.set(self.attempt(target, Instant::now()).fuse());
                     }
                     continue;
                 }
@@ -191,7 +191,7 @@ impl<'a> Exchange<'a> {
             };
             retries_left -= 1;
             self.load_balancer.metrics.retries.inc();
-            primary.set(self.attempt(target).fuse());
+            primary.set(self.attempt(target, Instant::now()).fuse());
         }
     }
 
@@ -217,7 +217,11 @@ impl<'a> Exchange<'a> {
 
     /// Boxed: an attempt's future is large (a request, a pool checkout, a timer), and kept
     /// inline the whole exchange, and every future around it, would be copied at each move.
-    fn attempt(&self, target: Target<'a>) -> Pin<Box<impl Future<Output = Outcome<'a>> + use<'a>>> {
+    fn attempt(
+        &self,
+        target: Target<'a>,
+        started: Instant,
+    ) -> Pin<Box<impl Future<Output = Outcome<'a>> + use<'a>>> {
         let request = self
             .template
             .request(target.handles, self.body.for_attempt());
@@ -226,6 +230,7 @@ impl<'a> Exchange<'a> {
             target,
             request,
             self.policy.try_timeout,
+            started,
         ))
     }
 
@@ -280,10 +285,10 @@ async fn attempt<'a>(
     target: Target<'a>,
     request: Request<OutBody>,
     try_timeout: Duration,
+    started: Instant,
 ) -> Outcome<'a> {
     let mut guard = AttemptGuard::begin(target);
-    let started = Instant::now();
-    let sent = clients.send(target.handles, &target.candidate.protocol, request);
+    let sent = clients.send(target.handles, &target.candidate.protocol, request, started);
     // `timeout_at` from the start already read, rather than `timeout`, which reads the clock.
     let deadline = tokio::time::Instant::from_std(started + try_timeout);
     let result = match tokio::time::timeout_at(deadline, sent).await {
@@ -305,6 +310,13 @@ async fn attempt<'a>(
 // === impl AttemptGuard ===
 
 impl AttemptGuard {
+    /// Puts the origin connection back, idle from `now`.
+    pub(crate) fn release(&mut self, now: Instant) {
+        if let Some(lease) = self.lease.take() {
+            lease.release(now);
+        }
+    }
+
     fn begin(target: Target<'_>) -> Self {
         let gauge = target.handles.metrics.in_flight().clone();
         gauge.inc();

@@ -124,15 +124,19 @@ async fn sweep(pools: Weak<OriginPools>) {
 // === impl OriginPool ===
 
 impl OriginPool {
-    /// Sends `request` (origin-form URI, `Host` set) on an idle connection or a new one.
+    /// Sends `request` (origin-form URI, `Host` set) on an idle connection or a new one. `now`
+    /// tells which idle connections have expired.
     pub(crate) async fn send(
         self: &Arc<Self>,
         mut request: Request<OutBody>,
+        now: Instant,
     ) -> Result<(Response<Incoming>, Lease), ErrorKind> {
         loop {
-            let (mut sender, reused) = match self.checkout() {
+            let (mut sender, reused) = match self.checkout(now) {
                 Some(sender) => (sender, true),
-                None => (self.connect().await?, false),
+                // Boxed: connecting is rare, and its large future would otherwise make every
+                // request's future larger.
+                None => (Box::pin(self.connect()).await?, false),
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
@@ -160,9 +164,8 @@ impl OriginPool {
 
     /// The most recently used connection ready for a request; closed and expired ones are
     /// dropped on the way, busy ones (still finishing a response) stay.
-    fn checkout(&self) -> Option<SendRequest<OutBody>> {
+    fn checkout(&self, now: Instant) -> Option<SendRequest<OutBody>> {
         let mut idle = lock(&self.idle);
-        let now = Instant::now();
         let mut index = idle.len();
         while index > 0 {
             index -= 1;
@@ -206,14 +209,11 @@ impl OriginPool {
         Ok(sender)
     }
 
-    fn put(&self, sender: SendRequest<OutBody>) {
+    fn put(&self, sender: SendRequest<OutBody>, now: Instant) {
         if sender.is_closed() {
             return;
         }
-        lock(&self.idle).push(Idle {
-            sender,
-            since: Instant::now(),
-        });
+        lock(&self.idle).push(Idle { sender, since: now });
     }
 }
 
@@ -227,10 +227,19 @@ impl Idle {
 
 // === impl Lease ===
 
+impl Lease {
+    /// Puts the connection back, idle from `now`.
+    pub(crate) fn release(mut self, now: Instant) {
+        if let Some(sender) = self.sender.take() {
+            self.pool.put(sender, now);
+        }
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(sender) = self.sender.take() {
-            self.pool.put(sender);
+            self.pool.put(sender, Instant::now());
         }
     }
 }

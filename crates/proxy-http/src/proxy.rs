@@ -1,14 +1,13 @@
 //! One proxied request from start to end: find its load balancer by listener and `Host`, plan,
 //! prepare the request for the origins, run the exchange, answer.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::HOST;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::upgrade::OnUpgrade;
-use lifeline_model::{LoadBalancer, SessionAffinity, Timestamp};
+use lifeline_model::{LoadBalancer, SessionAffinity};
 
 use crate::body::{Finish, RequestBody, ResponseBody};
 use crate::conn::ConnInfo;
@@ -18,10 +17,9 @@ use crate::route::{Plan, RequestFacts};
 use crate::{respond, upgrade};
 
 pub(crate) async fn handle(
-    conn: Arc<ConnInfo>,
+    conn: &ConnInfo,
     mut request: Request<Incoming>,
 ) -> Response<ResponseBody> {
-    conn.mark_served();
     let started = Instant::now();
     let compiled = conn.shared.current.load_full();
     let host_value = request_host(&request);
@@ -47,7 +45,7 @@ pub(crate) async fn handle(
                 .then(|| headers::affinity_cookie(headers))
                 .flatten(),
         };
-        router.plan(&facts, Timestamp::now())
+        router.plan(&facts, compiled.clock.timestamp_at(started))
     };
     if plan.candidates.is_empty() {
         handles.metrics.no_origin.inc();
@@ -70,6 +68,7 @@ pub(crate) async fn handle(
     // Room for the forwarding headers at once, rather than growing the map for each.
     headers.reserve(3);
     conn.forwarding.apply(&mut headers, host);
+    let body_to_read = !body.is_end_stream();
     let body = match RequestBody::read(body).await {
         Ok(body) => body,
         Err(err) => {
@@ -94,10 +93,16 @@ pub(crate) async fn handle(
         template: Template::new(parts.method, &parts.uri, headers),
         body: &body,
         policy,
+        // Reading a body takes the client's time, which is no attempt's.
+        first_attempt_at: if body_to_read {
+            Instant::now()
+        } else {
+            started
+        },
     };
     match exchange.run().await {
         Ok(answer) => {
-            let upgrade = client_upgrade.map(|client| (client, conn.as_ref()));
+            let upgrade = client_upgrade.map(|client| (client, conn));
             respond_with(answer, &plan, definition, upgrade, started)
         }
         Err(failure) if body.client_failed() => {

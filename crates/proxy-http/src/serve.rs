@@ -6,8 +6,9 @@
 //! every response two clock reads.
 //!
 //! Limits on client input live here: request headers larger than [`MAX_HEADER_BYTES`] get 431
-//! (HTTP/1.1, from hyper) or are refused (HTTP/2), and HTTP/1.1 headers must arrive within
-//! [`HEADER_READ_TIMEOUT`].
+//! (HTTP/1.1, from hyper) or are refused (HTTP/2). How long headers may take is the connection's
+//! watchdog's business ([`conn`]), not hyper's header timeout, which sets and clears a timer for
+//! every request.
 
 use std::future::Future;
 use std::io;
@@ -25,10 +26,6 @@ use crate::plane::Shared;
 
 /// Request headers (and the HTTP/1.1 read buffer) may not exceed this.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
-
-/// An HTTP/1.1 client must send a request's headers within this; also closes keep-alive
-/// connections idle for that long.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// HTTP/2 pings on idle connections, to drop clients that vanished.
 const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
@@ -91,8 +88,7 @@ fn builder() -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(None)
         .max_buf_size(MAX_HEADER_BYTES)
         .writev(false)
         .keep_alive(true)

@@ -5,7 +5,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{self, PATIENCE, Setup, dead_address, pool, raw_exchange, test_origin};
+use crate::support::{
+    self, PATIENCE, Setup, dead_address, pool, raw_exchange, slow_origin, test_origin,
+};
 
 #[tokio::test]
 async fn huge_request_headers_get_431() {
@@ -68,6 +70,73 @@ async fn a_client_sending_headers_too_slowly_is_cut_without_stalling_others() {
     let waited = started.elapsed();
     assert!(waited >= Duration::from_secs(10), "{waited:?}");
     assert!(waited < PATIENCE * 2, "{waited:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keep_alive_connection_whose_next_request_trickles_in_is_cut() {
+    let mut setup = Setup::new(vec![pool("main", &[("a", dead_address())])]);
+    setup.healthy = false;
+    let proxy = setup.start(|_| {}).await;
+    let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let first = read_one_response(&mut client).await;
+    assert!(first.starts_with("HTTP/1.1 503"), "{first:?}");
+
+    // The connection stays open for the next request, whose headers never end.
+    let answered = tokio::time::Instant::now();
+    client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    let mut rest = Vec::new();
+    let cut = tokio::time::timeout(PATIENCE * 2, client.read_to_end(&mut rest))
+        .await
+        .expect("the connection is closed");
+    match cut {
+        Ok(_) => assert!(rest.is_empty(), "{rest:?}"),
+        Err(err) => eprintln!("slow client cut with {err}"),
+    }
+    let waited = answered.elapsed();
+    assert!(waited >= Duration::from_secs(10), "{waited:?}");
+    assert!(waited < PATIENCE * 2, "{waited:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_answered_slowly_is_not_taken_for_an_idle_connection() {
+    let origin = slow_origin("slow", Duration::from_secs(25)).await;
+    let proxy = Setup::new(vec![pool("main", &[("slow", origin)])])
+        .start(|lb| lb.try_timeout = Duration::from_secs(60))
+        .await;
+    let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+    for _ in 0..2 {
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_one_response(&mut client).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+        assert!(answer.contains("x-origin: slow"), "{answer:?}");
+    }
+}
+
+/// Reads one response with a `Content-Length` body, leaving the connection open.
+async fn read_one_response(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut byte = [0_u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "{answer:?}");
+        answer.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map(|value| value.trim().parse().unwrap())
+        .expect("a content-length");
+    let mut body = vec![0_u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    answer.extend_from_slice(&body);
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// An origin that switches to an echo protocol: 101, then every byte back.
