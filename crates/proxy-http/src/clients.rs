@@ -5,14 +5,17 @@
 //!
 //! Connections are kept alive and reused (idle ones closed after 30 s), with `TCP_NODELAY` set.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use lifeline_model::OriginProtocol;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -23,7 +26,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use crate::body::OutBody;
 use crate::compiled::OriginHandles;
 use crate::error::ErrorKind;
-use crate::origin_pool::{IDLE_TIMEOUT, Lease, OriginPools};
+use crate::origin_pool::{self, IDLE_TIMEOUT, Lease, OriginPools};
 
 /// TCP keep-alive probes on origin connections, to notice peers that vanished.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
@@ -70,29 +73,50 @@ impl Clients {
     /// HTTP (the URI in origin form), else over the HTTPS client for `protocol` (the URI
     /// absolute). The lease, if any, must live as long as the response body. `now`: the
     /// attempt's start, which is when idle connections are judged.
-    pub(crate) async fn send(
+    pub(crate) fn send<'a>(
         &self,
-        handles: &OriginHandles,
+        handles: &'a OriginHandles,
         protocol: &OriginProtocol,
         request: Request<OutBody>,
         now: Instant,
-    ) -> Result<(Response<Incoming>, Option<Lease>), ErrorKind> {
+    ) -> Sending<'a> {
         if let Some(pool) = &handles.pool {
-            let (response, lease) = pool.send(request, now).await?;
-            return Ok((response, Some(lease)));
+            return Sending::Pool(pool.send(request, now));
         }
-        let sent = match protocol {
+        let response = match protocol {
             OriginProtocol::Https {
                 allow_insecure: true,
             } => self.insecure.request(request),
             OriginProtocol::Http | OriginProtocol::Https { .. } => self.https.request(request),
         };
-        match sent.await {
-            Ok(response) => Ok((response, None)),
-            Err(err) => {
-                tracing::debug!(authority = %handles.authority, error = ?err, "attempt failed");
-                Err(ErrorKind::of_client_error(&err))
-            }
+        Sending::Https { response, handles }
+    }
+}
+
+/// A request on its way to an origin.
+pub(crate) enum Sending<'a> {
+    Pool(origin_pool::Sending),
+    Https {
+        response: ResponseFuture,
+        handles: &'a OriginHandles,
+    },
+}
+
+impl Future for Sending<'_> {
+    type Output = Result<(Response<Incoming>, Option<Lease>), ErrorKind>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Sending::Pool(sending) => Pin::new(sending)
+                .poll(cx)
+                .map_ok(|(response, lease)| (response, Some(lease))),
+            Sending::Https { response, handles } => match ready!(Pin::new(response).poll(cx)) {
+                Ok(response) => Poll::Ready(Ok((response, None))),
+                Err(err) => {
+                    tracing::debug!(authority = %handles.authority, error = ?err, "attempt failed");
+                    Poll::Ready(Err(ErrorKind::of_client_error(&err)))
+                }
+            },
         }
     }
 }

@@ -25,7 +25,7 @@ use hyper::body::Incoming;
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::body::{OutBody, RequestBody};
-use crate::clients::Clients;
+use crate::clients::{Clients, Sending};
 use crate::compiled::{LbHandles, OriginHandles};
 use crate::error::ErrorKind;
 use crate::origin_pool::Lease;
@@ -215,23 +215,24 @@ impl<'a> Exchange<'a> {
         (self.policy.idempotent || kind.never_sent()) && self.body.can_send()
     }
 
-    /// Boxed: an attempt's future is large (a request, a pool checkout, a timer), and kept
-    /// inline the whole exchange, and every future around it, would be copied at each move.
+    /// Starts an attempt: the request goes out at once (onto an idle connection, when there
+    /// is one), and the returned future awaits the answer. Boxed, so that the exchange (and
+    /// every future around it) stays small when it is moved.
     fn attempt(
         &self,
         target: Target<'a>,
         started: Instant,
     ) -> Pin<Box<impl Future<Output = Outcome<'a>> + use<'a>>> {
+        let guard = AttemptGuard::begin(target);
         let request = self
             .template
             .request(target.handles, self.body.for_attempt());
-        Box::pin(attempt(
-            self.clients,
-            target,
-            request,
-            self.policy.try_timeout,
-            started,
-        ))
+        let sending =
+            self.clients
+                .send(target.handles, &target.candidate.protocol, request, started);
+        // `timeout_at` from the start already read, rather than `timeout`, which reads the clock.
+        let deadline = tokio::time::Instant::from_std(started + self.policy.try_timeout);
+        Box::pin(attempt(target, guard, sending, deadline, started))
     }
 
     /// Passive accounting of one finished attempt.
@@ -281,17 +282,13 @@ impl<'a> Exchange<'a> {
 }
 
 async fn attempt<'a>(
-    clients: &'a Clients,
     target: Target<'a>,
-    request: Request<OutBody>,
-    try_timeout: Duration,
+    mut guard: AttemptGuard,
+    sending: Sending<'a>,
+    deadline: tokio::time::Instant,
     started: Instant,
 ) -> Outcome<'a> {
-    let mut guard = AttemptGuard::begin(target);
-    let sent = clients.send(target.handles, &target.candidate.protocol, request, started);
-    // `timeout_at` from the start already read, rather than `timeout`, which reads the clock.
-    let deadline = tokio::time::Instant::from_std(started + try_timeout);
-    let result = match tokio::time::timeout_at(deadline, sent).await {
+    let result = match tokio::time::timeout_at(deadline, sending).await {
         Ok(Ok((response, lease))) => {
             guard.lease = lease;
             Ok(response)

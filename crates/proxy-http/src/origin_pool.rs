@@ -15,12 +15,16 @@
 //! [`IDLE_TIMEOUT`] are closed.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use http::Uri;
 use http::uri::Authority;
 use hyper::body::Incoming;
+use hyper::client::conn::TrySendError;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -53,6 +57,32 @@ pub(crate) struct OriginPool {
 struct Idle {
     sender: SendRequest<OutBody>,
     since: Instant,
+}
+
+/// What sending through a pool resolves to: the response, and the connection it came on.
+pub(crate) type Sent = Result<(Response<Incoming>, Lease), ErrorKind>;
+
+type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A request on its way through an origin's pool. The common case, an idle connection at hand,
+/// is handled here without a future of its own around it: this is moved with every attempt,
+/// so it stays small, and the rest (connecting, or sending again after the reused connection
+/// turned out closed) is boxed.
+pub(crate) struct Sending {
+    pool: Arc<OriginPool>,
+    now: Instant,
+    state: SendState,
+}
+
+enum SendState {
+    /// Sent on a reused connection; its answer is awaited.
+    Reused {
+        sender: SendRequest<OutBody>,
+        response: Boxed<Result<Response<Incoming>, TrySendError<Request<OutBody>>>>,
+    },
+    /// On a connection found (or made) after the first try.
+    Other(Boxed<Sent>),
+    Done,
 }
 
 /// A connection lent to one exchange; back to its pool when dropped, if it can serve again.
@@ -124,24 +154,32 @@ async fn sweep(pools: Weak<OriginPools>) {
 // === impl OriginPool ===
 
 impl OriginPool {
-    /// Sends `request` (origin-form URI, `Host` set) on an idle connection or a new one. `now`
-    /// tells which idle connections have expired.
-    pub(crate) async fn send(
-        self: &Arc<Self>,
-        mut request: Request<OutBody>,
-        now: Instant,
-    ) -> Result<(Response<Incoming>, Lease), ErrorKind> {
+    /// Sends `request` (origin-form URI, `Host` set) on an idle connection at once, or on a new
+    /// one once connected. `now` tells which idle connections have expired.
+    pub(crate) fn send(self: &Arc<Self>, request: Request<OutBody>, now: Instant) -> Sending {
+        let pool = Arc::clone(self);
+        let state = match self.checkout(now) {
+            Some(mut sender) => SendState::Reused {
+                response: Box::pin(sender.try_send_request(request)),
+                sender,
+            },
+            None => SendState::Other(Box::pin(Arc::clone(self).send_slowly(request, now))),
+        };
+        Sending { pool, now, state }
+    }
+
+    /// [`send`](Self::send)'s rare path: over an idle connection or a new one, again when a
+    /// reused connection turns the request down unsent.
+    async fn send_slowly(self: Arc<Self>, mut request: Request<OutBody>, now: Instant) -> Sent {
         loop {
             let (mut sender, reused) = match self.checkout(now) {
                 Some(sender) => (sender, true),
-                // Boxed: connecting is rare, and its large future would otherwise make every
-                // request's future larger.
-                None => (Box::pin(self.connect()).await?, false),
+                None => (self.connect().await?, false),
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
                     let lease = Lease {
-                        pool: Arc::clone(self),
+                        pool: Arc::clone(&self),
                         sender: Some(sender),
                     };
                     return Ok((response, lease));
@@ -214,6 +252,51 @@ impl OriginPool {
             return;
         }
         lock(&self.idle).push(Idle { sender, since: now });
+    }
+}
+
+// === impl Sending ===
+
+impl Future for Sending {
+    type Output = Sent;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Sent> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                SendState::Reused { response, .. } => {
+                    let result = ready!(response.as_mut().poll(cx));
+                    let SendState::Reused { sender, .. } =
+                        std::mem::replace(&mut this.state, SendState::Done)
+                    else {
+                        unreachable!("the state matched above");
+                    };
+                    match result {
+                        Ok(response) => {
+                            let lease = Lease {
+                                pool: Arc::clone(&this.pool),
+                                sender: Some(sender),
+                            };
+                            return Poll::Ready(Ok((response, lease)));
+                        }
+                        Err(mut err) => match err.take_message() {
+                            // Turned down before any of it was sent: the connection had just
+                            // closed.
+                            Some(unsent) => {
+                                let retry = Arc::clone(&this.pool).send_slowly(unsent, this.now);
+                                this.state = SendState::Other(Box::pin(retry));
+                            }
+                            None => {
+                                tracing::debug!(origin = %this.pool.uri, error = %err.error(), "attempt failed");
+                                return Poll::Ready(Err(ErrorKind::Protocol));
+                            }
+                        },
+                    }
+                }
+                SendState::Other(sent) => return sent.as_mut().poll(cx),
+                SendState::Done => panic!("Sending polled after it finished"),
+            }
+        }
     }
 }
 
