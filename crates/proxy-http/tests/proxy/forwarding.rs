@@ -10,6 +10,8 @@ use hyper_util::rt::TokioExecutor;
 use lifeline_model::{PoolState, RoutingTable, SessionAffinity, TlsFiles};
 use lifeline_proxy_http::server_tls;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use crate::support::{self, Setup, get, pool, read, send, test_origin};
 
 /// An origin that answers with the request's headers, one `name: value` per line, and a hop-by-hop
@@ -105,6 +107,45 @@ async fn adds_x_origin_and_forwarding_headers_and_drops_hop_by_hop_ones() {
     assert!(
         metrics.contains(r#"lifeline_http_in_flight{origin="echo"} 0"#),
         "{metrics}"
+    );
+}
+
+/// An origin that keeps no connection alive, though it does not say so: it answers one request
+/// and closes, leaving the proxy's pooled connection dead.
+async fn one_request_per_connection_origin() -> std::net::SocketAddr {
+    support::raw_origin(|mut stream| async move {
+        let mut head = Vec::new();
+        let mut byte = [0_u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte).await {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
+        }
+        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        let _ = stream.write_all(answer).await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_origin_closing_kept_alive_connections_causes_no_failure() {
+    let origin = one_request_per_connection_origin().await;
+    let mut proxy = Setup::new(vec![pool("main", &[("a", origin)])])
+        .start(|lb| lb.retries = 0)
+        .await;
+    for round in 0..50 {
+        let reply = get(&proxy.url("/")).await;
+        assert_eq!(reply.status, StatusCode::OK, "request {round}");
+        assert_eq!(reply.body, "ok", "request {round}");
+        // Sometimes at once, sometimes after the close has been seen.
+        if round % 2 == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    assert!(
+        proxy.ejections.try_recv().is_err(),
+        "no passive failure was recorded"
     );
 }
 
