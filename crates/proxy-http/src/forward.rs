@@ -146,7 +146,7 @@ impl Template {
 // === impl Exchange ===
 
 impl<'a> Exchange<'a> {
-    pub(crate) async fn run(self) -> Result<Answer<'a>, Failure<'a>> {
+    pub(crate) async fn run(&self) -> Result<Answer<'a>, Failure<'a>> {
         let mut next = 0;
         let Some(first) = self.next_target(&mut next) else {
             return Err(Failure {
