@@ -194,3 +194,52 @@ async fn https_against_a_plain_origin_is_a_tls_failure() {
     let failure = check(https, &server.origin("a")).await.outcome.unwrap_err();
     assert_eq!(failure.kind, FailureKind::Tls, "{}", failure.message);
 }
+
+#[tokio::test]
+async fn each_plain_http_check_opens_its_own_connection() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // An origin that would keep every connection alive, counting the connections it accepts.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buffer = [0_u8; 4096];
+                let mut head = Vec::new();
+                while let Ok(n) = stream.read(&mut buffer).await {
+                    if n == 0 {
+                        return;
+                    }
+                    head.extend_from_slice(&buffer[..n]);
+                    while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        head.drain(..end + 4);
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+
+    let monitor = monitor(
+        "web",
+        MonitorKind::Http(http_check("/health")),
+        Duration::from_secs(5),
+        TIMEOUT,
+    );
+    let prober = Prober::new(&monitor);
+    let mut probe = prober.probe(&origin_at("a", addr));
+    for _ in 0..3 {
+        assert!(check_within(probe.as_mut(), TIMEOUT).await.is_success());
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}

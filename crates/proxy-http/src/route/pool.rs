@@ -146,8 +146,12 @@ impl PoolPlan {
                     let turn = self.cursor.fetch_add(1, Ordering::Relaxed);
                     self.schedule[turn % self.schedule.len()]
                 };
+                // Only as far as the shortlist has room: a pool may have a thousand members.
                 let count = self.members.len();
                 for offset in 0..count {
+                    if shortlist.is_full() {
+                        break;
+                    }
                     shortlist.push(&self.members[(pick + offset) % count]);
                 }
             }
