@@ -237,12 +237,16 @@ impl Drop for Counted {
 }
 
 /// Polls its future only once that future woke the task, rather than on every wake-up of the
-/// task: a connection's task wakes several times per request, its lifecycle almost never, and
-/// polling a watch receiver takes a lock.
+/// task: a connection's task wakes several times per request, its lifecycle and idle watchdog
+/// almost never, and polling a watch receiver takes a lock. A poll that finds nothing to do
+/// costs a load and a waker comparison, no atomic read-modify-write.
 struct OnWake<F> {
     future: Pin<Box<F>>,
     flag: Arc<WakeFlag>,
     waker: Waker,
+    /// The task's waker as last handed to `flag`: the same task need not register again until
+    /// a wake-up has taken it.
+    registered: Option<Waker>,
 }
 
 struct WakeFlag {
@@ -263,6 +267,7 @@ impl<F: Future> OnWake<F> {
             future: Box::pin(future),
             waker: Waker::from(Arc::clone(&flag)),
             flag,
+            registered: None,
         }
     }
 }
@@ -272,10 +277,22 @@ impl<F: Future> Future for OnWake<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
-        this.flag.task.register(cx.waker());
-        if !this.flag.woken.swap(false, Ordering::AcqRel) {
+        let woken = this.flag.woken.load(Ordering::Acquire);
+        // A wake-up takes the registered waker; until then it stays registered.
+        if woken
+            || !this
+                .registered
+                .as_ref()
+                .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            this.flag.task.register(cx.waker());
+            this.registered = Some(cx.waker().clone());
+        }
+        if !woken {
             return Poll::Pending;
         }
+        // Cleared before the poll: a wake-up during it sets it again.
+        this.flag.woken.store(false, Ordering::Release);
         this.future
             .as_mut()
             .poll(&mut Context::from_waker(&this.waker))

@@ -1,4 +1,4 @@
-//! Echo backends, a running endpoint, and client helpers. Everything binds 127.0.0.1:0.
+//! Echo backends (on 127.0.0.91), a running endpoint, and client helpers (on 127.0.0.1).
 
 use std::io;
 use std::net::SocketAddr;
@@ -29,7 +29,10 @@ pub struct Echo {
 
 impl Echo {
     pub async fn start(node: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // Not on 127.0.0.1, where other tests running at the same time probe ports they found
+        // free a moment ago: one of those could be this listener's, and its connections would
+        // count as the endpoint's.
+        let listener = TcpListener::bind("127.0.0.91:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (accepted_tx, accepted) = watch::channel(0);
         let (closed_tx, closed) = watch::channel(0);
