@@ -54,24 +54,18 @@ impl HttpMonitor {
         } else {
             redirect::Policy::none()
         };
-        let mut builder = Client::builder()
+        let client = Client::builder()
             .redirect(redirects)
             .tls_danger_accept_invalid_certs(check.allow_insecure)
             .no_proxy()
-            .user_agent(concat!("lifeline-health/", env!("CARGO_PKG_VERSION")));
-        if !check.tls {
-            // A plain-HTTP check opens a connection of its own each time, as HAProxy's do: it
-            // costs little, tests that the origin still accepts connections, and holds no idle
-            // connection (with its buffers) per origin between checks. TLS checks keep theirs,
-            // a handshake per check being far dearer on both sides.
-            builder = builder.pool_max_idle_per_host(0);
-        }
-        let client = builder.build().map_err(|err| {
-            CheckFailure::new(
-                FailureKind::Tls,
-                format!("cannot build the HTTP client: {}", describe(&err)),
-            )
-        })?;
+            .user_agent(concat!("lifeline-health/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|err| {
+                CheckFailure::new(
+                    FailureKind::Tls,
+                    format!("cannot build the HTTP client: {}", describe(&err)),
+                )
+            })?;
         Ok(Self {
             client,
             method,
