@@ -10,7 +10,7 @@ use hyper_util::rt::TokioExecutor;
 use lifeline_model::{PoolState, RoutingTable, SessionAffinity, TlsFiles};
 use lifeline_proxy_http::server_tls;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::support::{self, Setup, get, pool, read, send, test_origin};
 
@@ -114,13 +114,8 @@ async fn adds_x_origin_and_forwarding_headers_and_drops_hop_by_hop_ones() {
 /// and closes, leaving the proxy's pooled connection dead.
 async fn one_request_per_connection_origin() -> std::net::SocketAddr {
     support::raw_origin(|mut stream| async move {
-        let mut head = Vec::new();
-        let mut byte = [0_u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            match stream.read(&mut byte).await {
-                Ok(1) => head.push(byte[0]),
-                _ => return,
-            }
+        if support::read_head(&mut stream).await.is_none() {
+            return;
         }
         let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
         let _ = stream.write_all(answer).await;

@@ -121,12 +121,7 @@ async fn a_request_answered_slowly_is_not_taken_for_an_idle_connection() {
 
 /// Reads one response with a `Content-Length` body, leaving the connection open.
 async fn read_one_response(stream: &mut TcpStream) -> String {
-    let mut answer = Vec::new();
-    let mut byte = [0_u8; 1];
-    while !answer.ends_with(b"\r\n\r\n") {
-        assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "{answer:?}");
-        answer.push(byte[0]);
-    }
+    let mut answer = support::read_head(stream).await.expect("a response head");
     let head = String::from_utf8_lossy(&answer).to_ascii_lowercase();
     let length: usize = head
         .lines()
@@ -142,14 +137,9 @@ async fn read_one_response(stream: &mut TcpStream) -> String {
 /// An origin that switches to an echo protocol: 101, then every byte back.
 async fn echo_upgrade_origin() -> std::net::SocketAddr {
     support::raw_origin(|mut stream| async move {
-        let mut head = Vec::new();
-        let mut byte = [0_u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            match stream.read(&mut byte).await {
-                Ok(1) => head.push(byte[0]),
-                _ => return,
-            }
-        }
+        let Some(head) = support::read_head(&mut stream).await else {
+            return;
+        };
         let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
         assert!(head.contains("upgrade: echo"), "{head}");
         assert!(head.contains("connection: upgrade"), "{head}");

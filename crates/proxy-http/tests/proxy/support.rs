@@ -286,6 +286,21 @@ where
     addr
 }
 
+/// Reads a message head, through its blank line, a byte at a time so that nothing after it is
+/// taken; `None` if the peer closes (or fails) first.
+pub async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0_u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    Some(head)
+}
+
 /// A response read whole.
 pub struct Reply {
     pub status: StatusCode,
