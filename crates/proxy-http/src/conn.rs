@@ -57,7 +57,7 @@ pub(crate) struct ConnInfo {
 }
 
 /// What the idle watchdog reads: requests begun and answers finished, and whether the client
-/// speaks HTTP/2. Only this connection's task writes them.
+/// speaks HTTP/2.
 #[derive(Default)]
 struct Activity {
     begun: AtomicU64,
@@ -110,7 +110,9 @@ impl ConnInfo {
     }
 }
 
-/// `counter += 1` without a locked instruction: only the connection's own task writes.
+/// `counter += 1` without a locked instruction. HTTP/1.1 answers one request at a time, on the
+/// connection's task; HTTP/2 streams run as tasks of their own and may race here, but the
+/// watchdog stops reading the counts once a request came over HTTP/2.
 fn bump(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
