@@ -59,17 +59,11 @@ async fn a_client_sending_headers_too_slowly_is_cut_without_stalling_others() {
     .await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
 
-    let mut rest = Vec::new();
-    match slow.read_to_end(&mut rest).await {
-        Ok(_) => assert!(
-            rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"),
-            "{rest:?}"
-        ),
-        Err(err) => eprintln!("slow client cut with {err}"),
-    }
-    let waited = started.elapsed();
-    assert!(waited >= Duration::from_secs(10), "{waited:?}");
-    assert!(waited < PATIENCE * 2, "{waited:?}");
+    let rest = read_until_cut(&mut slow, started).await;
+    assert!(
+        rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"),
+        "{rest:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -88,17 +82,8 @@ async fn a_keep_alive_connection_whose_next_request_trickles_in_is_cut() {
     // The connection stays open for the next request, whose headers never end.
     let answered = tokio::time::Instant::now();
     client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
-    let mut rest = Vec::new();
-    let cut = tokio::time::timeout(PATIENCE * 2, client.read_to_end(&mut rest))
-        .await
-        .expect("the connection is closed");
-    match cut {
-        Ok(_) => assert!(rest.is_empty(), "{rest:?}"),
-        Err(err) => eprintln!("slow client cut with {err}"),
-    }
-    let waited = answered.elapsed();
-    assert!(waited >= Duration::from_secs(10), "{waited:?}");
-    assert!(waited < PATIENCE * 2, "{waited:?}");
+    let rest = read_until_cut(&mut client, answered).await;
+    assert!(rest.is_empty(), "{rest:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -117,6 +102,22 @@ async fn a_request_answered_slowly_is_not_taken_for_an_idle_connection() {
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
         assert!(answer.contains("x-origin: slow"), "{answer:?}");
     }
+}
+
+/// Reads until the proxy closes `stream` (or resets it), which must happen between 10 s and
+/// twice [`PATIENCE`] after `since`; returns what came before.
+async fn read_until_cut(stream: &mut TcpStream, since: tokio::time::Instant) -> Vec<u8> {
+    let mut rest = Vec::new();
+    let cut = tokio::time::timeout(PATIENCE * 2, stream.read_to_end(&mut rest))
+        .await
+        .expect("the connection is closed");
+    if let Err(err) = cut {
+        eprintln!("slow client cut with {err}");
+    }
+    let waited = since.elapsed();
+    assert!(waited >= Duration::from_secs(10), "{waited:?}");
+    assert!(waited < PATIENCE * 2, "{waited:?}");
+    rest
 }
 
 /// Reads one response with a `Content-Length` body, leaving the connection open.
