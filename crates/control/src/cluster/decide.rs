@@ -5,11 +5,17 @@ use std::time::Duration;
 use lifeline_model::{CheckFailure, EventKind, NewEvent, NodeFacts, NodeName, Timestamp};
 
 use super::select::{Plan, plan_request};
-use super::state::{ClusterHealth, ClusterRecord, ClusterState, Operation, SwitchStage, SyncSet};
+use super::state::{
+    ClusterHealth, ClusterRecord, ClusterState, Operation, RejoinRun, SwitchStage, SyncSet,
+};
 use super::sync::{members_of, sync_value};
 
 /// How many times a failed promotion is retried before it is reported and given up.
 const PROMOTE_ATTEMPTS: u32 = 3;
+
+/// An old primary that failed its rejoin, or still does not stream this long after it, gets
+/// the rejoin command again.
+const REJOIN_RETRY: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug)]
 pub enum ClusterInput {
@@ -308,6 +314,7 @@ impl ClusterState {
                 out.event(now, EventKind::SyncStandbysChanged, cluster, reason);
             }
             ActionResult::Rejoined { node } => {
+                self.rejoin_finished(node, now);
                 out.event(
                     now,
                     EventKind::Rejoined,
@@ -416,6 +423,9 @@ impl ClusterState {
         self.unfencing.retain(|n| *n != node);
         if action == "set synchronous_standby_names" {
             self.sync_pending = false;
+        }
+        if action == "rejoin" {
+            self.rejoin_finished(node, now);
         }
         match self.operation.clone() {
             Some(Operation::Failover {
@@ -724,7 +734,7 @@ impl ClusterState {
                 if facts.in_recovery && streams {
                     let name = self.name(node).clone();
                     self.record.retired.retain(|n| n != &name);
-                    self.rejoin_tried.retain(|n| n != &name);
+                    self.rejoins.retain(|r| r.node != name);
                     out.push(ClusterAction::Persist(self.record.clone()));
                     out.event(
                         now,
@@ -732,11 +742,8 @@ impl ClusterState {
                         self.subject(node),
                         format!("streams from {} as a standby", self.name(primary)),
                     );
-                } else if self.cluster.rejoin_command.is_some()
-                    && !self.rejoin_tried.contains(self.name(node))
-                {
-                    self.rejoin_tried.push(self.name(node).clone());
-                    out.push(ClusterAction::Rejoin { node, primary });
+                } else if self.cluster.rejoin_command.is_some() {
+                    self.rejoin(node, primary, now, out);
                 }
                 continue;
             }
@@ -754,6 +761,45 @@ impl ClusterState {
                     out.push(ClusterAction::Follow { node, primary });
                 }
             }
+        }
+    }
+
+    /// Runs the rejoin command for an old primary that does not stream: the first time, and
+    /// again [`REJOIN_RETRY`] after a run that failed or left it not streaming. Never twice at
+    /// once.
+    fn rejoin(&mut self, node: usize, primary: usize, now: Timestamp, out: &mut Out) {
+        let name = self.name(node).clone();
+        match self.rejoins.iter_mut().find(|r| r.node == name) {
+            None => self.rejoins.push(RejoinRun {
+                node: name,
+                finished: None,
+            }),
+            Some(run) => {
+                let Some(finished) = run.finished else {
+                    return;
+                };
+                if now.since(finished) < REJOIN_RETRY {
+                    return;
+                }
+                run.finished = None;
+                out.event(
+                    now,
+                    EventKind::NeedsRejoin,
+                    self.subject(node),
+                    format!(
+                        "not streaming {}s after its last rejoin; running the rejoin command again",
+                        REJOIN_RETRY.as_secs()
+                    ),
+                );
+            }
+        }
+        out.push(ClusterAction::Rejoin { node, primary });
+    }
+
+    fn rejoin_finished(&mut self, node: usize, now: Timestamp) {
+        let name = &self.cluster.nodes[node].name;
+        if let Some(run) = self.rejoins.iter_mut().find(|r| &r.node == name) {
+            run.finished = Some(now);
         }
     }
 
@@ -861,7 +907,7 @@ impl ClusterState {
                 .iter()
                 .filter_map(|n| self.index(n))
                 .any(|n| {
-                    self.rejoin_tried.contains(self.name(n))
+                    self.rejoins.iter().any(|r| &r.node == self.name(n))
                         || self.fresh_facts(n, now).is_some_and(|f| f.in_recovery)
                 });
             return if rejoining {

@@ -147,7 +147,16 @@ pub struct ClusterState {
     pub(super) following: Vec<usize>,
     pub(super) sync_pending: bool,
     pub(super) unfencing: Vec<usize>,
-    pub(super) rejoin_tried: Vec<NodeName>,
+    pub(super) rejoins: Vec<RejoinRun>,
+}
+
+/// The rejoin command's latest run for an old primary. One that does not stream a while after
+/// the run finished gets another run.
+#[derive(Clone, Debug)]
+pub(super) struct RejoinRun {
+    pub node: NodeName,
+    /// `None` while the command runs.
+    pub finished: Option<Timestamp>,
 }
 
 impl ClusterState {
@@ -167,7 +176,7 @@ impl ClusterState {
             following: Vec::new(),
             sync_pending: false,
             unfencing: Vec::new(),
-            rejoin_tried: Vec::new(),
+            rejoins: Vec::new(),
         }
     }
 

@@ -686,6 +686,102 @@ fn an_old_primary_back_as_a_writable_node_never_gets_the_writer_and_rejoins() {
     ));
 }
 
+/// pg1 failed over to pg2 and came back writable; Lifeline has ordered its first rejoin.
+fn old_primary_rejoining() -> Sim {
+    let mut sim = Sim::healthy(
+        cluster(|c| c.rejoin_command = Some("rejoin {node}".into())),
+        5000,
+    );
+    sim.check(1, 900, cut_off(standby_facts(5000, 5433, 0)))
+        .check(2, 900, cut_off(standby_facts(5000, 5433, 0)));
+    sim.fail(0, 1000).fail(0, 1100).fail(0, 1200);
+    sim.done(
+        ActionResult::Promoted {
+            node: 1,
+            timeline: 2,
+        },
+        1300,
+    );
+    sim.check(0, 2000, primary_facts(5100));
+    assert!(has(
+        &sim.take(),
+        &ClusterAction::Rejoin {
+            node: 0,
+            primary: 1
+        }
+    ));
+    sim
+}
+
+/// Checks every node at `at`: pg2 primary, pg3 streaming from it, pg1 as `old`.
+fn check_all(sim: &mut Sim, at: u64, old: NodeFacts) -> Vec<ClusterAction> {
+    sim.check(0, at, old)
+        .check(1, at, primary_facts(5200))
+        .check(2, at, standby_facts(5200, 5434, 10));
+    sim.take()
+}
+
+fn rejoins(actions: &[ClusterAction]) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, ClusterAction::Rejoin { node: 0, .. }))
+        .count()
+}
+
+#[test]
+fn a_running_rejoin_is_never_ordered_twice() {
+    let mut sim = old_primary_rejoining();
+    for at in [10_000, 40_000, 90_000] {
+        let actions = check_all(&mut sim, at, primary_facts(5100));
+        assert_eq!(rejoins(&actions), 0, "at {at}: {actions:?}");
+    }
+    assert_eq!(sim.state.health(), ClusterHealth::RecoveryInProgress);
+}
+
+#[test]
+fn a_failed_rejoin_is_run_again_after_the_retry_delay() {
+    let mut sim = old_primary_rejoining();
+    sim.done(
+        ActionResult::Failed {
+            node: 0,
+            action: "rejoin",
+            error: "pg_rewind exited with 1".into(),
+        },
+        5_000,
+    );
+    let early = check_all(&mut sim, 5_000 + 29_000, primary_facts(5100));
+    assert_eq!(rejoins(&early), 0, "{early:?}");
+    let due = check_all(&mut sim, 5_000 + 30_000, primary_facts(5100));
+    assert_eq!(rejoins(&due), 1, "{due:?}");
+    assert!(
+        Sim::events(&due)
+            .iter()
+            .any(|(k, r)| *k == EventKind::NeedsRejoin && r.contains("again")),
+        "{due:?}"
+    );
+}
+
+#[test]
+fn a_rejoined_node_that_never_streams_is_rejoined_again() {
+    let mut sim = old_primary_rejoining();
+    sim.done(ActionResult::Rejoined { node: 0 }, 5_000);
+    // A standby again, but its WAL receiver never streams (pg_rewind skipped a needed rewind).
+    let not_streaming = || cut_off(standby_facts(5100, 5434, 0));
+    let early = check_all(&mut sim, 20_000, not_streaming());
+    assert_eq!(rejoins(&early), 0, "{early:?}");
+    assert_eq!(sim.state.health(), ClusterHealth::RecoveryInProgress);
+    let due = check_all(&mut sim, 35_000, not_streaming());
+    assert_eq!(rejoins(&due), 1, "{due:?}");
+
+    // The second run works: it streams, leaves the retired list and no third run follows.
+    sim.done(ActionResult::Rejoined { node: 0 }, 40_000);
+    check_all(&mut sim, 41_000, standby_facts(5200, 5434, 10));
+    assert!(sim.state.record().retired.is_empty());
+    assert_eq!(sim.state.health(), ClusterHealth::Healthy);
+    let later = check_all(&mut sim, 90_000, standby_facts(5200, 5434, 10));
+    assert_eq!(rejoins(&later), 0, "{later:?}");
+}
+
 #[test]
 fn a_killed_standby_leaves_the_reader_pool() {
     let mut sim = Sim::healthy(cluster(|_| {}), 5000);
