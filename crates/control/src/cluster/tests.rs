@@ -633,8 +633,8 @@ fn two_writable_primaries_resolve_by_timeline_or_hold_the_writer() {
     );
 }
 
-#[test]
-fn an_old_primary_back_as_a_writable_node_never_gets_the_writer_and_rejoins() {
+/// pg1 failed over to pg2 and came back writable: the actions of that check of pg1.
+fn old_primary_back() -> (Sim, Vec<ClusterAction>) {
     let mut sim = Sim::healthy(
         cluster(|c| c.rejoin_command = Some("rejoin {node}".into())),
         5000,
@@ -652,6 +652,12 @@ fn an_old_primary_back_as_a_writable_node_never_gets_the_writer_and_rejoins() {
     sim.take();
     sim.check(0, 2000, primary_facts(5100));
     let actions = sim.take();
+    (sim, actions)
+}
+
+#[test]
+fn an_old_primary_back_as_a_writable_node_never_gets_the_writer_and_rejoins() {
+    let (mut sim, actions) = old_primary_back();
     assert_eq!(sim.state.primary(), Some(1));
     assert!(
         has(
@@ -686,30 +692,10 @@ fn an_old_primary_back_as_a_writable_node_never_gets_the_writer_and_rejoins() {
     ));
 }
 
-/// pg1 failed over to pg2 and came back writable; Lifeline has ordered its first rejoin.
+/// [`old_primary_back`], its first rejoin ordered.
 fn old_primary_rejoining() -> Sim {
-    let mut sim = Sim::healthy(
-        cluster(|c| c.rejoin_command = Some("rejoin {node}".into())),
-        5000,
-    );
-    sim.check(1, 900, cut_off(standby_facts(5000, 5433, 0)))
-        .check(2, 900, cut_off(standby_facts(5000, 5433, 0)));
-    sim.fail(0, 1000).fail(0, 1100).fail(0, 1200);
-    sim.done(
-        ActionResult::Promoted {
-            node: 1,
-            timeline: 2,
-        },
-        1300,
-    );
-    sim.check(0, 2000, primary_facts(5100));
-    assert!(has(
-        &sim.take(),
-        &ClusterAction::Rejoin {
-            node: 0,
-            primary: 1
-        }
-    ));
+    let (sim, actions) = old_primary_back();
+    assert_eq!(rejoins(&actions), 1, "{actions:?}");
     sim
 }
 
