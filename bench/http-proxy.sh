@@ -267,8 +267,8 @@ since() {
 }
 
 # Lifeline: when the restarted origin is healthy in /status and answers through the proxy again.
-# It polls every 0.1 s with curl alone (pinned with the load), so that watching costs the proxy
-# under test next to nothing: this run's req/s stays comparable with the others'.
+# It polls every 0.1 s and starts only curl (pinned with the load) and sleep, so that watching
+# costs the proxy under test next to nothing: this run's req/s stays comparable with the others'.
 watch_recovery() { # restarted_at_us out
   local restarted=$1 healthy="" answered="" deadline=$(($1 + 4000000))
   while now_us && ((REPLY < deadline)); do
