@@ -3,7 +3,8 @@
 # same two origins (nginx answering a fixed small body: the cheapest origin there is).
 #
 #   a) throughput and latency: wrk -t1 -c64 for DURATION s against Lifeline, HAProxy, nginx and
-#      straight at one origin (the reference), RUNS times interleaved; req/s, p50 and p99.
+#      straight at one origin (the reference), RUNS times interleaved, each run starting with the
+#      next tool so that none always goes first; req/s, p50 and p99.
 #   b) kill -9 of one origin under load: wrk for FAIL_SECONDS s per proxy, the origin killed after
 #      3 s and started again after 6 s; client-visible errors (non-2xx + socket errors) for
 #      Lifeline, HAProxy as commonly set up (retries 3, option redispatch, checks every 1 s),
@@ -20,14 +21,14 @@
 # origins share cpu 1. The reference run puts wrk on cpu 0 instead, so that it measures what
 # client and origin can do without a proxy in between. Override with PROXY_CPU / LOAD_CPU.
 #
-#   bench/http-proxy.sh                          # DURATION=10 RUNS=5 FAIL_RUNS=3
+#   bench/http-proxy.sh                          # DURATION=10 RUNS=8 FAIL_RUNS=3
 #   DURATION=5 RUNS=3 PARTS=a bench/http-proxy.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-8} # a multiple of the 4 tools: each goes first equally often
 FAIL_RUNS=${FAIL_RUNS:-3}
 FAIL_SECONDS=${FAIL_SECONDS:-10}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -237,9 +238,12 @@ part_a() {
   printf '\n== a) throughput: wrk -t1 -c%s -d%ss, proxies on cpu %s, wrk + origins on cpu %s; %s runs, interleaved\n' \
     "$CONNECTIONS" "$DURATION" "$PROXY_CPU" "$LOAD_CPU" "$RUNS"
   printf '%-4s %-9s %10s %9s %9s %7s\n' run tool req/s p50_ms p99_ms errors
-  local run tool cpu
+  local run tool cpu tools=(lifeline haproxy nginx direct)
   for run in $(seq 1 "$RUNS"); do
-    for tool in lifeline haproxy nginx direct; do
+    # Rotated: a tool's place in the run (after which other load, how long since its own last
+    # run) is the same for every tool over the runs.
+    local first=$(((run - 1) % ${#tools[@]}))
+    for tool in "${tools[@]:first}" "${tools[@]:0:first}"; do
       cpu=$LOAD_CPU
       [ "$tool" = direct ] && cpu=$PROXY_CPU
       load "${proxy_port[$tool]}" "$WARMUP" "$work/warmup.txt" "$cpu"
