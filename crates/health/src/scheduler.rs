@@ -101,20 +101,19 @@ struct Pace {
 async fn run_target(mut probe: Box<dyn Probe>, schedule: Schedule, tx: mpsc::Sender<Observation>) {
     tokio::time::sleep(first_delay(schedule.interval)).await;
     let mut pace = Pace::default();
-    let mut first = true;
     loop {
         let started = Instant::now();
         let observation = check_within(probe.as_mut(), schedule.timeout).await;
         if let Err(failure) = &observation.outcome {
             tracing::debug!(origin = %observation.origin, %failure, "check failed");
         }
+        let first = pace.last.is_none();
         let next = pace.next_interval(observation.outcome.is_ok(), &schedule);
         if tx.send(observation).await.is_err() {
             tracing::debug!(origin = %probe.origin(), "observation receiver gone; checks stop");
             return;
         }
         let wait = if first {
-            first = false;
             phase_delay(next)
         } else {
             jittered(next)
