@@ -107,18 +107,44 @@ async fn a_hung_origin_is_cut_at_the_timeout_without_blocking_the_others() {
 #[tokio::test]
 async fn a_flapping_origin_does_not_flip() {
     let a = OriginProcess::spawn(binary(), "a");
-    let daemon = Daemon::start(binary(), &http_config(&[&a], 1));
+    // Checks every 400 ms; a failed one is confirmed 95 to 105 ms later (a quarter of it, ±5 %).
+    let config = http_config(&[&a], 1).replace(r#"interval = "200ms""#, r#"interval = "400ms""#);
+    let daemon = Daemon::start(binary(), &config);
     wait_health(&daemon, "a", "healthy", Duration::from_secs(5)).await;
 
-    // Alternate between failing and passing faster than two checks: never two failures in a row.
-    for _ in 0..8 {
+    // 500s for 25 ms out of every 175: a check that fails is confirmed within the same 175 ms,
+    // after the 500s stopped, whatever the checks' phase; so never two failures in a row. Until
+    // three checks have failed, so that the flapping was seen.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while failed_checks(&daemon, "a").await < 3.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no three checks hit the 500s"
+        );
         a.behave(500, Duration::ZERO).await;
-        tokio::time::sleep(Duration::from_millis(80)).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
         a.behave(200, Duration::ZERO).await;
-        tokio::time::sleep(Duration::from_millis(320)).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
     assert!(events_of(&daemon, "origin_down", "a").await.is_empty());
     assert_eq!(daemon.origin_health("a").await, "healthy");
+}
+
+/// Failed checks of `origin` so far, of every kind, from `/metrics`.
+async fn failed_checks(daemon: &Daemon, origin: &str) -> f64 {
+    let text = lifeline_testkit::http::client()
+        .get(format!("{}/metrics", daemon.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let label = format!(r#"origin="{origin}""#);
+    text.lines()
+        .filter(|line| line.starts_with("lifeline_check_failures_total{") && line.contains(&label))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 #[tokio::test]
