@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{binary, events_of, http_config, wait_events, wait_health};
+use common::{binary, events_of, http_config, metrics_text, wait_events, wait_health};
 use lifeline_testkit::daemon::{Daemon, TOKEN};
 use lifeline_testkit::origin::OriginProcess;
 use lifeline_testkit::wait;
@@ -115,14 +115,7 @@ async fn metrics_parse_as_prometheus_text() {
     let a = OriginProcess::spawn(binary(), "a");
     let daemon = Daemon::start(binary(), &http_config(&[&a], 1));
     wait_health(&daemon, "a", "healthy", Duration::from_secs(5)).await;
-    let text = lifeline_testkit::http::client()
-        .get(format!("{}/metrics", daemon.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&daemon).await;
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
     let value = |name: &str, label: (&str, &str)| {
         scrape

@@ -4,7 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{binary, change_deadline, events_of, http_config, wait_events, wait_health};
+use common::{
+    binary, change_deadline, events_of, http_config, metrics_text, wait_events, wait_health,
+};
 use lifeline_testkit::daemon::Daemon;
 use lifeline_testkit::origin::OriginProcess;
 
@@ -132,14 +134,7 @@ async fn a_flapping_origin_does_not_flip() {
 
 /// Failed checks of `origin` so far, of every kind, from `/metrics`.
 async fn failed_checks(daemon: &Daemon, origin: &str) -> f64 {
-    let text = lifeline_testkit::http::client()
-        .get(format!("{}/metrics", daemon.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(daemon).await;
     let label = format!(r#"origin="{origin}""#);
     text.lines()
         .filter(|line| line.starts_with("lifeline_check_failures_total{") && line.contains(&label))

@@ -88,6 +88,18 @@ pub fn change_deadline() -> Duration {
 }
 
 /// Events of the daemon with this kind and subject.
+/// The daemon's `/metrics`, as text.
+pub async fn metrics_text(daemon: &Daemon) -> String {
+    lifeline_testkit::http::client()
+        .get(format!("{}/metrics", daemon.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 pub async fn events_of(daemon: &Daemon, kind: &str, subject: &str) -> Vec<serde_json::Value> {
     let (_, events) = daemon.get("/events?limit=1000").await;
     events
