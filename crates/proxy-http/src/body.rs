@@ -3,8 +3,9 @@
 //! [`RequestBody`] keeps a request body of up to [`REPLAY_LIMIT`] bytes so that a retry or a hedge
 //! can send it again; a larger one streams once, as it arrives, and is handed to the first attempt
 //! that actually reaches the origin (one that failed to connect never took it). [`OutBody`] is what
-//! one attempt sends. [`ResponseBody`] is either an origin's answer, streamed as it comes and
-//! carrying the attempt's bookkeeping until it ends, or one of the proxy's own answers.
+//! one attempt sends. [`ResponseBody`] is either an origin's answer ([`OriginBody`]), streamed as
+//! it comes and carrying the attempt's bookkeeping until it ends, or one of the proxy's own
+//! answers.
 
 use std::mem;
 use std::pin::Pin;
@@ -20,6 +21,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use prometheus_client::metrics::histogram::Histogram;
 
 use crate::forward::AttemptGuard;
+use crate::h1::{BodyError, PlainBody};
 
 /// Request bodies up to this size are kept for retries and hedges.
 pub(crate) const REPLAY_LIMIT: usize = 64 * 1024;
@@ -64,10 +66,25 @@ pub(crate) enum OutBody {
     },
 }
 
+/// An origin's response body, by how the proxy talks to the origin.
+pub(crate) enum OriginBody {
+    Plain(PlainBody),
+    Https(Incoming),
+}
+
+/// Why an origin's response body broke off.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OriginBodyError {
+    #[error(transparent)]
+    Plain(#[from] BodyError),
+    #[error(transparent)]
+    Https(#[from] hyper::Error),
+}
+
 /// What the proxy answers a client with.
 pub(crate) enum ResponseBody {
     Origin {
-        body: Incoming,
+        body: OriginBody,
         /// Dropped with the body.
         _finish: Finish,
     },
@@ -77,7 +94,8 @@ pub(crate) enum ResponseBody {
 /// Ends an answered attempt when its response body ends (or the client goes away): the origin's
 /// request stops counting as in flight and the request's duration is observed.
 pub(crate) struct Finish {
-    attempt: AttemptGuard,
+    /// Held until the body ends, for its drop.
+    _attempt: AttemptGuard,
     duration: Histogram,
     started: Instant,
 }
@@ -271,6 +289,37 @@ impl Body for OutBody {
     }
 }
 
+// === impl OriginBody ===
+
+impl Body for OriginBody {
+    type Data = Bytes;
+    type Error = OriginBodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, OriginBodyError>>> {
+        match self.get_mut() {
+            OriginBody::Plain(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            OriginBody::Https(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            OriginBody::Plain(body) => body.is_end_stream(),
+            OriginBody::Https(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            OriginBody::Plain(body) => body.size_hint(),
+            OriginBody::Https(body) => body.size_hint(),
+        }
+    }
+}
+
 // === impl ResponseBody ===
 
 impl ResponseBody {
@@ -281,12 +330,12 @@ impl ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = OriginBodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, OriginBodyError>>> {
         match self.get_mut() {
             ResponseBody::Origin { body, .. } => Pin::new(body).poll_frame(cx),
             ResponseBody::Local(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
@@ -315,7 +364,7 @@ impl Body for ResponseBody {
 impl Finish {
     pub(crate) fn new(attempt: AttemptGuard, duration: Histogram, started: Instant) -> Self {
         Self {
-            attempt,
+            _attempt: attempt,
             duration,
             started,
         }
@@ -324,10 +373,6 @@ impl Finish {
 
 impl Drop for Finish {
     fn drop(&mut self) {
-        // One clock read for both: the request's duration and the connection's idle start.
-        let now = Instant::now();
-        self.duration
-            .observe(now.duration_since(self.started).as_secs_f64());
-        self.attempt.release(now);
+        self.duration.observe(self.started.elapsed().as_secs_f64());
     }
 }

@@ -1,21 +1,18 @@
 //! The connections towards origins: plain HTTP/1.1 through our own keep-alive pools
-//! ([`origin_pool`](crate::origin_pool)), HTTPS (HTTP/2 or HTTP/1.1 by ALPN) through hyper-util's
-//! pooled client, verified against the system's roots, or accepting any certificate for pools
-//! with `allow_insecure`.
+//! ([`origin_pool`](crate::origin_pool), [`h1`](crate::h1)), HTTPS (HTTP/2 or HTTP/1.1 by ALPN)
+//! through hyper-util's pooled client, verified against the system's roots, or accepting any
+//! certificate for pools with `allow_insecure`.
 //!
 //! Connections are kept alive and reused (idle ones closed after 30 s), with `TCP_NODELAY` set.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use lifeline_model::OriginProtocol;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -26,7 +23,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use crate::body::OutBody;
 use crate::compiled::OriginHandles;
 use crate::error::ErrorKind;
-use crate::origin_pool::{self, IDLE_TIMEOUT, Lease, OriginPools};
+use crate::origin_pool::{IDLE_TIMEOUT, OriginPools};
 
 /// TCP keep-alive probes on origin connections, to notice peers that vanished.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
@@ -69,55 +66,23 @@ impl Clients {
         }
     }
 
-    /// Sends `request` to the origin of `handles`: over its keep-alive pool when it is plain
-    /// HTTP (the URI in origin form), else over the HTTPS client for `protocol` (the URI
-    /// absolute). The lease, if any, must live as long as the response body. `now`: the
-    /// attempt's start, which is when idle connections are judged.
-    pub(crate) fn send<'a>(
+    /// Sends `request` (its URI absolute) to the HTTPS origin of `handles`.
+    pub(crate) async fn send_https(
         &self,
-        handles: &'a OriginHandles,
+        handles: &OriginHandles,
         protocol: &OriginProtocol,
         request: Request<OutBody>,
-        now: Instant,
-    ) -> Sending<'a> {
-        if let Some(pool) = &handles.pool {
-            return Sending::Pool(pool.send(request, now));
-        }
-        let response = match protocol {
+    ) -> Result<Response<Incoming>, ErrorKind> {
+        let client = match protocol {
             OriginProtocol::Https {
                 allow_insecure: true,
-            } => self.insecure.request(request),
-            OriginProtocol::Http | OriginProtocol::Https { .. } => self.https.request(request),
+            } => &self.insecure,
+            OriginProtocol::Http | OriginProtocol::Https { .. } => &self.https,
         };
-        Sending::Https { response, handles }
-    }
-}
-
-/// A request on its way to an origin.
-pub(crate) enum Sending<'a> {
-    Pool(origin_pool::Sending),
-    Https {
-        response: ResponseFuture,
-        handles: &'a OriginHandles,
-    },
-}
-
-impl Future for Sending<'_> {
-    type Output = Result<(Response<Incoming>, Option<Lease>), ErrorKind>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Sending::Pool(sending) => Pin::new(sending)
-                .poll(cx)
-                .map_ok(|(response, lease)| (response, Some(lease))),
-            Sending::Https { response, handles } => match ready!(Pin::new(response).poll(cx)) {
-                Ok(response) => Poll::Ready(Ok((response, None))),
-                Err(err) => {
-                    tracing::debug!(authority = %handles.authority, error = ?err, "attempt failed");
-                    Poll::Ready(Err(ErrorKind::of_client_error(&err)))
-                }
-            },
-        }
+        client.request(request).await.map_err(|err| {
+            tracing::debug!(authority = %handles.authority, error = ?err, "attempt failed");
+            ErrorKind::of_client_error(&err)
+        })
     }
 }
 

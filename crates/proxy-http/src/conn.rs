@@ -28,7 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::body::ResponseBody;
+use crate::body::{OriginBodyError, ResponseBody};
 use crate::headers::{self, Forwarding};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::plane::Shared;
@@ -214,12 +214,12 @@ where
 
 impl Body for Counted {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = OriginBodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, OriginBodyError>>> {
         Pin::new(&mut self.get_mut().body).poll_frame(cx)
     }
 

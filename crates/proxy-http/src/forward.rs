@@ -18,17 +18,16 @@ use std::pin::{Pin, pin};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{Fuse, FusedFuture, FutureExt, OptionFuture};
-use http::header::HOST;
+use http::header::{CONTENT_LENGTH, HOST};
 use http::uri::{self, PathAndQuery};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
-use hyper::body::Incoming;
 use prometheus_client::metrics::gauge::Gauge;
 
-use crate::body::{OutBody, RequestBody};
-use crate::clients::{Clients, Sending};
+use crate::body::{OriginBody, OutBody, RequestBody};
+use crate::clients::Clients;
 use crate::compiled::{LbHandles, OriginHandles};
 use crate::error::ErrorKind;
-use crate::origin_pool::Lease;
+use crate::h1;
 use crate::passive::{Ejector, Failed};
 use crate::route::{Candidate, InFlight};
 
@@ -46,11 +45,14 @@ pub(crate) struct Policy {
 pub(crate) struct Template {
     method: Method,
     /// The request target in origin form (`/path?query`), as HTTP/1.1 origins get it.
-    origin_form: Uri,
     path_and_query: PathAndQuery,
     headers: HeaderMap,
     /// Whether `headers` has `Host`; without, each attempt names its origin.
     has_host: bool,
+    /// Whether the client sent `Content-Length`.
+    has_length: bool,
+    /// The client asked for a protocol upgrade.
+    upgrade: bool,
 }
 
 /// Everything one request's attempts share.
@@ -77,7 +79,7 @@ pub(crate) struct Target<'a> {
 
 /// The response that won.
 pub(crate) struct Answer<'a> {
-    pub(crate) response: Response<Incoming>,
+    pub(crate) response: Response<OriginBody>,
     pub(crate) target: Target<'a>,
     pub(crate) attempt: AttemptGuard,
 }
@@ -88,48 +90,58 @@ pub(crate) struct Failure<'a> {
     pub(crate) target: Option<Target<'a>>,
 }
 
-/// An attempt in flight: counted by the origin's live statistics and in-flight gauge. Once
-/// answered, it also holds the origin connection until the response body ends.
+/// An attempt in flight, counted by the origin's live statistics and in-flight gauge until the
+/// response body ends.
 pub(crate) struct AttemptGuard {
     _in_flight: InFlight,
     gauge: Gauge,
-    lease: Option<Lease>,
 }
 
 struct Outcome<'a> {
     target: Target<'a>,
     guard: AttemptGuard,
     latency: Duration,
-    result: Result<Response<Incoming>, ErrorKind>,
+    result: Result<Response<OriginBody>, ErrorKind>,
 }
 
 // === impl Template ===
 
 impl Template {
-    pub(crate) fn new(method: Method, uri: &Uri, headers: HeaderMap) -> Self {
+    pub(crate) fn new(method: Method, uri: &Uri, headers: HeaderMap, upgrade: bool) -> Self {
         let path_and_query = uri
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         Self {
             method,
-            origin_form: Uri::from(path_and_query.clone()),
             path_and_query,
             has_host: headers.contains_key(HOST),
+            has_length: headers.contains_key(CONTENT_LENGTH),
             headers,
+            upgrade,
         }
     }
 
+    /// The request as a plain-HTTP origin gets it.
+    fn outgoing<'t>(&'t self, handles: &'t OriginHandles, idempotent: bool) -> h1::Outgoing<'t> {
+        h1::Outgoing {
+            method: &self.method,
+            target: self.path_and_query.as_str(),
+            headers: &self.headers,
+            host: (!self.has_host).then_some(&handles.host),
+            has_length: self.has_length,
+            upgrade: self.upgrade,
+            idempotent,
+        }
+    }
+
+    /// The request as hyper-util's client sends it to an HTTPS origin: its URI absolute.
     fn request(&self, handles: &OriginHandles, body: OutBody) -> Request<OutBody> {
-        let uri = if handles.pool.is_some() {
-            self.origin_form.clone()
-        } else {
-            let mut parts = uri::Parts::default();
-            parts.scheme = Some(handles.scheme.clone());
-            parts.authority = Some(handles.authority.clone());
-            parts.path_and_query = Some(self.path_and_query.clone());
-            Uri::from_parts(parts).expect("scheme, authority and path are all set")
-        };
+        let mut parts = uri::Parts::default();
+        parts.scheme = Some(handles.scheme.clone());
+        parts.authority = Some(handles.authority.clone());
+        parts.path_and_query = Some(self.path_and_query.clone());
+        let uri = Uri::from_parts(parts).expect("scheme, authority and path are all set");
         let mut request = Request::new(body);
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
@@ -215,24 +227,47 @@ impl<'a> Exchange<'a> {
         (self.policy.idempotent || kind.never_sent()) && self.body.can_send()
     }
 
-    /// Starts an attempt: the request goes out at once (onto an idle connection, when there
-    /// is one), and the returned future awaits the answer. Boxed, so that the exchange (and
-    /// every future around it) stays small when it is moved.
-    fn attempt(
+    /// Starts an attempt on `target`, cut at `try_timeout` from `started`. Boxed, so that the
+    /// exchange (and every future around it) stays small when it is moved.
+    fn attempt<'s>(
+        &'s self,
+        target: Target<'a>,
+        started: Instant,
+    ) -> Pin<Box<impl Future<Output = Outcome<'a>> + use<'a, 's>>> {
+        let guard = AttemptGuard::begin(target);
+        // `timeout_at` from the start already read, rather than `timeout`, which reads the clock.
+        let deadline = tokio::time::Instant::from_std(started + self.policy.try_timeout);
+        Box::pin(attempt(
+            target,
+            guard,
+            self.send(target, started),
+            deadline,
+            started,
+        ))
+    }
+
+    /// One try at the origin of `target`, up to its answer's head.
+    async fn send(
         &self,
         target: Target<'a>,
         started: Instant,
-    ) -> Pin<Box<impl Future<Output = Outcome<'a>> + use<'a>>> {
-        let guard = AttemptGuard::begin(target);
-        let request = self
-            .template
-            .request(target.handles, self.body.for_attempt());
-        let sending =
-            self.clients
-                .send(target.handles, &target.candidate.protocol, request, started);
-        // `timeout_at` from the start already read, rather than `timeout`, which reads the clock.
-        let deadline = tokio::time::Instant::from_std(started + self.policy.try_timeout);
-        Box::pin(attempt(target, guard, sending, deadline, started))
+    ) -> Result<Response<OriginBody>, ErrorKind> {
+        let handles = target.handles;
+        match &handles.pool {
+            Some(pool) => {
+                let outgoing = self.template.outgoing(handles, self.policy.idempotent);
+                let response = h1::exchange(pool, &outgoing, self.body, started).await?;
+                Ok(response.map(OriginBody::Plain))
+            }
+            None => {
+                let request = self.template.request(handles, self.body.for_attempt());
+                let response = self
+                    .clients
+                    .send_https(handles, &target.candidate.protocol, request)
+                    .await?;
+                Ok(response.map(OriginBody::Https))
+            }
+        }
     }
 
     /// Passive accounting of one finished attempt.
@@ -283,19 +318,14 @@ impl<'a> Exchange<'a> {
 
 async fn attempt<'a>(
     target: Target<'a>,
-    mut guard: AttemptGuard,
-    sending: Sending<'a>,
+    guard: AttemptGuard,
+    sending: impl Future<Output = Result<Response<OriginBody>, ErrorKind>>,
     deadline: tokio::time::Instant,
     started: Instant,
 ) -> Outcome<'a> {
-    let result = match tokio::time::timeout_at(deadline, sending).await {
-        Ok(Ok((response, lease))) => {
-            guard.lease = lease;
-            Ok(response)
-        }
-        Ok(Err(kind)) => Err(kind),
-        Err(_elapsed) => Err(ErrorKind::Timeout),
-    };
+    let result = tokio::time::timeout_at(deadline, sending)
+        .await
+        .unwrap_or(Err(ErrorKind::Timeout));
     Outcome {
         target,
         guard,
@@ -307,20 +337,12 @@ async fn attempt<'a>(
 // === impl AttemptGuard ===
 
 impl AttemptGuard {
-    /// Puts the origin connection back, idle from `now`.
-    pub(crate) fn release(&mut self, now: Instant) {
-        if let Some(lease) = self.lease.take() {
-            lease.release(now);
-        }
-    }
-
     fn begin(target: Target<'_>) -> Self {
         let gauge = target.handles.metrics.in_flight().clone();
         gauge.inc();
         Self {
             _in_flight: target.candidate.stats.begin(),
             gauge,
-            lease: None,
         }
     }
 }

@@ -7,7 +7,8 @@
 //! [`DataPlane::serve`] runs one listener (HTTP/1.1 and HTTP/2, plain or TLS). Each request is
 //! matched to a load balancer by listener and `Host`, planned by [`route`] into ranked candidate
 //! origins, and forwarded with retries and hedging (`forward`), keep-alive connections to the
-//! origins (`clients`, `origin_pool`), and passive health reports (`passive`). Answers carry
+//! origins (`origin_pool`, with HTTP/1.1 run by the request's own task in `h1`; `clients` for
+//! HTTPS), and passive health reports (`passive`). Answers carry
 //! `X-Origin`; when no origin can serve, the client gets 503 with `Retry-After`.
 
 mod body;
@@ -16,6 +17,7 @@ mod compiled;
 mod conn;
 mod error;
 mod forward;
+mod h1;
 mod headers;
 mod lifecycle;
 mod metrics;

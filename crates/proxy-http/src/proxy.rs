@@ -9,12 +9,13 @@ use hyper::body::{Body, Incoming};
 use hyper::upgrade::OnUpgrade;
 use lifeline_model::{LoadBalancer, SessionAffinity};
 
-use crate::body::{Finish, RequestBody, ResponseBody};
+use crate::body::{Finish, OriginBody, RequestBody, ResponseBody};
 use crate::conn::ConnInfo;
 use crate::forward::{Answer, Exchange, Failure, Policy, Template};
 use crate::headers::{self, X_ORIGIN};
+use crate::respond;
 use crate::route::{Plan, RequestFacts};
-use crate::{respond, upgrade};
+use crate::upgrade::{self, OriginUpgrade};
 
 pub(crate) async fn handle(
     conn: &ConnInfo,
@@ -90,7 +91,7 @@ pub(crate) async fn handle(
         ejector: &conn.shared.ejector,
         load_balancer: handles,
         candidates: &plan.candidates,
-        template: Template::new(parts.method, &parts.uri, headers),
+        template: Template::new(parts.method, &parts.uri, headers, upgrading),
         body: &body,
         policy,
         // Reading a body takes the client's time, which is no attempt's.
@@ -129,8 +130,17 @@ fn respond_with(
     } = answer;
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS && upgrade.is_some();
     if let Some((client, conn)) = upgrade.filter(|_| switching) {
-        let origin = hyper::upgrade::on(&mut response);
-        upgrade::spawn(client, origin, conn.lifecycle.clone());
+        let plain = match response.body_mut() {
+            OriginBody::Plain(body) => Some(body.take_switched()),
+            OriginBody::Https(_) => None,
+        };
+        let origin = match plain {
+            Some(conn) => conn.map(OriginUpgrade::Plain),
+            None => Some(OriginUpgrade::Https(hyper::upgrade::on(&mut response))),
+        };
+        if let Some(origin) = origin {
+            upgrade::spawn(client, origin, conn.lifecycle.clone());
+        }
     }
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, switching);

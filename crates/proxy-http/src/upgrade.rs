@@ -4,11 +4,21 @@
 
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use crate::h1::OriginConn;
 use crate::lifecycle::Lifecycle;
 
+/// The origin's side of a tunnel.
+pub(crate) enum OriginUpgrade {
+    /// A plain-HTTP origin's connection, with whatever it sent right after its 101.
+    Plain(OriginConn),
+    /// An HTTPS origin's, from hyper-util's client.
+    Https(OnUpgrade),
+}
+
 /// Joins the two upgraded connections in a task of their own.
-pub(crate) fn spawn(client: OnUpgrade, origin: OnUpgrade, mut lifecycle: Lifecycle) {
+pub(crate) fn spawn(client: OnUpgrade, origin: OriginUpgrade, mut lifecycle: Lifecycle) {
     tokio::spawn(async move {
         tokio::select! {
             () = tunnel(client, origin) => {}
@@ -17,17 +27,39 @@ pub(crate) fn spawn(client: OnUpgrade, origin: OnUpgrade, mut lifecycle: Lifecyc
     });
 }
 
-async fn tunnel(client: OnUpgrade, origin: OnUpgrade) {
-    let (client, origin) = match tokio::try_join!(client, origin) {
-        Ok(both) => both,
+async fn tunnel(client: OnUpgrade, origin: OriginUpgrade) {
+    let client = match client.await {
+        Ok(client) => client,
         Err(err) => {
-            tracing::debug!(error = %err, "upgrade did not complete");
+            tracing::debug!(error = %err, "client upgrade did not complete");
             return;
         }
     };
     let mut client = TokioIo::new(client);
-    let mut origin = TokioIo::new(origin);
-    match tokio::io::copy_bidirectional(&mut client, &mut origin).await {
+    match origin {
+        OriginUpgrade::Plain(conn) => {
+            let (mut stream, early) = conn.into_parts();
+            if !early.is_empty()
+                && let Err(err) = client.write_all(&early).await
+            {
+                tracing::debug!(error = %err, "tunnel ended with an error");
+                return;
+            }
+            copy(&mut client, &mut stream).await;
+        }
+        OriginUpgrade::Https(origin) => match origin.await {
+            Ok(origin) => copy(&mut client, &mut TokioIo::new(origin)).await,
+            Err(err) => tracing::debug!(error = %err, "origin upgrade did not complete"),
+        },
+    }
+}
+
+async fn copy<A, B>(client: &mut A, origin: &mut B)
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::io::copy_bidirectional(client, origin).await {
         Ok((up, down)) => tracing::debug!(up, down, "tunnel closed"),
         Err(err) => tracing::debug!(error = %err, "tunnel ended with an error"),
     }

@@ -4,4 +4,5 @@ mod failover;
 mod forwarding;
 mod input;
 mod lifecycle;
+mod origin_wire;
 mod support;
