@@ -227,23 +227,32 @@ impl<'a> Exchange<'a> {
         (self.policy.idempotent || kind.never_sent()) && self.body.can_send()
     }
 
-    /// Starts an attempt on `target`, cut at `try_timeout` from `started`. Boxed, so that the
-    /// exchange (and every future around it) stays small when it is moved.
+    /// Starts an attempt on `target`. Boxed, so that the exchange (and every future around it)
+    /// stays small when it is moved.
     fn attempt<'s>(
         &'s self,
         target: Target<'a>,
         started: Instant,
     ) -> Pin<Box<impl Future<Output = Outcome<'a>> + use<'a, 's>>> {
+        Box::pin(self.try_once(target, started))
+    }
+
+    /// One attempt, cut at `try_timeout` from `started`. The request future is made here, in the
+    /// attempt's own state, rather than passed in: an argument would stay in the state beside
+    /// the timeout that wraps it, doubling its size.
+    async fn try_once(&self, target: Target<'a>, started: Instant) -> Outcome<'a> {
         let guard = AttemptGuard::begin(target);
         // `timeout_at` from the start already read, rather than `timeout`, which reads the clock.
         let deadline = tokio::time::Instant::from_std(started + self.policy.try_timeout);
-        Box::pin(attempt(
+        let result = tokio::time::timeout_at(deadline, self.send(target, started))
+            .await
+            .unwrap_or(Err(ErrorKind::Timeout));
+        Outcome {
             target,
             guard,
-            self.send(target, started),
-            deadline,
-            started,
-        ))
+            latency: started.elapsed(),
+            result,
+        }
     }
 
     /// One try at the origin of `target`, up to its answer's head.
@@ -313,24 +322,6 @@ impl<'a> Exchange<'a> {
                 })
             }
         }
-    }
-}
-
-async fn attempt<'a>(
-    target: Target<'a>,
-    guard: AttemptGuard,
-    sending: impl Future<Output = Result<Response<OriginBody>, ErrorKind>>,
-    deadline: tokio::time::Instant,
-    started: Instant,
-) -> Outcome<'a> {
-    let result = tokio::time::timeout_at(deadline, sending)
-        .await
-        .unwrap_or(Err(ErrorKind::Timeout));
-    Outcome {
-        target,
-        guard,
-        latency: started.elapsed(),
-        result,
     }
 }
 

@@ -92,7 +92,9 @@ pub(crate) async fn exchange(
     loop {
         let (mut conn, reused) = match pool.checkout(started) {
             Some(conn) => (conn, true),
-            None => (pool.connect().await?, false),
+            // Boxed, as every path a request rarely takes, so that it does not enlarge the
+            // state of every request's future.
+            None => (Box::pin(pool.connect()).await?, false),
         };
         let sent = match body {
             RequestBody::Kept { data, trailers } => {
@@ -100,7 +102,7 @@ pub(crate) async fn exchange(
             }
             RequestBody::Streamed(_) => {
                 let out = streamed.get_or_insert_with(|| body.for_attempt());
-                send_streamed(&mut conn, request, out).await
+                Box::pin(send_streamed(&mut conn, request, out)).await
             }
         };
         let (head, whole) = match sent {
