@@ -252,6 +252,50 @@ async fn an_upload_without_a_length_goes_out_chunked() {
 }
 
 #[tokio::test]
+async fn a_client_expecting_100_continue_is_told_to_go_on_and_answered() {
+    // As curl sends any body over 1 KiB: the head, then the body only after 100 Continue.
+    let proxy = proxy_to(echo_size_origin().await).await;
+    let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+    let body = pattern(2000);
+    client
+        .write_all(
+            format!(
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let interim = tokio::time::timeout(PATIENCE, support::read_head(&mut client))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
+    client.write_all(&body).await.unwrap();
+    let head = tokio::time::timeout(PATIENCE, support::read_head(&mut client))
+        .await
+        .unwrap()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let length: usize = header_value(&head, "content-length")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut answer = vec![0_u8; length];
+    client.read_exact(&mut answer).await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&answer),
+        format!("{} {}\n", body.len(), checksum(&body))
+    );
+}
+
+#[tokio::test]
 async fn an_origin_answering_before_the_whole_upload_is_heard() {
     let origin = support::raw_origin(|mut stream| async move {
         if support::read_head(&mut stream).await.is_none() {
