@@ -4,7 +4,8 @@
 #
 #   a) throughput and latency: wrk -t1 -c64 for DURATION s against Lifeline, HAProxy, nginx and
 #      straight at one origin (the reference), RUNS times interleaved, each run starting with the
-#      next tool so that none always goes first; req/s, p50 and p99.
+#      next tool so that none always goes first; req/s, p50 and p99, and each proxy's user and
+#      system CPU time per request (from /proc: the steadiest figure on a noisy machine).
 #   b) kill -9 of one origin under load: wrk for FAIL_SECONDS s per proxy, the origin killed after
 #      3 s and started again after 6 s; client-visible errors (non-2xx + socket errors) for
 #      Lifeline, HAProxy as commonly set up (retries 3, option redispatch, checks every 1 s),
@@ -84,6 +85,19 @@ tree_rss_mib() {
   done
   awk -v kib="$total" 'BEGIN { printf "%.1f", kib / 1024 }'
 }
+
+# User and system CPU ticks of a process and its children (nginx's master and worker).
+tree_cpu_ticks() {
+  local user=0 system=0 pid fields
+  for pid in $1 $(pgrep -P "$1" || true); do
+    # Fields after "pid (comm) ": utime and stime are the 12th and 13th.
+    read -r -a fields <<<"$(sed 's/.*) //' "/proc/$pid/stat")"
+    user=$((user + fields[11]))
+    system=$((system + fields[12]))
+  done
+  echo "$user $system"
+}
+clock_ticks=$(getconf CLK_TCK)
 
 wait_for() { # deadline_seconds command...: retries the command every 0.1 s
   local deadline=$(($(date +%s) + $1)); shift
@@ -237,8 +251,8 @@ results="$work/results"
 part_a() {
   printf '\n== a) throughput: wrk -t1 -c%s -d%ss, proxies on cpu %s, wrk + origins on cpu %s; %s runs, interleaved\n' \
     "$CONNECTIONS" "$DURATION" "$PROXY_CPU" "$LOAD_CPU" "$RUNS"
-  printf '%-4s %-9s %10s %9s %9s %7s\n' run tool req/s p50_ms p99_ms errors
-  local run tool cpu tools=(lifeline haproxy nginx direct)
+  printf '%-4s %-9s %10s %9s %9s %7s %8s %8s\n' run tool req/s p50_ms p99_ms errors user_us sys_us
+  local run tool cpu before after user_us sys_us tools=(lifeline haproxy nginx direct)
   for run in $(seq 1 "$RUNS"); do
     # Rotated: a tool's place in the run (after which other load, how long since its own last
     # run) is the same for every tool over the runs.
@@ -247,10 +261,20 @@ part_a() {
       cpu=$LOAD_CPU
       [ "$tool" = direct ] && cpu=$PROXY_CPU
       load "${proxy_port[$tool]}" "$WARMUP" "$work/warmup.txt" "$cpu"
+      before=""
+      [ "$tool" != direct ] && before=$(tree_cpu_ticks "${proxy_pid[$tool]}")
       load "${proxy_port[$tool]}" "$DURATION" "$work/wrk.txt" "$cpu"
       read -r rps p50 p99 non2xx sockerr < <(parse_wrk "$work/wrk.txt")
-      printf '%-4s %-9s %10s %9s %9s %7s\n' "$run" "$tool" "$rps" "$p50" "$p99" $((non2xx + sockerr))
-      echo "a $tool $rps $p50 $p99" >>"$results"
+      user_us=- sys_us=-
+      if [ -n "$before" ]; then
+        after=$(tree_cpu_ticks "${proxy_pid[$tool]}")
+        read -r user_us sys_us < <(awk -v b="$before" -v a="$after" -v hz="$clock_ticks" \
+          -v n="$((rps * DURATION))" 'BEGIN { split(b, x); split(a, y); if (n < 1) n = 1;
+            printf "%.2f %.2f\n", (y[1] - x[1]) * 1e6 / hz / n, (y[2] - x[2]) * 1e6 / hz / n }')
+      fi
+      printf '%-4s %-9s %10s %9s %9s %7s %8s %8s\n' "$run" "$tool" "$rps" "$p50" "$p99" \
+        $((non2xx + sockerr)) "$user_us" "$sys_us"
+      echo "a $tool $rps $p50 $p99 $user_us $sys_us" >>"$results"
     done
   done
   for tool in lifeline haproxy nginx; do
@@ -395,9 +419,13 @@ def med(part, tool, column):
 if any(r[0] == "a" for r in rows):
     a = {t: (med("a", t, 2), med("a", t, 3), med("a", t, 4)) for t in ("lifeline", "haproxy", "nginx", "direct")}
     rss = {r[1]: r[2] for r in rows if r[0] == "rss"}
-    print("a) medians             req/s    p50_ms    p99_ms   rss_mib")
+    def cpu(tool, column):
+        values = [float(r[column]) for r in rows if r[0] == "a" and r[1] == tool and r[column] != "-"]
+        return f"{statistics.median(values):.2f}" if values else "-"
+    print("a) medians             req/s    p50_ms    p99_ms   rss_mib  user_us   sys_us  (CPU per request)")
     for tool, (rps, p50, p99) in a.items():
-        print(f"   {tool:<14} {rps:>10.0f} {p50:>9.3f} {p99:>9.3f} {rss.get(tool, '-'):>9}")
+        print(f"   {tool:<14} {rps:>10.0f} {p50:>9.3f} {p99:>9.3f} {rss.get(tool, '-'):>9} "
+              f"{cpu(tool, 5):>8} {cpu(tool, 6):>8}")
     l = a["lifeline"]
     for other in ("haproxy", "nginx", "direct"):
         o = a[other]
