@@ -29,14 +29,7 @@ async fn keep_alive_origin(
         seen_connections.fetch_add(1, Ordering::SeqCst);
         let requests = Arc::clone(&seen_requests);
         async move {
-            while let Some(head) = support::read_head(&mut stream).await {
-                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-                let length =
-                    header_value(&head, "content-length").map_or(0, |value| value.parse().unwrap());
-                let mut body = vec![0_u8; length];
-                if stream.read_exact(&mut body).await.is_err() {
-                    return;
-                }
+            while let Some(head) = read_request(&mut stream).await {
                 requests.fetch_add(1, Ordering::SeqCst);
                 let answer = answer(&head);
                 let closing = String::from_utf8_lossy(&answer).contains("Connection: close");
@@ -48,6 +41,26 @@ async fn keep_alive_origin(
     })
     .await;
     (addr, connections, requests)
+}
+
+/// Reads one request, its body by `Content-Length`: its head, lowercased, or `None` if the peer
+/// closes first.
+async fn read_request(stream: &mut TcpStream) -> Option<String> {
+    let head = support::read_head(stream).await?;
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let length = header_value(&head, "content-length").map_or(0, |value| value.parse().unwrap());
+    let mut body = vec![0_u8; length];
+    stream.read_exact(&mut body).await.ok()?;
+    Some(head)
+}
+
+/// A response head, lowercased, read within [`PATIENCE`].
+async fn head_in_time(stream: &mut TcpStream) -> String {
+    let head = tokio::time::timeout(PATIENCE, support::read_head(stream))
+        .await
+        .expect("a head in time")
+        .expect("a head before the connection closed");
+    String::from_utf8_lossy(&head).to_ascii_lowercase()
 }
 
 fn header_value<'a>(head: &'a str, name: &str) -> Option<&'a str> {
@@ -267,21 +280,10 @@ async fn a_client_expecting_100_continue_is_told_to_go_on_and_answered() {
         )
         .await
         .unwrap();
-    let interim = tokio::time::timeout(PATIENCE, support::read_head(&mut client))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        interim.starts_with(b"HTTP/1.1 100"),
-        "{}",
-        String::from_utf8_lossy(&interim)
-    );
+    let interim = head_in_time(&mut client).await;
+    assert!(interim.starts_with("http/1.1 100"), "{interim}");
     client.write_all(&body).await.unwrap();
-    let head = tokio::time::timeout(PATIENCE, support::read_head(&mut client))
-        .await
-        .unwrap()
-        .unwrap();
-    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let head = head_in_time(&mut client).await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
     let length: usize = header_value(&head, "content-length")
         .unwrap()
@@ -364,16 +366,7 @@ async fn a_post_never_goes_out_on_a_connection_the_origin_closed() {
     let origin = support::raw_origin(move |mut stream| {
         let seen = Arc::clone(&seen);
         async move {
-            let Some(head) = support::read_head(&mut stream).await else {
-                return;
-            };
-            let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-            let length: usize = header_value(&head, "content-length")
-                .unwrap()
-                .parse()
-                .unwrap();
-            let mut body = vec![0_u8; length];
-            if stream.read_exact(&mut body).await.is_ok() {
+            if read_request(&mut stream).await.is_some() {
                 seen.fetch_add(1, Ordering::SeqCst);
                 let _closed = stream
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
@@ -424,14 +417,7 @@ async fn a_close_crossing_a_request_resends_a_get_but_never_a_post() {
         let seen = Arc::clone(&seen);
         async move {
             for answered in [true, false] {
-                let Some(head) = support::read_head(&mut stream).await else {
-                    return;
-                };
-                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-                let length =
-                    header_value(&head, "content-length").map_or(0, |value| value.parse().unwrap());
-                let mut body = vec![0_u8; length];
-                if stream.read_exact(&mut body).await.is_err() {
+                if read_request(&mut stream).await.is_none() {
                     return;
                 }
                 seen.fetch_add(1, Ordering::SeqCst);
@@ -566,15 +552,8 @@ async fn bytes_an_origin_sends_with_its_101_reach_the_client_first() {
         .write_all(b"GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
         .await
         .unwrap();
-    let head = tokio::time::timeout(PATIENCE, support::read_head(&mut client))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    let head = head_in_time(&mut client).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
     let mut early = [0_u8; 11];
     tokio::time::timeout(PATIENCE, client.read_exact(&mut early))
         .await
