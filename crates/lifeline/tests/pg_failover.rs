@@ -23,8 +23,15 @@ async fn kill9_of_the_primary_in_synchronous_mode_loses_no_acknowledged_write() 
     let setup = Setup::start(three_nodes(true), "synchronous_mode = true").await;
     let writer = Writer::start(&setup.writer_dsn(), Duration::from_millis(5)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
+    // The history must span the failover: writes acknowledged by the old primary, then by the
+    // new one (how many depends on the machine's speed, and is not the point).
+    writer.acknowledged_after(0, Duration::from_secs(10)).await;
     setup.cluster.primary().kill9();
     let status = setup.wait_promoted(0, Duration::from_secs(20)).await;
+    let at_promotion = writer.last_acknowledged();
+    writer
+        .acknowledged_after(at_promotion, Duration::from_secs(10))
+        .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let history = writer.stop().await;
 
@@ -37,7 +44,6 @@ async fn kill9_of_the_primary_in_synchronous_mode_loses_no_acknowledged_write() 
         "{} acknowledged writes lost: {lost:?}",
         lost.len()
     );
-    assert!(history.acknowledged.len() > 100, "{history:?}");
     assert!(
         status["needs_rejoin"]
             .as_array()
@@ -92,6 +98,11 @@ async fn a_hung_primary_is_replaced_and_never_written_again_after_it_wakes() {
     let status = setup.wait_promoted(0, Duration::from_secs(20)).await;
     old.sigcont();
     let before = rows_on(&setup, "pg1");
+    // The newest write, checked below, is one acknowledged after the promotion.
+    let at_promotion = writer.last_acknowledged();
+    writer
+        .acknowledged_after(at_promotion, Duration::from_secs(10))
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let history = writer.stop().await;
     let after = rows_on(&setup, "pg1");
@@ -111,7 +122,6 @@ async fn a_hung_primary_is_replaced_and_never_written_again_after_it_wakes() {
         "{status_now}"
     );
     let new_primary = status["primary"].as_str().unwrap();
-    assert!(history.acknowledged.len() > 50);
     let stored = stored_ids(&setup.node_dsn(new_primary)).await;
     let newest = *history.acknowledged.iter().max().unwrap();
     assert!(

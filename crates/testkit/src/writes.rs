@@ -3,15 +3,19 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 
+use crate::wait;
+
 /// A running writer: one row per transaction, ids it chose itself, until [`Writer::stop`].
 pub struct Writer {
     running: Arc<AtomicBool>,
+    /// The highest id acknowledged so far (0: none yet).
+    last_acknowledged: Arc<AtomicI64>,
     task: JoinHandle<History>,
 }
 
@@ -39,8 +43,33 @@ impl Writer {
             .unwrap_or_else(|e| panic!("cannot create the history table: {e}"));
         drop(client);
         let running = Arc::new(AtomicBool::new(true));
-        let task = tokio::spawn(write_loop(dsn.to_string(), every, running.clone()));
-        Self { running, task }
+        let last_acknowledged = Arc::new(AtomicI64::new(0));
+        let task = tokio::spawn(write_loop(
+            dsn.to_string(),
+            every,
+            running.clone(),
+            last_acknowledged.clone(),
+        ));
+        Self {
+            running,
+            last_acknowledged,
+            task,
+        }
+    }
+
+    /// The highest id acknowledged so far, 0 before the first.
+    pub fn last_acknowledged(&self) -> i64 {
+        self.last_acknowledged.load(Ordering::Relaxed)
+    }
+
+    /// Waits until a write after `id` is acknowledged, and returns its id.
+    pub async fn acknowledged_after(&self, id: i64, deadline: Duration) -> i64 {
+        let what = format!("a write acknowledged after id {id}");
+        wait::until(&what, deadline, || async {
+            Some(self.last_acknowledged()).filter(|&last| last > id)
+        })
+        .await
+        .0
     }
 
     pub async fn stop(self) -> History {
@@ -49,7 +78,12 @@ impl Writer {
     }
 }
 
-async fn write_loop(dsn: String, every: Duration, running: Arc<AtomicBool>) -> History {
+async fn write_loop(
+    dsn: String,
+    every: Duration,
+    running: Arc<AtomicBool>,
+    last_acknowledged: Arc<AtomicI64>,
+) -> History {
     let mut history = History::default();
     let mut next_id: i64 = 1;
     let mut last_ack = Instant::now();
@@ -81,6 +115,7 @@ async fn write_loop(dsn: String, every: Duration, running: Arc<AtomicBool>) -> H
                 history.longest_pause = history.longest_pause.max(last_ack.elapsed());
                 last_ack = Instant::now();
                 history.acknowledged.insert(id);
+                last_acknowledged.store(id, Ordering::Relaxed);
             }
             _ => {
                 history.failed += 1;
