@@ -4,5 +4,7 @@ mod failover;
 mod forwarding;
 mod input;
 mod lifecycle;
-mod origin_wire;
+mod origin_answers;
+mod origin_requests;
+mod scripted;
 mod support;
