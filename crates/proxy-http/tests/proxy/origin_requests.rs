@@ -1,8 +1,7 @@
 //! Requests to plain origins over HTTP/1.1: bodies too large to keep, `100 Continue`, answers that
 //! do not wait for the whole upload, and requests that meet a connection the origin closed.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
@@ -10,7 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::scripted::{
-    checksum, echo_size_origin, head_in_time, header_value, pattern, proxy_to, read_request,
+    checksum, counting_raw_origin, echo_size_origin, head_in_time, header_value, pattern, proxy_to,
+    read_request,
 };
 use crate::support::{self, PATIENCE, get, send};
 
@@ -173,20 +173,15 @@ async fn an_origin_answering_before_the_whole_upload_is_heard() {
 async fn a_post_never_goes_out_on_a_connection_the_origin_closed() {
     // Each connection serves one request and is closed without a word; a POST sent on it would
     // be lost or, sent again, done twice.
-    let requests = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&requests);
-    let origin = support::raw_origin(move |mut stream| {
-        let seen = Arc::clone(&seen);
-        async move {
-            if read_request(&mut stream).await.is_some() {
-                seen.fetch_add(1, Ordering::SeqCst);
-                let _closed = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                    .await;
-                // The close comes a moment after the answer, as from an origin closing an idle
-                // connection, not with it.
-                tokio::task::yield_now().await;
-            }
+    let (origin, requests) = counting_raw_origin(|mut stream, seen| async move {
+        if read_request(&mut stream).await.is_some() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let _closed = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+            // The close comes a moment after the answer, as from an origin closing an idle
+            // connection, not with it.
+            tokio::task::yield_now().await;
         }
     })
     .await;
@@ -223,21 +218,16 @@ async fn a_post_never_goes_out_on_a_connection_the_origin_closed() {
 async fn a_close_crossing_a_request_resends_a_get_but_never_a_post() {
     // Each connection answers its first request; the second it reads and drops unanswered, as
     // an origin closing an idle connection just as a request arrives.
-    let requests = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&requests);
-    let origin = support::raw_origin(move |mut stream| {
-        let seen = Arc::clone(&seen);
-        async move {
-            for answered in [true, false] {
-                if read_request(&mut stream).await.is_none() {
+    let (origin, requests) = counting_raw_origin(|mut stream, seen| async move {
+        for answered in [true, false] {
+            if read_request(&mut stream).await.is_none() {
+                return;
+            }
+            seen.fetch_add(1, Ordering::SeqCst);
+            if answered {
+                let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if stream.write_all(answer).await.is_err() {
                     return;
-                }
-                seen.fetch_add(1, Ordering::SeqCst);
-                if answered {
-                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                    if stream.write_all(answer).await.is_err() {
-                        return;
-                    }
                 }
             }
         }

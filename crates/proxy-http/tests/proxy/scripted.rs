@@ -1,5 +1,6 @@
 //! Scripted origins and raw-socket helpers for the HTTP/1.1 tests against plain origins.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -99,4 +100,17 @@ pub fn checksum(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0_u64, |sum, &byte| {
         sum.wrapping_mul(31).wrapping_add(u64::from(byte))
     })
+}
+
+/// A raw origin running `script` on every connection with one counter they share, which the
+/// test reads.
+pub async fn counting_raw_origin<F, Fut>(script: F) -> (SocketAddr, Arc<AtomicUsize>)
+where
+    F: Fn(TcpStream, Arc<AtomicUsize>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let count = Arc::new(AtomicUsize::new(0));
+    let shared = Arc::clone(&count);
+    let addr = support::raw_origin(move |stream| script(stream, Arc::clone(&shared))).await;
+    (addr, count)
 }
