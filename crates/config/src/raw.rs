@@ -23,6 +23,7 @@ pub(crate) type Field<T> = Option<Spanned<T>>;
 #[derive(Deserialize)]
 pub(crate) struct RawConfig {
     pub admin: Option<RawAdmin>,
+    pub proxy: Option<RawProxy>,
     #[serde(default, rename = "monitor")]
     pub monitors: Vec<Spanned<RawMonitor>>,
     #[serde(default, rename = "pool")]
@@ -41,6 +42,16 @@ pub(crate) struct RawAdmin {
     /// Any TOML value, so a wrong type is reported without echoing it.
     pub token: Field<toml::Value>,
     pub state_file: Field<String>,
+}
+
+/// `[proxy]`.
+#[derive(Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawProxy {
+    pub idle_timeout: Field<String>,
+    pub client_body_timeout: Field<String>,
+    pub send_timeout: Field<String>,
+    pub max_connections: Field<i64>,
 }
 
 /// `[[monitor]]`.

@@ -32,5 +32,5 @@ pub use status::{LoadBalancerStatus, OriginStatus, PoolStatus, StatusSnapshot};
 pub use time::Timestamp;
 pub use topology::{
     AdminSettings, CodeMatcher, HostPort, HttpCheck, LogFormat, Monitor, MonitorKind, Origin,
-    OriginProtocol, Pool, PostgresCheck, Topology,
+    OriginProtocol, Pool, PostgresCheck, ProxySettings, Topology,
 };

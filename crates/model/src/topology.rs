@@ -15,6 +15,7 @@ use crate::secret::Secret;
 #[derive(Clone, Debug)]
 pub struct Topology {
     pub admin: AdminSettings,
+    pub proxy: ProxySettings,
     pub monitors: Vec<Monitor>,
     pub pools: Vec<Pool>,
     pub load_balancers: Vec<LoadBalancer>,
@@ -58,6 +59,35 @@ pub struct AdminSettings {
     /// The embedded state store (event log, manual overrides). Default `lifeline.redb` beside the
     /// config file.
     pub state_file: PathBuf,
+}
+
+/// `[proxy]`: how long the load balancers' clients may take, and how many connections one
+/// listener serves. A client that breaks these limits is cut; none of it counts against an origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// A connection that waits this long for a request's headers, from its opening or its last
+    /// answer, is closed (HAProxy's `timeout http-request` and `timeout http-keep-alive`).
+    pub idle_timeout: Duration,
+    /// Every 64 KiB of a request body (and a shorter body whole) must arrive within this, or the
+    /// client gets 408: a minimum upload rate rather than a per-read timeout, so that a body
+    /// trickling in a byte at a time is cut too.
+    pub client_body_timeout: Duration,
+    /// A client that takes none of its answer for this long is cut (nginx's `send_timeout`).
+    pub send_timeout: Duration,
+    /// Connections one listener serves at once; more clients wait in the kernel's backlog, so
+    /// that one listener cannot take every file descriptor from the others.
+    pub max_connections: u32,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(10),
+            client_body_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+        }
+    }
 }
 
 /// `log_format` of the CLI: human-readable lines or one JSON object per line.

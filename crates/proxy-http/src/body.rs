@@ -9,22 +9,18 @@
 
 use std::mem;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
-use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use prometheus_client::metrics::histogram::Histogram;
 
 use crate::forward::AttemptGuard;
 use crate::h1::{BodyError, PlainBody};
-
-/// Request bodies up to this size are kept for retries and hedges.
-pub(crate) const REPLAY_LIMIT: usize = 64 * 1024;
+use crate::upload::{ClientBodyError, ClientFault, Pace, REPLAY_LIMIT, Stream, Unsent};
 
 /// A request body as read before the first attempt.
 pub(crate) enum RequestBody {
@@ -35,20 +31,6 @@ pub(crate) enum RequestBody {
     },
     /// Larger than [`REPLAY_LIMIT`]: sent once.
     Streamed(Arc<Stream>),
-}
-
-/// A streamed body, waiting in its slot until an attempt starts sending it.
-pub(crate) struct Stream {
-    unsent: Mutex<Option<Box<Unsent>>>,
-    hint: SizeHint,
-    /// The client's side of the body failed (aborted upload): not the origin's fault.
-    client_failed: AtomicBool,
-}
-
-pub(crate) struct Unsent {
-    /// What was read while deciding whether to keep the body.
-    prefix: Bytes,
-    rest: Incoming,
 }
 
 /// The body one attempt sends. Kept small (the rare parts boxed): it travels inside the request
@@ -103,8 +85,12 @@ pub(crate) struct Finish {
 // === impl RequestBody ===
 
 impl RequestBody {
-    /// Reads up to [`REPLAY_LIMIT`] bytes of `body`. An error is the client's.
-    pub(crate) async fn read(mut body: Incoming) -> Result<Self, hyper::Error> {
+    /// Reads up to [`REPLAY_LIMIT`] bytes of `body`, at the pace `client_body_timeout` sets. An
+    /// error is the client's.
+    pub(crate) async fn read(
+        mut body: Incoming,
+        client_body_timeout: Duration,
+    ) -> Result<Self, ClientBodyError> {
         let empty = || RequestBody::Kept {
             data: Bytes::new(),
             trailers: None,
@@ -112,16 +98,17 @@ impl RequestBody {
         if body.is_end_stream() {
             return Ok(empty());
         }
+        let mut pace = Pace::new(client_body_timeout);
         if body.size_hint().lower() > REPLAY_LIMIT as u64 {
-            return Ok(Self::streamed(Bytes::new(), body));
+            return Ok(Self::streamed(Bytes::new(), body, pace));
         }
         let mut kept = Collected::default();
-        while let Some(frame) = body.frame().await {
+        while let Some(frame) = pace.frame(&mut body).await {
             match frame?.into_data() {
                 Ok(data) => {
                     kept.push(data);
                     if kept.len > REPLAY_LIMIT {
-                        return Ok(Self::streamed(kept.into_bytes(), body));
+                        return Ok(Self::streamed(kept.into_bytes(), body, pace));
                     }
                 }
                 Err(frame) => {
@@ -138,7 +125,7 @@ impl RequestBody {
         })
     }
 
-    fn streamed(prefix: Bytes, rest: Incoming) -> Self {
+    fn streamed(prefix: Bytes, rest: Incoming, pace: Pace) -> Self {
         let rest_hint = rest.size_hint();
         let mut hint = SizeHint::new();
         let prefix_len = prefix.len() as u64;
@@ -146,11 +133,16 @@ impl RequestBody {
         if let Some(upper) = rest_hint.upper() {
             hint.set_upper(upper.saturating_add(prefix_len));
         }
-        RequestBody::Streamed(Arc::new(Stream {
-            unsent: Mutex::new(Some(Box::new(Unsent { prefix, rest }))),
-            hint,
-            client_failed: AtomicBool::new(false),
-        }))
+        let unsent = Unsent { prefix, rest, pace };
+        RequestBody::Streamed(Arc::new(Stream::new(unsent, hint)))
+    }
+
+    /// The body while it streams in from the client, for an attempt's timing.
+    pub(crate) fn upload(&self) -> Option<&Stream> {
+        match self {
+            RequestBody::Kept { .. } => None,
+            RequestBody::Streamed(stream) => Some(stream),
+        }
     }
 
     /// Whether the body can go out whole on another attempt (so hedging is possible).
@@ -166,12 +158,10 @@ impl RequestBody {
         }
     }
 
-    /// Whether reading the client's body failed while it was being sent.
-    pub(crate) fn client_failed(&self) -> bool {
-        match self {
-            RequestBody::Kept { .. } => false,
-            RequestBody::Streamed(stream) => stream.client_failed.load(Ordering::Relaxed),
-        }
+    /// What went wrong with the client's side of the body while it was being sent, if
+    /// anything: then the attempt's failure is not the origin's.
+    pub(crate) fn client_fault(&self) -> Option<ClientFault> {
+        self.upload().and_then(Stream::fault)
     }
 
     pub(crate) fn for_attempt(&self) -> OutBody {
@@ -221,24 +211,16 @@ impl Collected {
     }
 }
 
-// === impl Stream ===
-
-impl Stream {
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Box<Unsent>>> {
-        self.unsent.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 // === impl OutBody ===
 
 impl Body for OutBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ClientBodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
         match self.get_mut() {
             OutBody::Kept { data, trailers } => {
                 if !data.is_empty() {
@@ -265,11 +247,7 @@ impl Body for OutBody {
                 if !unsent.prefix.is_empty() {
                     return Poll::Ready(Some(Ok(Frame::data(mem::take(&mut unsent.prefix)))));
                 }
-                let polled = Pin::new(&mut unsent.rest).poll_frame(cx);
-                if let Poll::Ready(Some(Err(_))) = &polled {
-                    stream.client_failed.store(true, Ordering::Relaxed);
-                }
-                polled
+                stream.poll_rest(unsent, cx)
             }
         }
     }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::HeaderValue;
 use http::uri::{Authority, Scheme};
-use lifeline_model::{OriginName, OriginProtocol, RoutingTable, Timestamp};
+use lifeline_model::{OriginName, OriginProtocol, ProxySettings, RoutingTable, Timestamp};
 
 use crate::metrics::{LbMetrics, OriginMetrics, ProxyMetrics};
 use crate::origin_pool::{OriginPool, OriginPools};
@@ -21,6 +21,8 @@ use crate::route::{Router, StatsRegistry};
 /// A compiled routing generation.
 pub(crate) struct Compiled {
     pub(crate) router: Router,
+    /// The limits on clients.
+    pub(crate) proxy: ProxySettings,
     pub(crate) clock: ClockAnchor,
     /// In the topology's `load_balancers` order ([`LbRouter::index`](crate::route::LbRouter::index)).
     load_balancers: Box<[LbHandles]>,
@@ -101,6 +103,7 @@ impl Compiled {
             .collect();
         pools.retain(&plain);
         Self {
+            proxy: topology.proxy,
             router: Router::compile(table, stats),
             clock: ClockAnchor::now(),
             load_balancers,

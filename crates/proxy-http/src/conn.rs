@@ -1,12 +1,17 @@
 //! One client connection: TLS handshake if the listener has TLS, HTTP/1.1 or HTTP/2 by what the
 //! client speaks, and its part in shutdown.
 //!
-//! A connection that waits [`IDLE_TIMEOUT`] for a request's headers is closed: one that never
-//! sent a complete request, an HTTP/1.1 keep-alive connection left idle, or one whose headers
-//! trickle in too slowly, so that slow or silent clients cannot pile up. (HTTP/2 connections
-//! that have served a request stay; pings watch those.) A watchdog looks every quarter of the
-//! timeout at two counters, rather than a timer being set and cleared for every request as
-//! hyper's own header timeout does, which is a cost on every request.
+//! A watchdog closes connections that hold the proxy up, so that slow or silent clients cannot
+//! pile up:
+//! - one that waits `idle_timeout` for a request's headers: it never sent a complete request,
+//!   an HTTP/1.1 keep-alive connection was left idle, or its headers trickle in too slowly;
+//! - one whose client takes nothing of an HTTP/1.1 answer for `send_timeout` while the answer
+//!   is ready to go (the time an origin takes to send more is the origin's, not the client's).
+//!
+//! (HTTP/2 connections that have served a request stay; pings watch those.) The watchdog looks
+//! a few times per timeout at counters that each request and answer bumps, rather than a timer
+//! being set and cleared for every request as hyper's own header timeout does, which is a cost
+//! on every request. A request body's pace is [`upload`](crate::upload)'s business.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,12 +42,10 @@ use crate::proxy;
 /// A TLS handshake must finish within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a connection may wait for a request's headers, from its opening or its last answer.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The watchdog's checks per [`IDLE_TIMEOUT`]: a connection goes between 1 and 1 + 1/CHECKS
-/// times the timeout after its last activity.
-const IDLE_CHECKS: u32 = 4;
+/// The watchdog's checks per timeout (the shorter of the two): a connection goes between 1 and
+/// 1 + 1/CHECKS times its timeout after its last activity (a second late at most, with the
+/// default `idle_timeout`).
+const WATCHDOG_CHECKS: u32 = 10;
 
 /// What every request on one connection shares.
 pub(crate) struct ConnInfo {
@@ -53,16 +56,39 @@ pub(crate) struct ConnInfo {
     pub(crate) client: IpAddr,
     pub(crate) forwarding: Forwarding,
     pub(crate) lifecycle: Lifecycle,
+    limits: ConnLimits,
     activity: Activity,
 }
 
-/// What the idle watchdog reads: requests begun and answers finished, and whether the client
-/// speaks HTTP/2.
+/// How long the client of one connection may keep the proxy waiting.
+#[derive(Clone, Copy)]
+pub(crate) struct ConnLimits {
+    pub(crate) idle_timeout: Duration,
+    pub(crate) send_timeout: Duration,
+}
+
+/// What the watchdog reads: requests begun, answers handed to hyper, answers finished, frames
+/// of answers handed to hyper, whether the answer being written waits for its origin, and
+/// whether the client speaks HTTP/2.
 #[derive(Default)]
 struct Activity {
     begun: AtomicU64,
+    answered: AtomicU64,
     finished: AtomicU64,
+    frames: AtomicU64,
+    awaiting_origin: AtomicBool,
     http2: AtomicBool,
+}
+
+/// What the connection is doing, as the watchdog sees it at one check.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Watched {
+    /// Waiting for a request's headers, after this many requests and answers.
+    Waiting(u64, u64),
+    /// Writing an answer that is ready, after this many frames.
+    Sending(u64),
+    /// Anything else: reading a body, waiting for an origin, or HTTP/2.
+    Busy,
 }
 
 /// A response body that counts as finished once hyper drops it: written out, or abandoned.
@@ -80,6 +106,7 @@ impl ConnInfo {
         peer: SocketAddr,
         tls: bool,
         lifecycle: Lifecycle,
+        limits: ConnLimits,
     ) -> Self {
         let client = peer.ip().to_canonical();
         Self {
@@ -88,6 +115,7 @@ impl ConnInfo {
             client,
             forwarding: Forwarding::new(client, tls),
             lifecycle,
+            limits,
             activity: Activity::default(),
         }
     }
@@ -99,14 +127,34 @@ impl ConnInfo {
         }
     }
 
-    /// Requests begun and answers finished so far, or `None` while the connection is not
-    /// waiting for a request: one is being answered, or HTTP/2 serves it.
-    fn waiting(&self) -> Option<(u64, u64)> {
+    fn watched(&self) -> Watched {
         let activity = &self.activity;
         let begun = activity.begun.load(Ordering::Relaxed);
+        if begun > 0 && activity.http2.load(Ordering::Relaxed) {
+            return Watched::Busy;
+        }
+        let answered = activity.answered.load(Ordering::Relaxed);
         let finished = activity.finished.load(Ordering::Relaxed);
-        let http2 = begun > 0 && activity.http2.load(Ordering::Relaxed);
-        (begun == finished && !http2).then_some((begun, finished))
+        if begun == finished {
+            Watched::Waiting(begun, finished)
+        } else if answered > finished && !activity.awaiting_origin.load(Ordering::Relaxed) {
+            Watched::Sending(activity.frames.load(Ordering::Relaxed))
+        } else {
+            Watched::Busy
+        }
+    }
+}
+
+// === impl ConnLimits ===
+
+impl ConnLimits {
+    /// How long the client may leave the connection as it is while it does `watched`.
+    fn allowed(&self, watched: Watched) -> Option<Duration> {
+        match watched {
+            Watched::Waiting(..) => Some(self.idle_timeout),
+            Watched::Sending(_) => Some(self.send_timeout),
+            Watched::Busy => None,
+        }
     }
 }
 
@@ -117,21 +165,24 @@ fn bump(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
-/// Resolves once the connection has waited [`IDLE_TIMEOUT`] for a request without a change.
-async fn idle_too_long(conn: &ConnInfo) {
-    let mut last = None;
-    let mut quiet = 0;
+/// Resolves once the client has left the connection waiting, or its answer unread, too long.
+async fn stalled(conn: &ConnInfo) -> Watched {
+    let limits = conn.limits;
+    let check = limits.idle_timeout.min(limits.send_timeout) / WATCHDOG_CHECKS;
+    // A new connection starts its wait now.
+    let mut last = conn.watched();
+    let mut quiet = Duration::ZERO;
     loop {
-        tokio::time::sleep(IDLE_TIMEOUT / IDLE_CHECKS).await;
-        let now = conn.waiting();
-        if now.is_some() && now == last {
-            quiet += 1;
-            if quiet >= IDLE_CHECKS {
-                return;
-            }
-        } else {
+        tokio::time::sleep(check).await;
+        let now = conn.watched();
+        if now != last {
             last = now;
-            quiet = 0;
+            quiet = Duration::ZERO;
+            continue;
+        }
+        quiet += check;
+        if limits.allowed(now).is_some_and(|allowed| quiet >= allowed) {
+            return now;
         }
     }
 }
@@ -175,11 +226,12 @@ where
             conn.request_began(request.version());
             let mut response = proxy::handle(&conn, request).await;
             headers::ensure_date(response.headers_mut());
+            bump(&conn.activity.answered);
             Ok::<_, Infallible>(response.map(|body| Counted { body, conn }))
         }
     });
     let mut connection = pin!(builder.serve_connection_with_upgrades(io, service));
-    let mut idle = OnWake::new(idle_too_long(&conn));
+    let mut watchdog = OnWake::new(stalled(&conn));
     let mut stopping = false;
     loop {
         tokio::select! {
@@ -190,10 +242,13 @@ where
                 }
                 return;
             }
-            () = &mut idle => {
+            watched = &mut watchdog => {
                 // Closed outright: a graceful shutdown would still wait for a head that is
-                // trickling in.
-                tracing::debug!(client = %conn.client, "no request in time; closing the connection");
+                // trickling in, or for an answer nobody reads.
+                match watched {
+                    Watched::Sending(_) => tracing::debug!(client = %conn.client, "the client takes none of its answer; closing the connection"),
+                    _ => tracing::debug!(client = %conn.client, "no request in time; closing the connection"),
+                }
                 return;
             }
             phase = OnWake::new(lifecycle.changed()) => match phase {
@@ -220,7 +275,19 @@ impl Body for Counted {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, OriginBodyError>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        let activity = &this.conn.activity;
+        let awaiting_origin = polled.is_pending();
+        if activity.awaiting_origin.load(Ordering::Relaxed) != awaiting_origin {
+            activity
+                .awaiting_origin
+                .store(awaiting_origin, Ordering::Relaxed);
+        }
+        if let Poll::Ready(Some(Ok(_))) = &polled {
+            bump(&activity.frames);
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

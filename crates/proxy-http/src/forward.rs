@@ -243,10 +243,18 @@ impl<'a> Exchange<'a> {
     async fn try_once(&self, target: Target<'a>, started: Instant) -> Outcome<'a> {
         let guard = AttemptGuard::begin(target);
         // `timeout_at` from the start already read, rather than `timeout`, which reads the clock.
-        let deadline = tokio::time::Instant::from_std(started + self.policy.try_timeout);
-        let result = tokio::time::timeout_at(deadline, self.send(target, started))
-            .await
-            .unwrap_or(Err(ErrorKind::Timeout));
+        let try_timeout = self.policy.try_timeout;
+        let deadline = tokio::time::Instant::from_std(started + try_timeout);
+        let result = match self.body.upload() {
+            None => tokio::time::timeout_at(deadline, self.send(target, started))
+                .await
+                .unwrap_or(Err(ErrorKind::Timeout)),
+            // A streamed upload is the client's time as much as the origin's.
+            Some(upload) => {
+                Box::pin(upload.answer_within(try_timeout, deadline, self.send(target, started)))
+                    .await
+            }
+        };
         Outcome {
             target,
             guard,
@@ -308,7 +316,9 @@ impl<'a> Exchange<'a> {
                 })
             }
             Err(kind) => {
-                if !self.body.client_failed() {
+                // Only what the origin did counts against it: not a client that sent its body
+                // too slowly or broke it off, nor the proxy's own shortage.
+                if kind.blames_origin() && self.body.client_fault().is_none() {
                     let failed = Failed {
                         kind,
                         status: None,

@@ -30,6 +30,7 @@ pub mod route;
 mod serve;
 mod tls;
 mod upgrade;
+mod upload;
 
 pub use metrics::ProxyMetrics;
 pub use plane::DataPlane;

@@ -136,8 +136,13 @@ impl OriginPool {
         match self.connector.clone().oneshot(self.uri.clone()).await {
             Ok(io) => Ok(OriginConn::new(io.into_inner())),
             Err(err) => {
-                tracing::debug!(origin = %self.authority(), error = %err, "cannot connect");
-                Err(ErrorKind::Connect)
+                let kind = ErrorKind::of_connect_error(&err);
+                if kind == ErrorKind::Local {
+                    tracing::warn!(origin = %self.authority(), error = %err, "cannot open a connection to the origin: this process is short of resources");
+                } else {
+                    tracing::debug!(origin = %self.authority(), error = %err, "cannot connect");
+                }
+                Err(kind)
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Passive health: what live traffic teaches about an origin.
 //!
-//! Every failed attempt (connect error, timeout, broken response, 5xx) counts against its origin;
+//! Every failed attempt that the origin caused (connect error, timeout, broken response, 5xx)
+//! counts against its origin, never one the client or the proxy itself caused;
 //! when the origin's run of consecutive failures reaches its pool's `eject_after`, one
 //! [`Ejection`] goes to the controller. The channel is bounded and never waited on: when it is
 //! full the ejection is dropped and counted, and the controller's own monitors still notice.
@@ -73,7 +74,7 @@ impl Ejector {
 impl Failed {
     fn message(&self) -> String {
         match self.kind {
-            ErrorKind::Connect => "live traffic: cannot connect".to_string(),
+            ErrorKind::Connect | ErrorKind::Local => "live traffic: cannot connect".to_string(),
             ErrorKind::Timeout => format!(
                 "live traffic: no response headers within {} ms",
                 self.try_timeout.as_millis()

@@ -70,11 +70,11 @@ pub(crate) async fn handle(
     headers.reserve(3);
     conn.forwarding.apply(&mut headers, host);
     let body_to_read = !body.is_end_stream();
-    let body = match RequestBody::read(body).await {
+    let body = match RequestBody::read(body, compiled.proxy.client_body_timeout).await {
         Ok(body) => body,
         Err(err) => {
             tracing::debug!(client = %conn.client, error = %err, "cannot read the request body");
-            return respond::bad_request_body();
+            return respond::client_body_failure(err.fault());
         }
     };
     let idempotent = is_idempotent(&parts.method);
@@ -106,11 +106,13 @@ pub(crate) async fn handle(
             let upgrade = client_upgrade.map(|client| (client, conn));
             respond_with(answer, &plan, definition, upgrade, started)
         }
-        Err(failure) if body.client_failed() => {
-            tracing::debug!(client = %conn.client, kind = failure.kind.as_str(), "client broke off its request body");
-            respond::bad_request_body()
-        }
-        Err(failure) => gateway_failure(&failure, definition, started),
+        Err(failure) => match body.client_fault() {
+            Some(fault) => {
+                tracing::debug!(client = %conn.client, kind = failure.kind.as_str(), ?fault, "the client's request body failed");
+                respond::client_body_failure(fault)
+            }
+            None => gateway_failure(&failure, definition, started),
+        },
     }
 }
 

@@ -1,15 +1,16 @@
-//! The proxy's own answers, all JSON: 503 when no origin can serve (with `Retry-After`), 502 and
-//! 504 when every attempt failed, 421/404 for a request no load balancer claims, 400 and 405 for
-//! requests the proxy cannot forward.
+//! The proxy's own answers, all JSON: 503 when no origin can serve or the proxy is short of
+//! descriptors (with `Retry-After`), 502 and 504 when every attempt failed, 421/404 for a
+//! request no load balancer claims, 400, 405 and 408 for requests the proxy cannot forward.
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::header::{CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Response, StatusCode};
 use lifeline_model::LoadBalancerName;
 use serde_json::json;
 
 use crate::body::ResponseBody;
 use crate::error::ErrorKind;
+use crate::upload::ClientFault;
 
 /// Seconds a client is asked to wait after a 503 (`Retry-After`).
 pub const RETRY_AFTER_SECONDS: u32 = 5;
@@ -37,22 +38,29 @@ pub(crate) fn gateway_failure(
     kind: ErrorKind,
 ) -> Response<ResponseBody> {
     let status = gateway_status(kind);
-    let error = if status == StatusCode::GATEWAY_TIMEOUT {
-        "origin timed out"
-    } else {
-        "bad gateway"
+    let error = match status {
+        StatusCode::GATEWAY_TIMEOUT => "origin timed out",
+        StatusCode::SERVICE_UNAVAILABLE => "the proxy is short of resources",
+        _ => "bad gateway",
     };
     let body = json!({
         "error": error,
         "kind": kind.as_str(),
         "load_balancer": load_balancer.as_str(),
     });
-    json_response(status, Bytes::from(body.to_string()))
+    let mut response = json_response(status, Bytes::from(body.to_string()));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
+    response
 }
 
 pub(crate) fn gateway_status(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::Local => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Connect | ErrorKind::Protocol | ErrorKind::Status5xx => StatusCode::BAD_GATEWAY,
     }
 }
@@ -75,12 +83,24 @@ pub(crate) fn unclaimed(host: Option<&str>) -> Response<ResponseBody> {
     }
 }
 
-/// The client's request body broke off.
-pub(crate) fn bad_request_body() -> Response<ResponseBody> {
-    json_response(
-        StatusCode::BAD_REQUEST,
-        Bytes::from_static(br#"{"error":"request body could not be read"}"#),
-    )
+/// The client's request body broke off (400) or came too slowly (408). The connection closes:
+/// the rest of the body is not worth waiting for.
+pub(crate) fn client_body_failure(fault: ClientFault) -> Response<ResponseBody> {
+    let (status, body): (_, &'static [u8]) = match fault {
+        ClientFault::Broken => (
+            StatusCode::BAD_REQUEST,
+            br#"{"error":"request body could not be read"}"#,
+        ),
+        ClientFault::TooSlow => (
+            StatusCode::REQUEST_TIMEOUT,
+            br#"{"error":"request body sent too slowly"}"#,
+        ),
+    };
+    let mut response = json_response(status, Bytes::from_static(body));
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// `CONNECT` (forward-proxy tunnels) is not offered.

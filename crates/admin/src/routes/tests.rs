@@ -27,6 +27,7 @@ const TOKEN: &str = "s3cret-admin-token";
 
 fn topology(token: Option<&str>) -> Topology {
     Topology {
+        proxy: lifeline_model::ProxySettings::default(),
         admin: AdminSettings {
             listen: "127.0.0.1:9090".parse().unwrap(),
             token: token.map(Secret::new),

@@ -14,6 +14,7 @@ mod load_balancer;
 mod monitor;
 mod node;
 mod pool;
+mod proxy;
 mod steering;
 
 use std::path::Path;
@@ -27,6 +28,7 @@ use crate::raw::RawConfig;
 /// for resolving relative paths.
 pub(crate) fn topology(raw: &RawConfig, file: &Path, report: &mut Report<'_>) -> Option<Topology> {
     let admin = admin::settings(raw.admin.as_ref(), file, report);
+    let proxy = proxy::settings(raw.proxy.as_ref(), report);
     let (monitors, monitor_names) = monitor::monitors(&raw.monitors, report);
     let (pools, pool_names, origin_names) = pool::pools(&raw.pools, &monitor_names, report);
     let admin_listen = admin.as_ref().map(|admin| admin.listen);
@@ -45,6 +47,7 @@ pub(crate) fn topology(raw: &RawConfig, file: &Path, report: &mut Report<'_>) ->
     let clusters = cluster::clusters(&raw.clusters, context, report);
     Some(Topology {
         admin: admin?,
+        proxy: proxy?,
         monitors: monitors?,
         pools: pools?,
         load_balancers: load_balancers?,

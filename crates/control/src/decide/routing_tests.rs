@@ -37,6 +37,7 @@ fn pool(name: &str, origins: &[&str]) -> Pool {
 
 fn topology() -> Arc<Topology> {
     Arc::new(Topology {
+        proxy: lifeline_model::ProxySettings::default(),
         admin: AdminSettings {
             listen: "127.0.0.1:9090".parse().unwrap(),
             token: None,

@@ -23,6 +23,7 @@ fn origin(name: &str, port: u16) -> Origin {
 
 fn topology(pools: Vec<Pool>) -> Arc<Topology> {
     Arc::new(Topology {
+        proxy: lifeline_model::ProxySettings::default(),
         admin: AdminSettings {
             listen: "127.0.0.1:9090".parse().unwrap(),
             token: None,

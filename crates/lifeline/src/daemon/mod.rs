@@ -73,7 +73,18 @@ pub async fn run(path: &Path) -> ExitCode {
     }
 }
 
+/// Raises the soft limit on open files to the hard one, as nginx (`worker_rlimit_nofile`),
+/// HAProxy and Go's runtime do: the soft limit is often 1,024, which a busy load balancer (one
+/// descriptor per client, one per origin connection) reaches long before the machine would.
+fn raise_descriptor_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
+    }
+}
+
 async fn serve(path: &Path, topology: Arc<Topology>) -> anyhow::Result<()> {
+    raise_descriptor_limit();
     let store: Arc<dyn StateStore> = Arc::new(
         EmbeddedStore::open(&topology.admin.state_file).context("cannot open the state store")?,
     );

@@ -28,6 +28,7 @@ use super::encode::{self, BodyFraming};
 use crate::body::{OutBody, RequestBody};
 use crate::error::ErrorKind;
 use crate::origin_pool::OriginPool;
+use crate::upload::ClientBodyError;
 
 /// A body this small that came whole with its head is taken at once, and the connection given
 /// back before the answer goes to the client.
@@ -267,7 +268,7 @@ async fn send_streamed(
 
 enum Upload {
     Readable(std::io::Result<()>),
-    Frame(Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>),
+    Frame(Option<Result<hyper::body::Frame<Bytes>, ClientBodyError>>),
 }
 
 fn unsent_or_broken(err: WriteError) -> SendFailure {

@@ -103,6 +103,7 @@ pub fn table(pools: Vec<Pool>, load_balancer: LoadBalancer, healthy: bool) -> Ro
     RoutingTable {
         generation: 1,
         topology: Arc::new(Topology {
+            proxy: lifeline_model::ProxySettings::default(),
             admin: AdminSettings {
                 listen: "127.0.0.1:9090".parse().unwrap(),
                 token: None,

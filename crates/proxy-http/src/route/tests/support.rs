@@ -31,6 +31,7 @@ impl TestTable {
     pub fn new() -> Self {
         Self {
             topology: Topology {
+                proxy: lifeline_model::ProxySettings::default(),
                 admin: AdminSettings {
                     listen: "127.0.0.1:9090".parse().unwrap(),
                     token: None,
