@@ -15,6 +15,33 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    /// The file exists but holds nothing: not even the empty tables a first start writes.
+    #[error(
+        "state file {} is empty, so the drains, pins and event log it should hold are gone. \
+         Restore it from a backup, or start over with `lifeline run --reset-state`, which moves \
+         it aside",
+        path.display()
+    )]
+    Empty { path: PathBuf },
+
+    /// The file is not a redb file, is truncated, or fails redb's integrity check.
+    #[error(
+        "state file {} is damaged ({source}). Restore it from a backup, or start over with \
+         `lifeline run --reset-state`, which moves it aside",
+        path.display()
+    )]
+    Damaged {
+        path: PathBuf,
+        source: redb::DatabaseError,
+    },
+
+    #[error("cannot move state file {} aside to {}: {source}", path.display(), to.display())]
+    MoveAside {
+        path: PathBuf,
+        to: PathBuf,
+        source: std::io::Error,
+    },
+
     #[error("cannot open state file {}: {source}", path.display())]
     Open {
         path: PathBuf,

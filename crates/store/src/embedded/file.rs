@@ -8,10 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use lifeline_model::{Event, NewEvent};
-use redb::{
-    Database, DatabaseError, ReadableDatabase, ReadableTable, Table, TableDefinition,
-    WriteTransaction,
-};
+use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use tokio::sync::broadcast;
 
 use crate::error::StoreError;
@@ -63,7 +60,7 @@ impl<T, E: Into<redb::Error>> InFile<T> for Result<T, E> {
 // === impl StateFile ===
 
 impl StateFile {
-    /// Opens or creates the file (and its directory) and makes sure every table exists.
+    /// Opens the file, or creates it (and its directory), and makes sure every table exists.
     pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -71,15 +68,7 @@ impl StateFile {
                 source,
             })?;
         }
-        let db = Database::create(path).map_err(|source| match source {
-            DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
-                path: path.to_owned(),
-            },
-            source => StoreError::Open {
-                path: path.to_owned(),
-                source,
-            },
-        })?;
+        let db = super::open::database(path)?;
         let txn = db.begin_write().in_file(path)?;
         txn.open_table(EVENTS).in_file(path)?;
         txn.open_table(KEYS).in_file(path)?;
