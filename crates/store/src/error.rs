@@ -24,15 +24,16 @@ pub enum StoreError {
     )]
     Empty { path: PathBuf },
 
-    /// The file is not a redb file, is truncated, or fails redb's integrity check.
+    /// The file is not a redb file, is truncated, or fails redb's integrity check. `cause` is
+    /// not a `source`: the message shows it before the advice, and a chain would repeat it.
     #[error(
-        "state file {} is damaged ({source}). Restore it from a backup, or start over with \
+        "state file {} is damaged ({cause}). Restore it from a backup, or start over with \
          `lifeline run --reset-state`, which moves it aside",
         path.display()
     )]
     Damaged {
         path: PathBuf,
-        source: redb::DatabaseError,
+        cause: redb::DatabaseError,
     },
 
     #[error("cannot move state file {} aside to {}: {source}", path.display(), to.display())]

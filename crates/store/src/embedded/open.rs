@@ -108,9 +108,15 @@ fn open_error(path: &Path, source: DatabaseError) -> StoreError {
                 ErrorKind::InvalidData | ErrorKind::UnexpectedEof
             ) =>
         {
-            StoreError::Damaged { path, source }
+            StoreError::Damaged {
+                path,
+                cause: source,
+            }
         }
-        DatabaseError::Storage(StorageError::Corrupted(_)) => StoreError::Damaged { path, source },
+        DatabaseError::Storage(StorageError::Corrupted(_)) => StoreError::Damaged {
+            path,
+            cause: source,
+        },
         source => StoreError::Open { path, source },
     }
 }
