@@ -53,6 +53,11 @@ pub enum StoreError {
     #[error("state file {}: {source}", path.display())]
     Database { path: PathBuf, source: redb::Error },
 
+    /// A sequence number or counter in the file is at `u64::MAX`, which only a file written by
+    /// something else can reach: there is no next value to hand out.
+    #[error("state file {}: {counter} has no value after {}", path.display(), u64::MAX)]
+    Exhausted { path: PathBuf, counter: String },
+
     /// A stored event cannot be decoded, for example a kind this binary does not know.
     #[error("state file {}: event {seq} cannot be read: {source}", path.display())]
     Corrupt {

@@ -96,7 +96,7 @@ impl StateFile {
         let seq = {
             let mut events = txn.open_table(EVENTS).in_file(&self.path)?;
             let last = events.last().in_file(&self.path)?;
-            let seq = last.map_or(0, |(seq, _)| seq.value()) + 1;
+            let seq = self.next(last.map_or(0, |(seq, _)| seq.value()), "the event sequence")?;
             events.insert(seq, json.as_str()).in_file(&self.path)?;
             seq
         };
@@ -233,9 +233,17 @@ impl StateFile {
     /// Increments a counter in `meta` and returns its new value (the first is 1).
     fn bump(&self, meta: &mut Table<&str, u64>, counter: &str) -> Result<u64, StoreError> {
         let last = meta.get(counter).in_file(&self.path)?.map(|v| v.value());
-        let next = last.unwrap_or(0) + 1;
+        let next = self.next(last.unwrap_or(0), counter)?;
         meta.insert(counter, next).in_file(&self.path)?;
         Ok(next)
+    }
+
+    /// The value after `last`; an error, not an overflow, at `u64::MAX`.
+    fn next(&self, last: u64, counter: &str) -> Result<u64, StoreError> {
+        last.checked_add(1).ok_or_else(|| StoreError::Exhausted {
+            path: self.path.clone(),
+            counter: counter.to_owned(),
+        })
     }
 
     fn decode(&self, seq: u64, json: &str) -> Result<Event, StoreError> {
