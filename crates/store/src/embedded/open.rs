@@ -35,7 +35,8 @@ pub(super) fn database(path: &Path) -> Result<Database, StoreError> {
 }
 
 /// Moves the file at `path` (if any) aside to `<path>.reset-<unix seconds>` and returns where
-/// it went. A file another process has open is refused, never moved.
+/// it went. A file another process has open is refused, never moved, and so is one that cannot
+/// be opened to find out (no permission, an I/O error).
 pub(super) fn move_aside(path: &Path, now: Timestamp) -> Result<Option<PathBuf>, StoreError> {
     if !path.exists() {
         return Ok(None);
