@@ -61,6 +61,11 @@ pub struct RunArgs {
     /// Worker threads for the data plane and everything else (default: one per core).
     #[arg(long, env = "LIFELINE_THREADS")]
     pub threads: Option<usize>,
+    /// Start with an empty state store, for a damaged state file or to start over: the state
+    /// file, whatever its state, is first moved aside to `<file>.reset-<unix time>`. The
+    /// drains, pins and event log it held are not carried over.
+    #[arg(long)]
+    pub reset_state: bool,
 }
 
 #[derive(Debug, Args)]

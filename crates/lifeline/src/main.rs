@@ -36,7 +36,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => daemon::run(&args.config.config).await,
+            Command::Run(args) => daemon::run(&args.config.config, args.reset_state).await,
             Command::Check(args) => daemon::check(&args.config),
             Command::Status(args) => client::status(&args).await,
             Command::Events(args) => client::events(&args).await,

@@ -50,6 +50,11 @@ impl Daemon {
 
     /// Starts the daemon (again) and waits until its admin API answers.
     pub fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// `restart` with more arguments for `lifeline run` (such as `--reset-state`).
+    pub fn restart_with(&mut self, args: &[&str]) {
         assert!(self.child.is_none(), "the daemon is already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -59,6 +64,7 @@ impl Daemon {
         let child = Command::new(&self.binary)
             .args(["run", "-c"])
             .arg(&self.config_path)
+            .args(args)
             .env("RUST_LOG", "info")
             .env("LIFELINE_TOKEN_FOR_TESTS", TOKEN)
             .stdout(Stdio::null())
@@ -85,6 +91,41 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Runs `lifeline run` on the config (plus `args`) while the daemon is stopped, for a start
+    /// that must fail: its exit code and what it wrote to stderr. Kills it and panics if it is
+    /// still running after 15 s.
+    pub fn run_to_exit(&self, args: &[&str]) -> (Option<i32>, String) {
+        assert!(self.child.is_none(), "the daemon is already running");
+        let stderr_path = self.dir.path().join("run-to-exit.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("cannot create the log");
+        let mut child = Command::new(&self.binary)
+            .args(["run", "-c"])
+            .arg(&self.config_path)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("cannot start the daemon");
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("cannot wait for the daemon") {
+                break status;
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                child.kill().expect("cannot kill the daemon");
+                child.wait().expect("cannot reap the daemon");
+                panic!(
+                    "the daemon was still running after 15 s:\n{}",
+                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let logged = std::fs::read_to_string(&stderr_path).expect("cannot read the log");
+        (status.code(), logged)
     }
 
     pub fn admin_url(&self) -> String {

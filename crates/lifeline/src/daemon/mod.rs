@@ -55,7 +55,8 @@ pub fn check(path: &Path) -> ExitCode {
     }
 }
 
-pub async fn run(path: &Path) -> ExitCode {
+/// Runs the daemon on the config file at `path`; `reset_state` starts with an empty store.
+pub async fn run(path: &Path, reset_state: bool) -> ExitCode {
     // Nothing is opened or bound before the whole file is known to be good.
     let topology = match lifeline_config::load(path, &ProcessEnv) {
         Ok(topology) => Arc::new(topology),
@@ -64,7 +65,7 @@ pub async fn run(path: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(path, topology).await {
+    match serve(path, topology, reset_state).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -83,10 +84,11 @@ fn raise_descriptor_limit() {
     }
 }
 
-async fn serve(path: &Path, topology: Arc<Topology>) -> anyhow::Result<()> {
+async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyhow::Result<()> {
     raise_descriptor_limit();
     let store: Arc<dyn StateStore> = Arc::new(
-        EmbeddedStore::open(&topology.admin.state_file).context("cannot open the state store")?,
+        open_store(&topology.admin.state_file, reset_state)
+            .context("cannot open the state store")?,
     );
     let admin_listener = tokio::net::TcpListener::bind(topology.admin.listen)
         .await
@@ -243,6 +245,26 @@ async fn serve(path: &Path, topology: Arc<Topology>) -> anyhow::Result<()> {
     .await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the state file, or with `reset` moves it aside first and starts with an empty one.
+fn open_store(path: &Path, reset: bool) -> Result<EmbeddedStore, lifeline_store::StoreError> {
+    if !reset {
+        return EmbeddedStore::open(path);
+    }
+    let (store, aside) = EmbeddedStore::reset(path, Timestamp::now())?;
+    match aside {
+        Some(aside) => tracing::warn!(
+            path = %path.display(),
+            moved_to = %aside.display(),
+            "--reset-state: moved the old state file aside; starting with an empty store"
+        ),
+        None => tracing::info!(
+            path = %path.display(),
+            "--reset-state: there was no state file to move aside"
+        ),
+    }
+    Ok(store)
 }
 
 async fn record(store: &dyn StateStore, event: NewEvent) {

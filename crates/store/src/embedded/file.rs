@@ -8,10 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use lifeline_model::{Event, NewEvent};
-use redb::{
-    Database, DatabaseError, ReadableDatabase, ReadableTable, Table, TableDefinition,
-    WriteTransaction,
-};
+use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use tokio::sync::broadcast;
 
 use crate::error::StoreError;
@@ -63,7 +60,7 @@ impl<T, E: Into<redb::Error>> InFile<T> for Result<T, E> {
 // === impl StateFile ===
 
 impl StateFile {
-    /// Opens or creates the file (and its directory) and makes sure every table exists.
+    /// Opens the file, or creates it (and its directory), and makes sure every table exists.
     pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -71,15 +68,7 @@ impl StateFile {
                 source,
             })?;
         }
-        let db = Database::create(path).map_err(|source| match source {
-            DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
-                path: path.to_owned(),
-            },
-            source => StoreError::Open {
-                path: path.to_owned(),
-                source,
-            },
-        })?;
+        let db = super::open::database(path)?;
         let txn = db.begin_write().in_file(path)?;
         txn.open_table(EVENTS).in_file(path)?;
         txn.open_table(KEYS).in_file(path)?;
@@ -107,7 +96,7 @@ impl StateFile {
         let seq = {
             let mut events = txn.open_table(EVENTS).in_file(&self.path)?;
             let last = events.last().in_file(&self.path)?;
-            let seq = last.map_or(0, |(seq, _)| seq.value()) + 1;
+            let seq = self.next(last.map_or(0, |(seq, _)| seq.value()), "the event sequence")?;
             events.insert(seq, json.as_str()).in_file(&self.path)?;
             seq
         };
@@ -244,9 +233,17 @@ impl StateFile {
     /// Increments a counter in `meta` and returns its new value (the first is 1).
     fn bump(&self, meta: &mut Table<&str, u64>, counter: &str) -> Result<u64, StoreError> {
         let last = meta.get(counter).in_file(&self.path)?.map(|v| v.value());
-        let next = last.unwrap_or(0) + 1;
+        let next = self.next(last.unwrap_or(0), counter)?;
         meta.insert(counter, next).in_file(&self.path)?;
         Ok(next)
+    }
+
+    /// The value after `last`; an error, not an overflow, at `u64::MAX`.
+    fn next(&self, last: u64, counter: &str) -> Result<u64, StoreError> {
+        last.checked_add(1).ok_or_else(|| StoreError::Exhausted {
+            path: self.path.clone(),
+            counter: counter.to_owned(),
+        })
     }
 
     fn decode(&self, seq: u64, json: &str) -> Result<Event, StoreError> {

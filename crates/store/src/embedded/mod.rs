@@ -5,14 +5,17 @@
 //! runs in `spawn_blocking` on a shared handle.
 
 mod file;
+mod open;
+#[cfg(test)]
+mod open_tests;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use lifeline_model::{Event, NewEvent};
+use lifeline_model::{Event, NewEvent, Timestamp};
 
 use crate::error::StoreError;
 use crate::store::{CasOutcome, Leadership, StateStore, Versioned};
@@ -27,16 +30,27 @@ pub struct EmbeddedStore {
 // === impl EmbeddedStore ===
 
 impl EmbeddedStore {
-    /// Opens the state file at `path`, creating it and its parent directories if needed.
+    /// Opens the state file at `path`, creating it and its parent directories if no file is
+    /// there.
     ///
-    /// Blocks on disk I/O; call it at startup. Fails with [`StoreError::Locked`] while another
-    /// process (or another handle in this one) has the file open.
+    /// Blocks on disk I/O and reads the whole file to check it; call it at startup. Fails with
+    /// [`StoreError::Locked`] while another process (or another handle in this one) has the file
+    /// open, and with [`StoreError::Empty`] or [`StoreError::Damaged`] for a file that exists
+    /// but holds no usable store.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let file = StateFile::open(path)?;
         tracing::debug!(path = %path.display(), "opened state file");
         Ok(Self {
             file: Arc::new(file),
         })
+    }
+
+    /// Starts over with an empty store at `path`: the file there, whatever its state, is first
+    /// moved aside to `<path>.reset-<unix seconds of now>`, which is returned (`None` when there
+    /// was no file). A file in use by another process is refused and left where it is.
+    pub fn reset(path: &Path, now: Timestamp) -> Result<(Self, Option<PathBuf>), StoreError> {
+        let aside = open::move_aside(path, now)?;
+        Ok((Self::open(path)?, aside))
     }
 
     /// Runs blocking work on the file off the async runtime.

@@ -257,6 +257,37 @@ async fn an_unreadable_event_is_corrupt_not_a_panic() {
     assert_eq!(seqs(&store.events_since(0, 1).await.unwrap()), [1]);
 }
 
+#[tokio::test]
+async fn counters_at_their_maximum_are_an_error_not_an_overflow() {
+    let (_dir, path) = state_path();
+    drop(EmbeddedStore::open(&path).unwrap());
+    {
+        // Values only a file written by something else can hold.
+        const EVENTS: redb::TableDefinition<u64, &str> = redb::TableDefinition::new("events");
+        const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        let json = serde_json::to_string(&event(1)).unwrap();
+        let mut events = txn.open_table(EVENTS).unwrap();
+        events.insert(u64::MAX, json.as_str()).unwrap();
+        drop(events);
+        let mut meta = txn.open_table(META).unwrap();
+        meta.insert("fencing_token", u64::MAX).unwrap();
+        drop(meta);
+        txn.commit().unwrap();
+    }
+
+    let store = EmbeddedStore::open(&path).unwrap();
+    let error = store.append(event(2)).await.unwrap_err();
+    assert!(matches!(error, StoreError::Exhausted { .. }), "{error:?}");
+    assert!(error.to_string().contains("the event sequence"), "{error}");
+    let error = store.campaign("node-a").await.unwrap_err();
+    assert!(matches!(error, StoreError::Exhausted { .. }), "{error:?}");
+    assert!(error.to_string().contains("fencing_token"), "{error}");
+    // Nothing else is stuck.
+    store.ping().await.unwrap();
+}
+
 #[test]
 fn a_second_open_in_this_process_is_locked() {
     let (_dir, path) = state_path();
