@@ -31,6 +31,7 @@ fn topology(token: Option<&str>) -> Topology {
             listen: "127.0.0.1:9090".parse().unwrap(),
             token: token.map(Secret::new),
             state_file: PathBuf::from("unused"),
+            limits: lifeline_model::AdminLimits::default(),
         },
         monitors: vec![Monitor {
             name: MonitorName::new("tcp"),
