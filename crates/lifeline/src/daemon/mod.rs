@@ -216,10 +216,7 @@ async fn serve(path: &Path, topology: Arc<Topology>) -> anyhow::Result<()> {
             tracing::error!(%error, "a cluster task failed");
         }
     }
-    admin_task
-        .await
-        .context("the admin API failed")?
-        .context("the admin API failed")?;
+    admin_task.await.context("the admin API failed")?;
     record(
         store.as_ref(),
         NewEvent::new(
