@@ -353,6 +353,28 @@ async fn force_and_drain_need_the_token_and_show_in_status() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_accepted_in_any_case_and_after_several_spaces() {
+    let f = fixture(Some(TOKEN)).await;
+    for credentials in [
+        format!("bearer {TOKEN}"),
+        format!("BEARER  {TOKEN}"),
+        format!("Bearer {TOKEN}"),
+    ] {
+        let request = Request::put("/origins/a/drain")
+            .header(header::AUTHORIZATION, &credentials)
+            .body(Body::empty())
+            .unwrap();
+        let (code, body) = call(&f.state, request).await;
+        assert_eq!(code, StatusCode::OK, "{credentials}: {body}");
+    }
+    let request = Request::put("/origins/a/drain")
+        .header(header::AUTHORIZATION, format!("Basic {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&f.state, request).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn force_and_drain_refuse_bad_requests_with_400() {
     let f = fixture(Some(TOKEN)).await;
     for (uri, body, expected) in [
