@@ -1,4 +1,5 @@
-//! Every request that changes something needs `Authorization: Bearer <token>`.
+//! Every request that changes something needs `Authorization: Bearer <token>`, the scheme in any
+//! case and followed by one or more spaces, as RFC 9110 §11.4 allows.
 
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
@@ -29,7 +30,7 @@ pub(crate) async fn require_token(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
+        .and_then(bearer_token);
     match presented {
         Some(token) if constant_time_eq(token.as_bytes(), expected.expose().as_bytes()) => {
             next.run(request).await
@@ -37,6 +38,14 @@ pub(crate) async fn require_token(
         Some(_) => unauthorized("invalid bearer token"),
         None => unauthorized("missing bearer token"),
     }
+}
+
+/// The token of `Bearer <token>` credentials: RFC 9110's `auth-scheme 1*SP token68`, where the
+/// scheme is case-insensitive.
+fn bearer_token(credentials: &str) -> Option<&str> {
+    let (scheme, token) = credentials.split_once(' ')?;
+    let token = token.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 fn unauthorized(message: &str) -> Response {
@@ -58,7 +67,24 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{bearer_token, constant_time_eq};
+
+    #[test]
+    fn the_scheme_is_case_insensitive_and_spaces_may_repeat() {
+        for credentials in ["Bearer t0k", "bearer t0k", "BEARER t0k", "bEaReR   t0k"] {
+            assert_eq!(bearer_token(credentials), Some("t0k"), "{credentials:?}");
+        }
+        for credentials in [
+            "Bearer",
+            "Bearer ",
+            "Bearert0k",
+            "Basic t0k",
+            "Bearer\tt0k",
+            "",
+        ] {
+            assert_eq!(bearer_token(credentials), None, "{credentials:?}");
+        }
+    }
 
     #[test]
     fn compares_whole_tokens() {

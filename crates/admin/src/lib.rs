@@ -5,6 +5,7 @@
 //! needs the configured bearer token.
 
 mod auth;
+mod conn;
 mod error;
 mod routes;
 mod server;

@@ -42,6 +42,9 @@ pub(crate) struct RawAdmin {
     /// Any TOML value, so a wrong type is reported without echoing it.
     pub token: Field<toml::Value>,
     pub state_file: Field<String>,
+    pub header_timeout: Field<String>,
+    pub idle_timeout: Field<String>,
+    pub max_connections: Field<i64>,
 }
 
 /// `[proxy]`.

@@ -31,6 +31,6 @@ pub use secret::Secret;
 pub use status::{LoadBalancerStatus, OriginStatus, PoolStatus, StatusSnapshot};
 pub use time::Timestamp;
 pub use topology::{
-    AdminSettings, CodeMatcher, HostPort, HttpCheck, LogFormat, Monitor, MonitorKind, Origin,
-    OriginProtocol, Pool, PostgresCheck, ProxySettings, Topology,
+    AdminLimits, AdminSettings, CodeMatcher, HostPort, HttpCheck, LogFormat, Monitor, MonitorKind,
+    Origin, OriginProtocol, Pool, PostgresCheck, ProxySettings, Topology,
 };

@@ -59,6 +59,31 @@ pub struct AdminSettings {
     /// The embedded state store (event log, manual overrides). Default `lifeline.redb` beside the
     /// config file.
     pub state_file: PathBuf,
+    /// How long admin connections may take, and how many may be open.
+    pub limits: AdminLimits,
+}
+
+/// `[admin]` limits on connections, so that idle or slow clients cannot hold the daemon's file
+/// descriptors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdminLimits {
+    /// A request head must arrive within this, counted from its first byte. Default 10 s.
+    pub header_timeout: Duration,
+    /// A connection with no request in flight and no byte of a new one is closed after this.
+    /// Default 60 s.
+    pub idle_timeout: Duration,
+    /// Open admin connections at most; more wait in the listen queue. Default 256.
+    pub max_connections: usize,
+}
+
+impl Default for AdminLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 256,
+        }
+    }
 }
 
 /// `[proxy]`: how long the load balancers' clients may take, and how many connections one

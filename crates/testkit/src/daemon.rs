@@ -18,6 +18,8 @@ pub struct Daemon {
     pub config_path: PathBuf,
     dir: tempfile::TempDir,
     binary: PathBuf,
+    /// `RLIMIT_NOFILE` of the daemon, when a test wants it low.
+    fd_limit: Option<u32>,
     child: Option<Child>,
 }
 
@@ -25,6 +27,12 @@ impl Daemon {
     /// Writes `config` (which must contain `{admin}` where the admin listen address goes and may
     /// contain `{token}`) to a file, starts `lifeline run` on it and waits for the admin API.
     pub fn start(binary: &Path, config: &str) -> Self {
+        Self::start_limited(binary, config, None)
+    }
+
+    /// Like [`start`](Self::start), with the daemon's open files limited to `fd_limit` (through
+    /// the shell's `ulimit -n`, which then `exec`s the daemon: its pid stays the daemon's).
+    pub fn start_limited(binary: &Path, config: &str, fd_limit: Option<u32>) -> Self {
         let dir = tempfile::tempdir().expect("cannot make a temp dir");
         let admin_port = free_port();
         let config_path = dir.path().join("lifeline.toml");
@@ -33,6 +41,7 @@ impl Daemon {
             config_path,
             dir,
             binary: binary.to_path_buf(),
+            fd_limit,
             child: None,
         };
         daemon.write_config(config);
@@ -61,7 +70,18 @@ impl Daemon {
             .append(true)
             .open(self.log_path())
             .expect("cannot open the daemon log");
-        let child = Command::new(&self.binary)
+        let mut command = match self.fd_limit {
+            Some(limit) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(&self.binary);
+                shell
+            }
+            None => Command::new(&self.binary),
+        };
+        let child = command
             .args(["run", "-c"])
             .arg(&self.config_path)
             .args(args)

@@ -32,6 +32,7 @@ fn topology(token: Option<&str>) -> Topology {
             listen: "127.0.0.1:9090".parse().unwrap(),
             token: token.map(Secret::new),
             state_file: PathBuf::from("unused"),
+            limits: lifeline_model::AdminLimits::default(),
         },
         monitors: vec![Monitor {
             name: MonitorName::new("tcp"),
@@ -350,6 +351,28 @@ async fn force_and_drain_need_the_token_and_show_in_status() {
     let status: Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["pools"][0]["origins"][0]["draining"], true);
     assert!(status["load_balancers"][0]["forced"].is_null());
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_accepted_in_any_case_and_after_several_spaces() {
+    let f = fixture(Some(TOKEN)).await;
+    for credentials in [
+        format!("bearer {TOKEN}"),
+        format!("BEARER  {TOKEN}"),
+        format!("Bearer {TOKEN}"),
+    ] {
+        let request = Request::put("/origins/a/drain")
+            .header(header::AUTHORIZATION, &credentials)
+            .body(Body::empty())
+            .unwrap();
+        let (code, body) = call(&f.state, request).await;
+        assert_eq!(code, StatusCode::OK, "{credentials}: {body}");
+    }
+    let request = Request::put("/origins/a/drain")
+        .header(header::AUTHORIZATION, format!("Basic {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&f.state, request).await.0, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

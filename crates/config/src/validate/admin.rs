@@ -1,9 +1,9 @@
-//! `[admin]`: where the admin API listens, its token, and the state file.
+//! `[admin]`: where the admin API listens, its token, its connection limits, and the state file.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 
-use lifeline_model::AdminSettings;
+use lifeline_model::{AdminLimits, AdminSettings};
 
 use super::fields;
 use crate::diagnostics::Report;
@@ -11,6 +11,8 @@ use crate::raw::RawAdmin;
 
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9090));
 const DEFAULT_STATE_FILE: &str = "lifeline.redb";
+/// More than a daemon's descriptors would allow anyway.
+const MAX_CONNECTIONS: i64 = 1 << 20;
 
 /// Checks `[admin]` (absent means every default). A relative `state_file` is resolved against the
 /// directory of `file`, the config file.
@@ -24,11 +26,41 @@ pub(super) fn settings(
     let listen = listen(raw, report);
     let token = fields::secret(&raw.token, "token", report);
     let state_file = state_file(raw, report);
+    let limits = limits(raw, report);
     let directory = file.parent().unwrap_or(Path::new(""));
     Some(AdminSettings {
         listen: listen?,
         token: token?,
         state_file: directory.join(state_file?),
+        limits: limits?,
+    })
+}
+
+fn limits(raw: &RawAdmin, report: &mut Report<'_>) -> Option<AdminLimits> {
+    let defaults = AdminLimits::default();
+    let header_timeout = fields::duration(
+        &raw.header_timeout,
+        "header_timeout",
+        defaults.header_timeout,
+        report,
+    );
+    let idle_timeout = fields::duration(
+        &raw.idle_timeout,
+        "idle_timeout",
+        defaults.idle_timeout,
+        report,
+    );
+    let max_connections = fields::integer(
+        &raw.max_connections,
+        "max_connections",
+        defaults.max_connections as i64,
+        1..=MAX_CONNECTIONS,
+        report,
+    );
+    Some(AdminLimits {
+        header_timeout: header_timeout?,
+        idle_timeout: idle_timeout?,
+        max_connections: usize::try_from(max_connections?).ok()?,
     })
 }
 
@@ -58,4 +90,57 @@ fn state_file<'a>(raw: &'a RawAdmin, report: &mut Report<'_>) -> Option<&'a str>
         return None;
     }
     Some(text.get_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use lifeline_model::AdminLimits;
+
+    use crate::parse;
+
+    #[test]
+    fn limits_have_defaults_and_can_be_set() {
+        let env = HashMap::new();
+        let topology = parse(Path::new("lifeline.toml"), "", &env).unwrap();
+        assert_eq!(topology.admin.limits, AdminLimits::default());
+
+        let text =
+            "[admin]\nheader_timeout = \"2s\"\nidle_timeout = \"500ms\"\nmax_connections = 8\n";
+        let topology = parse(Path::new("lifeline.toml"), text, &env).unwrap();
+        assert_eq!(
+            topology.admin.limits,
+            AdminLimits {
+                header_timeout: Duration::from_secs(2),
+                idle_timeout: Duration::from_millis(500),
+                max_connections: 8,
+            }
+        );
+    }
+
+    #[test]
+    fn impossible_limits_are_reported_together() {
+        let text =
+            "[admin]\nheader_timeout = \"0s\"\nidle_timeout = \"soon\"\nmax_connections = 0\n";
+        let diagnostics = parse(Path::new("lifeline.toml"), text, &HashMap::new()).unwrap_err();
+        let found: Vec<(usize, String)> = diagnostics
+            .into_iter()
+            .map(|d| (d.line, d.message))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (2, "`header_timeout` must be longer than zero".to_string()),
+                (
+                    3,
+                    "`idle_timeout`: `soon` is not a duration like \"500ms\", \"5s\" or \"1m\""
+                        .to_string()
+                ),
+                (4, "`max_connections` must be at least 1, not 0".to_string()),
+            ]
+        );
+    }
 }

@@ -42,6 +42,7 @@ fn topology() -> Arc<Topology> {
             listen: "127.0.0.1:9090".parse().unwrap(),
             token: None,
             state_file: PathBuf::from("state.redb"),
+            limits: lifeline_model::AdminLimits::default(),
         },
         monitors: vec![Monitor {
             name: MonitorName::new("tcp"),

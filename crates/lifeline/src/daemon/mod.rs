@@ -229,10 +229,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
             tracing::error!(%error, "a cluster task failed");
         }
     }
-    admin_task
-        .await
-        .context("the admin API failed")?
-        .context("the admin API failed")?;
+    admin_task.await.context("the admin API failed")?;
     record(
         store.as_ref(),
         NewEvent::new(

@@ -65,8 +65,11 @@ impl Reloader<'_> {
         );
         if previous.admin.listen != topology.admin.listen
             || previous.admin.state_file != topology.admin.state_file
+            || previous.admin.limits != topology.admin.limits
         {
-            summary.push_str("; admin.listen and admin.state_file take effect at the next restart");
+            summary.push_str(
+                "; admin.listen, admin.state_file and the admin limits take effect at the next restart",
+            );
         }
         for problem in problems {
             summary.push_str(&format!("; not serving {problem}"));

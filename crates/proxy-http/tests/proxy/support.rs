@@ -108,6 +108,7 @@ pub fn table(pools: Vec<Pool>, load_balancer: LoadBalancer, healthy: bool) -> Ro
                 listen: "127.0.0.1:9090".parse().unwrap(),
                 token: None,
                 state_file: PathBuf::from("unused.redb"),
+                limits: lifeline_model::AdminLimits::default(),
             },
             monitors: Vec::new(),
             pools,

@@ -105,6 +105,7 @@ pub fn topology(monitors: Vec<Monitor>, pools: Vec<Pool>) -> Topology {
             listen: "127.0.0.1:0".parse().unwrap(),
             token: None,
             state_file: "unused.redb".into(),
+            limits: lifeline_model::AdminLimits::default(),
         },
         monitors,
         pools,

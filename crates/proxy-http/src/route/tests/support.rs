@@ -36,6 +36,7 @@ impl TestTable {
                     listen: "127.0.0.1:9090".parse().unwrap(),
                     token: None,
                     state_file: PathBuf::from("unused"),
+                    limits: lifeline_model::AdminLimits::default(),
                 },
                 monitors: Vec::new(),
                 pools: Vec::new(),
