@@ -13,6 +13,12 @@
 #      For Lifeline also how long the restarted origin takes to be back in rotation.
 #   c) memory: RSS of Lifeline and HAProxy with 1,000 origins in one pool (checked every 5 s)
 #      under the same wrk load.
+#   d) the slow-upload attack: ATTACKERS connections each announce a 1 MB POST and send a byte of
+#      it a second (bench/slow-upload.py, reconnecting when cut) while wrk measures real traffic
+#      for DURATION s, in front of two `lifeline origin`s (which, unlike nginx's `return`, read
+#      request bodies); ATTACK_RUNS runs. wrk's req/s and errors beside HAProxy's and nginx's, what
+#      each proxy did to the attackers, and for Lifeline the origins ejected (the attack used to
+#      take both out within a second).
 #
 # Every proxy passes Host on and adds X-Forwarded-For and X-Forwarded-Proto, as commonly set up
 # (HAProxy `option forwardfor`, nginx `proxy_set_header`), so that the origins parse the same
@@ -22,7 +28,7 @@
 # origins share cpu 1. The reference run puts wrk on cpu 0 instead, so that it measures what
 # client and origin can do without a proxy in between. Override with PROXY_CPU / LOAD_CPU.
 #
-#   bench/http-proxy.sh                          # DURATION=10 RUNS=8 FAIL_RUNS=3
+#   bench/http-proxy.sh                          # DURATION=10 RUNS=8 FAIL_RUNS=3 ATTACK_RUNS=3
 #   DURATION=5 RUNS=3 PARTS=a bench/http-proxy.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +40,9 @@ FAIL_RUNS=${FAIL_RUNS:-3}
 FAIL_SECONDS=${FAIL_SECONDS:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 N_MANY=${N_MANY:-1000}
-PARTS=${PARTS:-abc}
+ATTACKERS=${ATTACKERS:-60}
+ATTACK_RUNS=${ATTACK_RUNS:-3}
+PARTS=${PARTS:-abcd}
 BASE_PORT=${BASE_PORT:-28000}
 MANY_PORT=${MANY_PORT:-31000}
 PROXY_CPU=${PROXY_CPU:-0}
@@ -47,6 +55,11 @@ ADMIN_PORT=$((BASE_PORT + 11))
 HAPROXY_PORT=$((BASE_PORT + 20))
 HAPROXY_PLAIN_PORT=$((BASE_PORT + 21))
 NGINX_PORT=$((BASE_PORT + 30))
+UPLOAD_ORIGIN=$((BASE_PORT + 50)) # and the next port
+UPLOAD_LIFELINE=$((BASE_PORT + 52))
+UPLOAD_ADMIN=$((BASE_PORT + 53))
+UPLOAD_HAPROXY=$((BASE_PORT + 54))
+UPLOAD_NGINX=$((BASE_PORT + 55))
 
 scripts/install-deps.sh --bench
 cargo build --release --quiet --bin lifeline
@@ -179,13 +192,13 @@ write_haproxy_config() { # file port redispatch(yes|no) interval origins...
   } >"$file"
 }
 
-write_nginx_proxy_config() { # file port
+write_nginx_proxy_config() { # file port [name origin_port1 origin_port2]
   {
     printf 'daemon off;\nworker_processes 1;\n'
-    nginx_common nginx-proxy
+    nginx_common "${3:-nginx-proxy}"
     printf 'http {\n'
     nginx_http_common
-    printf '  upstream origins {\n    server 127.0.0.1:%s;\n    server 127.0.0.1:%s;\n' "$ORIGIN1" "$ORIGIN2"
+    printf '  upstream origins {\n    server 127.0.0.1:%s;\n    server 127.0.0.1:%s;\n' "${4:-$ORIGIN1}" "${5:-$ORIGIN2}"
     printf '    keepalive 64;\n    keepalive_requests 1000000;\n  }\n'
     printf '  server {\n    listen 127.0.0.1:%s;\n    location / {\n      proxy_pass http://origins;\n' "$2"
     printf '      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n'
@@ -399,6 +412,47 @@ part_c() {
   forget_pid "$pid"
 }
 
+# --- d) the slow-upload attack under load ----------------------------------------------------
+part_d() {
+  printf '\n== d) slow-upload attack: %s connections, 1 MB announced, a byte a second, while wrk -c%s measures %ss; %s runs\n' \
+    "$ATTACKERS" "$CONNECTIONS" "$DURATION" "$ATTACK_RUNS"
+  "${on_load_cpu[@]}" "$bin" origin --listen "127.0.0.1:$UPLOAD_ORIGIN" --count 2 --name u 2>"$work/upload-origins.log" &
+  pids+=("$!")
+  wait_for 20 answers_200 $((UPLOAD_ORIGIN + 1))
+  local o1="127.0.0.1:$UPLOAD_ORIGIN" o2="127.0.0.1:$((UPLOAD_ORIGIN + 1))"
+  declare -A port pid
+  write_lifeline_config "$work/upload.toml" "$UPLOAD_LIFELINE" "$UPLOAD_ADMIN" 1s "$o1" "$o2"
+  "${on_proxy_cpu[@]}" "$bin" run -c "$work/upload.toml" --threads 1 2>"$work/lifeline-upload.log" &
+  pid[lifeline]=$!; port[lifeline]=$UPLOAD_LIFELINE; pids+=("$!")
+  write_haproxy_config "$work/upload.cfg" "$UPLOAD_HAPROXY" yes 1s "$o1" "$o2"
+  "${on_proxy_cpu[@]}" haproxy -f "$work/upload.cfg" -db 2>"$work/haproxy-upload.log" &
+  pid[haproxy]=$!; port[haproxy]=$UPLOAD_HAPROXY; pids+=("$!")
+  write_nginx_proxy_config "$work/nginx-upload.conf" "$UPLOAD_NGINX" nginx-upload "$UPLOAD_ORIGIN" $((UPLOAD_ORIGIN + 1))
+  "${on_proxy_cpu[@]}" nginx -p "$work" -e "$work/nginx-upload.err" -c "$work/nginx-upload.conf" &
+  pid[nginx]=$!; port[nginx]=$UPLOAD_NGINX; pids+=("$!")
+  local tool run attack
+  for tool in lifeline haproxy nginx; do wait_for 20 answers_200 "${port[$tool]}"; done
+  printf '%-4s %-9s %10s %9s %7s %s\n' run tool req/s p99_ms errors "attackers (status:count, closed)"
+  for run in $(seq 1 "$ATTACK_RUNS"); do
+    for tool in lifeline haproxy nginx; do
+      "${on_load_cpu[@]}" python3 bench/slow-upload.py "127.0.0.1:${port[$tool]}" \
+        $((WARMUP + DURATION + 1)) --connections "$ATTACKERS" >"$work/attack.txt" &
+      attack=$!
+      sleep "$WARMUP"
+      load "${port[$tool]}" "$DURATION" "$work/wrk.txt"
+      wait "$attack"
+      read -r rps _ p99 non2xx sockerr < <(parse_wrk "$work/wrk.txt")
+      local notes
+      notes=$(cat "$work/attack.txt")
+      printf '%-4s %-9s %10s %9s %7s %s\n' "$run" "$tool" "$rps" "$p99" $((non2xx + sockerr)) "$notes"
+      echo "d $tool $rps $p99 $((non2xx + sockerr))" >>"$results"
+    done
+  done
+  local ejected
+  ejected=$(curl -s "http://127.0.0.1:$UPLOAD_ADMIN/events?limit=10000" | grep -o '"kind":"origin_ejected"' | wc -l)
+  echo "ejected $ejected" >>"$results"
+}
+
 if [[ $PARTS == *a* || $PARTS == *b* ]]; then
   start_origin 1 "$ORIGIN1"
   start_origin 2 "$ORIGIN2"
@@ -407,6 +461,7 @@ fi
 [[ $PARTS == *a* ]] && part_a
 [[ $PARTS == *b* ]] && part_b
 [[ $PARTS == *c* ]] && part_c
+[[ $PARTS == *d* ]] && part_d
 
 printf '\n== summary\n'
 python3 - "$results" <<'PY'
@@ -455,6 +510,16 @@ if any(r[0] == "b" for r in rows):
     ok = all(r[1] != "never" and float(r[1]) <= 2.0 for r in rec)
     print(f"   lifeline: origin1 healthy again after {[r[1] for r in rec]} s, answering after "
           f"{[r[2] for r in rec]} s; within 2 monitor intervals (2 s): {'yes' if ok else 'NO'}")
+
+if any(r[0] == "d" for r in rows):
+    print("d) under the slow-upload attack (medians)  req/s    p99_ms   errors")
+    d = {t: (med("d", t, 2), med("d", t, 3), med("d", t, 4)) for t in ("lifeline", "haproxy", "nginx")}
+    for tool, (rps, p99, errors) in d.items():
+        print(f"   {tool:<36} {rps:>8.0f} {p99:>9.3f} {errors:>8.0f}")
+    for other in ("haproxy", "nginx"):
+        print(f"   lifeline/{other:<8} req/s {d['lifeline'][0] / d[other][0]:.2f}  p99 {d['lifeline'][1] / d[other][1]:.2f}")
+    ejected = [r[1] for r in rows if r[0] == "ejected"]
+    print(f"   lifeline: origins ejected during the attack: {ejected[0] if ejected else '?'}")
 
 if any(r[0] == "c" for r in rows):
     c = {r[1]: float(r[2]) for r in rows if r[0] == "c"}
