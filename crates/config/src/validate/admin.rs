@@ -1,4 +1,6 @@
 //! `[admin]`: where the admin API listens, its token, and the state file.
+//!
+//! A non-loopback `listen` without a token is valid but rarely meant, so it is a warning.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
@@ -23,6 +25,16 @@ pub(super) fn settings(
     let raw = raw.unwrap_or(&defaults);
     let listen = listen(raw, report);
     let token = fields::secret(&raw.token, "token", report);
+    if let (Some(address), Some(text), None) = (listen, &raw.listen, &raw.token)
+        && !address.ip().is_loopback()
+    {
+        report.warn(
+            text.span().start,
+            "the admin API listens beyond this machine without a `token`: it shows the \
+             topology to anyone who can reach it and refuses every change; set `token = \
+             \"${LIFELINE_TOKEN}\"` or listen on 127.0.0.1",
+        );
+    }
     let state_file = state_file(raw, report);
     let directory = file.parent().unwrap_or(Path::new(""));
     Some(AdminSettings {
