@@ -6,6 +6,7 @@
 mod cluster;
 mod cluster_errors;
 mod errors;
+mod hardening;
 mod listen_errors;
 mod load_balancer;
 mod load_balancer_errors;
