@@ -1,11 +1,13 @@
 //! Whole-file tests: valid configs build the expected [`Topology`]; `errors.rs` covers each class
 //! of problem with its exact position. Load balancers have their own files:
 //! `load_balancer.rs`, `load_balancer_errors.rs` and `listen_errors.rs`; so do clusters:
-//! `cluster.rs` and `cluster_errors.rs`.
+//! `cluster.rs` and `cluster_errors.rs`. `hardening.rs` covers secrets and hostile input,
+//! `fuzz.rs` random input.
 
 mod cluster;
 mod cluster_errors;
 mod errors;
+mod fuzz;
 mod hardening;
 mod listen_errors;
 mod load_balancer;
