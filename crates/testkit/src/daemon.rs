@@ -18,6 +18,8 @@ pub struct Daemon {
     pub config_path: PathBuf,
     dir: tempfile::TempDir,
     binary: PathBuf,
+    /// Extra environment variables of the daemon, for `${VAR}` in its config.
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -25,6 +27,11 @@ impl Daemon {
     /// Writes `config` (which must contain `{admin}` where the admin listen address goes and may
     /// contain `{token}`) to a file, starts `lifeline run` on it and waits for the admin API.
     pub fn start(binary: &Path, config: &str) -> Self {
+        Self::start_with_env(binary, config, &[])
+    }
+
+    /// As [`Daemon::start`], with these environment variables set for the daemon.
+    pub fn start_with_env(binary: &Path, config: &str, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("cannot make a temp dir");
         let admin_port = free_port();
         let config_path = dir.path().join("lifeline.toml");
@@ -33,6 +40,10 @@ impl Daemon {
             config_path,
             dir,
             binary: binary.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
             child: None,
         };
         daemon.write_config(config);
@@ -61,6 +72,7 @@ impl Daemon {
             .arg(&self.config_path)
             .env("RUST_LOG", "info")
             .env("LIFELINE_TOKEN_FOR_TESTS", TOKEN)
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
