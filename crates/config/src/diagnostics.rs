@@ -2,23 +2,41 @@
 //!
 //! Validation never stops at the first problem. It pushes each one into a [`Report`] by byte
 //! offset; the report turns offsets into 1-based lines and columns (columns count characters, not
-//! bytes) and sorts them by position, so a user fixes a whole file in one pass.
+//! bytes) and sorts them by position, so a user fixes a whole file in one pass. It is also the
+//! last guard on what a message shows: a quoted part that may be a piece of a `${VAR}` value is
+//! hidden, and control characters are escaped, so a message is one line without a secret.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::env::Expansion;
+
+/// Shown instead of a quoted part of a message that may be a piece of a variable's value.
+const HIDDEN: &str = "(a value from the environment, not shown)";
+/// A variable's value this long or longer is hidden wherever a message quotes it; a shorter one
+/// only in messages about the string it is in, as it could be any short word.
+const MIN_HIDDEN_LEN: usize = 3;
+
 /// One problem in a config file.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}:{col}: error: {message}", file.display())]
+#[error("{}:{line}:{col}: {severity}: {message}", file.display())]
 pub struct Diagnostic {
     pub file: PathBuf,
     /// 1-based; 0 when the problem is the file itself (it could not be read).
     pub line: usize,
     /// 1-based, in characters; 0 when `line` is 0.
     pub col: usize,
+    pub severity: Severity,
     /// One line. Never contains a secret.
     pub message: String,
+}
+
+/// An error makes the file unusable; a warning is shown, and the file is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
 }
 
 /// Every problem found in a config file, sorted by position. Never empty.
@@ -29,10 +47,12 @@ pub struct Diagnostics(Vec<Diagnostic>);
 pub(crate) struct Report<'a> {
     file: &'a Path,
     text: &'a str,
-    found: Vec<(usize, String)>,
+    found: Vec<(usize, Severity, String)>,
     /// Strings whose `${VAR}` expansion failed: later problems inside them are consequences, so
     /// they are not reported a second time.
     muted: Vec<Range<usize>>,
+    /// Every string that took a value from the environment.
+    expansions: Vec<Expansion>,
 }
 
 // === impl Diagnostic ===
@@ -44,8 +64,20 @@ impl Diagnostic {
             file: file.to_path_buf(),
             line: 0,
             col: 0,
+            severity: Severity::Error,
             message: message.into(),
         }
+    }
+}
+
+// === impl Severity ===
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+        })
     }
 }
 
@@ -113,13 +145,24 @@ impl<'a> Report<'a> {
             text,
             found: Vec::new(),
             muted: Vec::new(),
+            expansions: Vec::new(),
         }
     }
 
     /// Records a problem at byte offset `at`.
     pub(crate) fn error(&mut self, at: usize, message: impl Into<String>) {
+        self.push(at, Severity::Error, message.into());
+    }
+
+    /// Records a warning at byte offset `at`: the file is still used.
+    pub(crate) fn warn(&mut self, at: usize, message: impl Into<String>) {
+        self.push(at, Severity::Warning, message.into());
+    }
+
+    fn push(&mut self, at: usize, severity: Severity, message: String) {
         if !self.muted.iter().any(|span| span.contains(&at)) {
-            self.found.push((at, message.into()));
+            let message = self.cleaned(at, &message);
+            self.found.push((at, severity, message));
         }
     }
 
@@ -129,40 +172,115 @@ impl<'a> Report<'a> {
         self.muted.push(span);
     }
 
+    /// Remembers which strings took values from the environment.
+    pub(crate) fn set_expansions(&mut self, expansions: Vec<Expansion>) {
+        self.expansions = expansions;
+    }
+
+    /// The byte ranges of the string at `span`, after expansion, that came from the
+    /// environment; empty when it took nothing from there.
+    pub(crate) fn env_ranges(&self, span: &Range<usize>) -> &[Range<usize>] {
+        self.expansions
+            .iter()
+            .find(|e| e.span == *span)
+            .map_or(&[], |e| e.from_env.as_slice())
+    }
+
     /// The 1-based line of byte offset `at`.
     pub(crate) fn line_of(&self, at: usize) -> usize {
         position(self.text, at).0
     }
 
-    /// `Ok(value)` when nothing was found, otherwise every problem sorted by position.
-    ///
-    /// `value` is `None` only when a problem was recorded, so the fallback message below is a
-    /// guard, not a path users see.
-    pub(crate) fn finish<T>(self, value: Option<T>) -> Result<T, Diagnostics> {
-        match value {
-            Some(value) if self.found.is_empty() => Ok(value),
-            _ => {
-                let mut found = self.found;
-                if found.is_empty() {
-                    found.push((0, "the configuration is invalid".to_string()));
+    /// `message` at `at` as it may be shown: each part quoted in backticks that may be a piece
+    /// of a variable's value is hidden, and control characters are escaped.
+    fn cleaned(&self, at: usize, message: &str) -> String {
+        let parts: Vec<&str> = message.split('`').collect();
+        let mut out = String::with_capacity(message.len());
+        for (i, part) in parts.iter().enumerate() {
+            if i % 2 == 0 {
+                out.push_str(part);
+            } else if self.may_leak(at, part) {
+                out.push_str(HIDDEN);
+            } else {
+                out.push('`');
+                out.push_str(part);
+                if i + 1 < parts.len() {
+                    out.push('`');
                 }
-                found.sort_by_key(|(at, _)| *at);
-                let diagnostics = found
-                    .into_iter()
-                    .map(|(at, message)| {
-                        let (line, col) = position(self.text, at);
-                        Diagnostic {
-                            file: self.file.to_path_buf(),
-                            line,
-                            col,
-                            message,
-                        }
-                    })
-                    .collect();
-                Err(Diagnostics(diagnostics))
             }
         }
+        let mut escaped = String::with_capacity(out.len());
+        for c in out.chars() {
+            if c.is_control() {
+                escaped.extend(c.escape_default());
+            } else {
+                escaped.push(c);
+            }
+        }
+        escaped
     }
+
+    /// Whether `quoted`, in a message at `at`, may be a piece of a variable's value: it holds a
+    /// whole value (of a few characters at least), or, in a message about a string that took
+    /// one, it is a part of that string that overlaps one.
+    fn may_leak(&self, at: usize, quoted: &str) -> bool {
+        if quoted.is_empty() {
+            return false;
+        }
+        self.expansions.iter().any(|e| {
+            let overlaps = |start: usize| {
+                let end = start + quoted.len();
+                e.from_env.iter().any(|r| r.start < end && start < r.end)
+            };
+            let holds_a_value = e.from_env.iter().any(|r| {
+                let value = &e.text[r.clone()];
+                value.len() >= MIN_HIDDEN_LEN && quoted.contains(value)
+            });
+            holds_a_value
+                || (e.span.contains(&at) && e.text.match_indices(quoted).any(|(i, _)| overlaps(i)))
+        })
+    }
+
+    /// `Ok(value)` with the warnings when no error was found, otherwise every error sorted by
+    /// position.
+    ///
+    /// `value` is `None` only when an error was recorded, so the fallback message below is a
+    /// guard, not a path users see.
+    pub(crate) fn finish<T>(self, value: Option<T>) -> Result<(T, Vec<Diagnostic>), Diagnostics> {
+        let (mut errors, mut warnings): (Vec<_>, Vec<_>) = self
+            .found
+            .into_iter()
+            .partition(|(_, severity, _)| *severity == Severity::Error);
+        let value = match value {
+            Some(value) if errors.is_empty() => value,
+            _ => {
+                if errors.is_empty() {
+                    let message = "the configuration is invalid".to_string();
+                    errors.push((0, Severity::Error, message));
+                }
+                errors.sort_by_key(|(at, _, _)| *at);
+                return Err(Diagnostics(diagnostics(self.file, self.text, errors)));
+            }
+        };
+        warnings.sort_by_key(|(at, _, _)| *at);
+        Ok((value, diagnostics(self.file, self.text, warnings)))
+    }
+}
+
+fn diagnostics(file: &Path, text: &str, found: Vec<(usize, Severity, String)>) -> Vec<Diagnostic> {
+    found
+        .into_iter()
+        .map(|(at, severity, message)| {
+            let (line, col) = position(text, at);
+            Diagnostic {
+                file: file.to_path_buf(),
+                line,
+                col,
+                severity,
+                message,
+            }
+        })
+        .collect()
 }
 
 /// 1-based line and character column of byte offset `at` in `text`.

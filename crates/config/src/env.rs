@@ -12,6 +12,9 @@ use toml::de::{DeTable, DeValue};
 
 use crate::diagnostics::Report;
 
+/// A string after expansion, and the byte ranges of it that are variables' values.
+pub(crate) type Expanded = (String, Vec<Range<usize>>);
+
 /// Where `${VAR}` values come from.
 pub trait Env {
     /// The value of `name`, or `None` when it is unset.
@@ -38,23 +41,35 @@ impl Env for HashMap<String, String> {
     }
 }
 
-/// Expands every string value in `table` in place. Returns the spans of the strings that took a
-/// value from `env`, so later messages can avoid echoing them.
+/// A string value after expansion, and which bytes of it came from the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Expansion {
+    /// The span of the string in the file.
+    pub span: Range<usize>,
+    /// The string after expansion.
+    pub text: String,
+    /// Byte ranges of `text` that are a variable's value: they may be secrets, so no message
+    /// quotes any part of them.
+    pub from_env: Vec<Range<usize>>,
+}
+
+/// Expands every string value in `table` in place, and records in `report` what each expanded
+/// string took from `env`, so later messages can avoid echoing it.
 pub(crate) fn expand_document(
     table: &mut Spanned<DeTable<'_>>,
     env: &dyn Env,
     report: &mut Report<'_>,
-) -> Vec<Range<usize>> {
+) {
     let mut expanded = Vec::new();
     expand_table(table.get_mut(), env, report, &mut expanded);
-    expanded
+    report.set_expansions(expanded);
 }
 
 fn expand_table(
     table: &mut DeTable<'_>,
     env: &dyn Env,
     report: &mut Report<'_>,
-    expanded: &mut Vec<Range<usize>>,
+    expanded: &mut Vec<Expansion>,
 ) {
     for (_, value) in table.iter_mut() {
         expand_value(value, env, report, expanded);
@@ -65,14 +80,18 @@ fn expand_value(
     value: &mut Spanned<DeValue<'_>>,
     env: &dyn Env,
     report: &mut Report<'_>,
-    expanded: &mut Vec<Range<usize>>,
+    expanded: &mut Vec<Expansion>,
 ) {
     let span = value.span();
     match value.get_mut() {
         DeValue::String(text) => match expand(text, env) {
-            Ok(Some(new)) => {
-                *text = new.into();
-                expanded.push(span);
+            Ok(Some((new, from_env))) => {
+                *text = new.clone().into();
+                expanded.push(Expansion {
+                    span,
+                    text: new,
+                    from_env,
+                });
             }
             Ok(None) => {}
             Err(message) => report.error_and_mute(span, message),
@@ -88,12 +107,14 @@ fn expand_value(
 }
 
 /// Replaces each `${NAME}` in `text` with `env`'s value; `$${` stands for a literal `${`.
-/// `Ok(None)` when `text` has nothing to replace.
-pub(crate) fn expand(text: &str, env: &dyn Env) -> Result<Option<String>, String> {
+/// Returns the new text and the byte ranges of it that are variables' values, or `Ok(None)`
+/// when `text` has nothing to replace.
+pub(crate) fn expand(text: &str, env: &dyn Env) -> Result<Option<Expanded>, String> {
     if !text.contains("${") {
         return Ok(None);
     }
     let mut out = String::with_capacity(text.len());
+    let mut from_env = Vec::new();
     let mut rest = text;
     while let Some(dollar) = rest.find('$') {
         out.push_str(&rest[..dollar]);
@@ -114,6 +135,7 @@ pub(crate) fn expand(text: &str, env: &dyn Env) -> Result<Option<String>, String
             let value = env
                 .var(name)
                 .ok_or_else(|| format!("environment variable `{name}` is not set"))?;
+            from_env.push(out.len()..out.len() + value.len());
             out.push_str(&value);
             rest = &tail[close + 1..];
         } else {
@@ -122,7 +144,7 @@ pub(crate) fn expand(text: &str, env: &dyn Env) -> Result<Option<String>, String
         }
     }
     out.push_str(rest);
-    Ok(Some(out))
+    Ok(Some((out, from_env)))
 }
 
 fn is_var_name(name: &str) -> bool {
@@ -148,10 +170,13 @@ mod tests {
     fn replaces_variables_and_keeps_the_rest() {
         assert_eq!(expand("plain $5", &env()), Ok(None));
         assert_eq!(
-            expand("${HOST}:5432/${EMPTY}x$y", &env()).unwrap().unwrap(),
-            "db:5432/x$y"
+            expand("${HOST}:5432/${EMPTY}x$y${HOST}", &env()).unwrap(),
+            Some(("db:5432/x$ydb".to_string(), vec![0..2, 8..8, 11..13]))
         );
-        assert_eq!(expand("$${HOST}", &env()).unwrap().unwrap(), "${HOST}");
+        assert_eq!(
+            expand("$${HOST}", &env()).unwrap(),
+            Some(("${HOST}".to_string(), vec![]))
+        );
     }
 
     #[test]

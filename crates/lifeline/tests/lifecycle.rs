@@ -53,13 +53,29 @@ fn check_reports_every_problem_with_its_position_and_exits_2() {
         "{stderr}"
     );
 
-    std::fs::write(&path, "[admin]\n").unwrap();
-    let output = Command::new(binary())
-        .args(["check", "-c"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let check = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        let output = Command::new(binary())
+            .args(["check", "-c"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        (output.status.code(), stderr)
+    };
+    let (code, stderr) = check("[admin]\n");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("nothing to run"), "{stderr}");
+
+    let pool = "[[pool]]\nname = \"p\"\norigins = [{ name = \"a\", address = \"127.0.0.1:1\" }]\n";
+    assert_eq!(check(pool), (Some(0), String::new()));
+    // A warning is shown, and the file is still good.
+    let (code, stderr) = check(&format!("[admin]\nlisten = \"0.0.0.0:9090\"\n{pool}"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("{}:2:10: warning: ", path.display())),
+        "{stderr}"
+    );
 }
 
 #[test]

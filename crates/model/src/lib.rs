@@ -7,6 +7,7 @@
 //! without pulling in the runtime.
 
 mod cluster;
+mod dsn;
 mod event;
 mod health;
 mod load_balancer;
@@ -18,7 +19,8 @@ mod status;
 mod time;
 mod topology;
 
-pub use cluster::{Cluster, ClusterNode, NodeFacts, PgDsn, ReplicaView, WalReceiver};
+pub use cluster::{Cluster, ClusterNode, NodeFacts, ReplicaView, WalReceiver};
+pub use dsn::{DSN_KEYS, DsnError, DsnProblem, PgDsn};
 pub use event::{Event, EventKind, NewEvent};
 pub use health::{Health, OriginHealth, PoolState};
 pub use load_balancer::{

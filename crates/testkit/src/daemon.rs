@@ -20,6 +20,8 @@ pub struct Daemon {
     binary: PathBuf,
     /// `RLIMIT_NOFILE` of the daemon, when a test wants it low.
     fd_limit: Option<u32>,
+    /// Extra environment variables of the daemon, for `${VAR}` in its config.
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -27,12 +29,21 @@ impl Daemon {
     /// Writes `config` (which must contain `{admin}` where the admin listen address goes and may
     /// contain `{token}`) to a file, starts `lifeline run` on it and waits for the admin API.
     pub fn start(binary: &Path, config: &str) -> Self {
-        Self::start_limited(binary, config, None)
+        Self::launch(binary, config, None, &[])
     }
 
     /// Like [`start`](Self::start), with the daemon's open files limited to `fd_limit` (through
     /// the shell's `ulimit -n`, which then `exec`s the daemon: its pid stays the daemon's).
     pub fn start_limited(binary: &Path, config: &str, fd_limit: Option<u32>) -> Self {
+        Self::launch(binary, config, fd_limit, &[])
+    }
+
+    /// As [`Daemon::start`], with these environment variables set for the daemon.
+    pub fn start_with_env(binary: &Path, config: &str, env: &[(&str, &str)]) -> Self {
+        Self::launch(binary, config, None, env)
+    }
+
+    fn launch(binary: &Path, config: &str, fd_limit: Option<u32>, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("cannot make a temp dir");
         let admin_port = free_port();
         let config_path = dir.path().join("lifeline.toml");
@@ -42,6 +53,10 @@ impl Daemon {
             dir,
             binary: binary.to_path_buf(),
             fd_limit,
+            env: env
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
             child: None,
         };
         daemon.write_config(config);
@@ -87,6 +102,7 @@ impl Daemon {
             .args(args)
             .env("RUST_LOG", "info")
             .env("LIFELINE_TOKEN_FOR_TESTS", TOKEN)
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

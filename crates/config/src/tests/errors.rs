@@ -1,6 +1,6 @@
 //! One test per class of problem, each checking exact lines and columns.
 
-use super::{FILE, FULL, env, full_env, problems, problems_with};
+use super::{FILE, FULL, NOTHING_TO_RUN, env, full_env, problems, problems_with};
 use crate::parse;
 use std::path::Path;
 
@@ -78,7 +78,10 @@ x.y = 1
 #[test]
 fn misspelt_sections_are_unknown() {
     let text = "[[monitor]]\nname = \"m\"\ntype = \"tcp\"\n\n[[clusters]]\nname = \"c\"\n";
-    assert_eq!(problems(text), [p(5, 3, "unknown key `clusters`")]);
+    assert_eq!(
+        problems(text),
+        [p(1, 1, NOTHING_TO_RUN), p(5, 3, "unknown key `clusters`")]
+    );
 }
 
 #[test]

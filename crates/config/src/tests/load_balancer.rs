@@ -89,7 +89,9 @@ fn a_full_load_balancer_builds_the_model() {
     std::fs::write(dir.path().join("tls/key.pem"), "not really a key").unwrap();
     let path = dir.path().join("lifeline.toml");
     std::fs::write(&path, format!("{POOLS}{FULL_LB}")).unwrap();
-    let topology = load(&path, &env(&[])).unwrap_or_else(|diagnostics| panic!("{diagnostics}"));
+    let topology = load(&path, &env(&[]))
+        .unwrap_or_else(|diagnostics| panic!("{diagnostics}"))
+        .topology;
 
     assert_eq!(topology.load_balancers.len(), 2);
     let api = topology.load_balancer("api").unwrap();

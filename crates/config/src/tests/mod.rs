@@ -1,11 +1,14 @@
 //! Whole-file tests: valid configs build the expected [`Topology`]; `errors.rs` covers each class
 //! of problem with its exact position. Load balancers have their own files:
 //! `load_balancer.rs`, `load_balancer_errors.rs` and `listen_errors.rs`; so do clusters:
-//! `cluster.rs` and `cluster_errors.rs`.
+//! `cluster.rs` and `cluster_errors.rs`. `hardening.rs` covers secrets and hostile input,
+//! `fuzz.rs` random input.
 
 mod cluster;
 mod cluster_errors;
 mod errors;
+mod fuzz;
+mod hardening;
 mod listen_errors;
 mod load_balancer;
 mod load_balancer_errors;
@@ -21,6 +24,9 @@ use crate::{Env, load, parse};
 
 const FILE: &str = "/etc/lifeline/lifeline.toml";
 
+const NOTHING_TO_RUN: &str = "there is nothing to run: the file has no `[[pool]]` (of origins to \
+                              check and load balance) and no `[[cluster]]`";
+
 fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
     vars.iter()
         .map(|(name, value)| (name.to_string(), value.to_string()))
@@ -28,13 +34,15 @@ fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
 }
 
 fn parse_ok(text: &str, env: &dyn Env) -> Topology {
-    parse(Path::new(FILE), text, env).unwrap_or_else(|diagnostics| panic!("{diagnostics}"))
+    parse(Path::new(FILE), text, env)
+        .unwrap_or_else(|diagnostics| panic!("{diagnostics}"))
+        .topology
 }
 
 /// `(line, col, message)` of each problem in `text`, in order.
 fn problems_with(text: &str, env: &dyn Env) -> Vec<(usize, usize, String)> {
     let diagnostics = match parse(Path::new(FILE), text, env) {
-        Ok(topology) => panic!("expected problems, got {topology:?}"),
+        Ok(loaded) => panic!("expected problems, got {loaded:?}"),
         Err(diagnostics) => diagnostics,
     };
     assert!(!diagnostics.is_empty());
@@ -183,18 +191,22 @@ fn full_example_builds_the_topology() {
 }
 
 #[test]
-fn an_empty_file_gets_every_default() {
-    let topology = parse(Path::new("lifeline.toml"), "", &env(&[])).unwrap();
+fn admin_defaults() {
+    let topology = parse_ok(
+        "[[pool]]\nname = \"p\"\norigins = [{ name = \"a\", address = \"127.0.0.1:1\" }]\n",
+        &env(&[]),
+    );
     assert_eq!(topology.admin.listen.to_string(), "127.0.0.1:9090");
     assert!(topology.admin.token.is_none());
-    assert_eq!(topology.admin.state_file, PathBuf::from("lifeline.redb"));
-    assert!(topology.monitors.is_empty() && topology.pools.is_empty());
-    assert!(topology.load_balancers.is_empty());
+    assert_eq!(
+        topology.admin.state_file,
+        PathBuf::from("/etc/lifeline/lifeline.redb")
+    );
 }
 
 #[test]
 fn monitor_defaults() {
-    let text = "[[monitor]]\nname = \"m\"\ntype = \"http\"\n";
+    let text = "[[monitor]]\nname = \"m\"\ntype = \"http\"\n[[pool]]\nname = \"p\"\norigins = [{ name = \"a\", address = \"127.0.0.1:1\" }]\n";
     let topology = parse_ok(text, &env(&[]));
     let monitor = &topology.monitors[0];
     assert_eq!(monitor.interval, Duration::from_secs(5));
@@ -215,7 +227,9 @@ fn example_config_parses_without_environment() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../examples/lifeline.toml"
     ));
-    let topology = load(path, &env(&[])).unwrap_or_else(|diagnostics| panic!("{diagnostics}"));
+    let topology = load(path, &env(&[]))
+        .unwrap_or_else(|diagnostics| panic!("{diagnostics}"))
+        .topology;
     assert_eq!(topology.admin.listen.to_string(), "127.0.0.1:9090");
     assert!(topology.admin.token.is_none());
 
@@ -254,8 +268,9 @@ fn example_config_parses_without_environment() {
 fn load_reads_the_file_and_resolves_state_file_beside_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lifeline.toml");
-    std::fs::write(&path, "[admin]\nstate_file = \"data.redb\"\n").unwrap();
-    let topology = load(&path, &env(&[])).unwrap();
+    let text = "[admin]\nstate_file = \"data.redb\"\n[[pool]]\nname = \"p\"\norigins = [{ name = \"a\", address = \"127.0.0.1:1\" }]\n";
+    std::fs::write(&path, text).unwrap();
+    let topology = load(&path, &env(&[])).unwrap().topology;
     assert_eq!(topology.admin.state_file, dir.path().join("data.redb"));
 }
 

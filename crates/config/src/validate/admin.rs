@@ -1,4 +1,6 @@
 //! `[admin]`: where the admin API listens, its token, its connection limits, and the state file.
+//!
+//! A non-loopback `listen` without a token is valid but rarely meant, so it is a warning.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
@@ -25,6 +27,16 @@ pub(super) fn settings(
     let raw = raw.unwrap_or(&defaults);
     let listen = listen(raw, report);
     let token = fields::secret(&raw.token, "token", report);
+    if let (Some(address), Some(text), None) = (listen, &raw.listen, &raw.token)
+        && !address.ip().is_loopback()
+    {
+        report.warn(
+            text.span().start,
+            "the admin API listens beyond this machine without a `token`: it shows the \
+             topology to anyone who can reach it and refuses every change; set `token = \
+             \"${LIFELINE_TOKEN}\"` or listen on 127.0.0.1",
+        );
+    }
     let state_file = state_file(raw, report);
     let limits = limits(raw, report);
     let directory = file.parent().unwrap_or(Path::new(""));
@@ -102,17 +114,22 @@ mod tests {
 
     use crate::parse;
 
+    /// Something to run, so that a file is valid.
+    const POOL: &str =
+        "[[pool]]\nname = \"p\"\norigins = [{ name = \"a\", address = \"127.0.0.1:1\" }]\n";
+
     #[test]
     fn limits_have_defaults_and_can_be_set() {
         let env = HashMap::new();
-        let topology = parse(Path::new("lifeline.toml"), "", &env).unwrap();
-        assert_eq!(topology.admin.limits, AdminLimits::default());
+        let loaded = parse(Path::new("lifeline.toml"), POOL, &env).unwrap();
+        assert_eq!(loaded.topology.admin.limits, AdminLimits::default());
 
-        let text =
-            "[admin]\nheader_timeout = \"2s\"\nidle_timeout = \"500ms\"\nmax_connections = 8\n";
-        let topology = parse(Path::new("lifeline.toml"), text, &env).unwrap();
+        let text = format!(
+            "[admin]\nheader_timeout = \"2s\"\nidle_timeout = \"500ms\"\nmax_connections = 8\n{POOL}"
+        );
+        let loaded = parse(Path::new("lifeline.toml"), &text, &env).unwrap();
         assert_eq!(
-            topology.admin.limits,
+            loaded.topology.admin.limits,
             AdminLimits {
                 header_timeout: Duration::from_secs(2),
                 idle_timeout: Duration::from_millis(500),

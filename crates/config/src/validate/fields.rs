@@ -72,7 +72,8 @@ pub(super) fn required<'a, T>(
     field.as_ref()
 }
 
-/// A required, non-empty `name`.
+/// A required, non-empty `name` without control characters: names end up in response headers,
+/// log lines and the admin API, where a line break would forge a line.
 pub(super) fn name<'a>(
     field: &'a Field<String>,
     section: &str,
@@ -84,7 +85,23 @@ pub(super) fn name<'a>(
         report.error(name.span().start, "`name` must not be empty");
         return None;
     }
+    if let Some(message) = control_character(name.get_ref(), "`name`") {
+        report.error(name.span().start, message);
+        return None;
+    }
     Some(name)
+}
+
+/// A message saying that `what` holds a control character (CR, LF, tab, ...), if it does. It
+/// names the character, never the text around it.
+pub(super) fn control_character(text: &str, what: &str) -> Option<String> {
+    let (index, c) = text.chars().enumerate().find(|(_, c)| c.is_control())?;
+    Some(format!(
+        "{what} must not contain control characters such as line breaks or tabs (U+{:04X} at \
+         character {})",
+        u32::from(c),
+        index + 1
+    ))
 }
 
 /// A duration like `"500ms"` or `"5s"`, longer than zero.

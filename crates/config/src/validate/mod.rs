@@ -45,12 +45,21 @@ pub(crate) fn topology(raw: &RawConfig, file: &Path, report: &mut Report<'_>) ->
         load_balancers: listeners,
     };
     let clusters = cluster::clusters(&raw.clusters, context, report);
-    Some(Topology {
+    let topology = Topology {
         admin: admin?,
         proxy: proxy?,
         monitors: monitors?,
         pools: pools?,
         load_balancers: load_balancers?,
         clusters: clusters?,
-    })
+    };
+    if topology.pools.is_empty() && topology.clusters.is_empty() {
+        report.error(
+            0,
+            "there is nothing to run: the file has no `[[pool]]` (of origins to check and load \
+             balance) and no `[[cluster]]`",
+        );
+        return None;
+    }
+    Some(topology)
 }

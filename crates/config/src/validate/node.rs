@@ -1,13 +1,15 @@
 //! A cluster's `nodes`: their names, connection strings and failover preferences.
 //!
 //! A connection string holds a password, often taken from `${VAR}`, so it needs more care than
-//! other values: [`PgDsn::parse`]'s message is shown only when nothing it quotes could be a piece
-//! of a password, and no other message here quotes the string at all.
+//! other values: a message about it quotes a part of it only when that part overlaps neither a
+//! variable's value nor anything from the first `password=` on, and names the key otherwise.
+//! Which bytes are which comes from the expansion and the parser's byte ranges, never from
+//! guessing at what the text says.
 
 use std::collections::HashMap;
 use std::ops::Range;
 
-use lifeline_model::{ClusterNode, NodeName, PgDsn};
+use lifeline_model::{ClusterNode, DSN_KEYS, DsnError, DsnProblem, NodeName, PgDsn};
 use toml::Spanned;
 
 use super::fields::{self, Names};
@@ -17,16 +19,6 @@ use crate::raw::{RawCluster, RawNode};
 const NODE_SECTION: &str = "a node";
 const MIN_NODES: usize = 2;
 const MAX_PRIORITY: i64 = 1000;
-
-/// The quoted words of [`PgDsn::parse`]'s messages that name keys, never a value.
-const DSN_KEYS: [&str; 7] = [
-    "host", "hostaddr", "port", "user", "password", "dbname", "=value",
-];
-
-/// Shown instead of a connection string problem that may quote part of a password.
-const HIDDEN: &str = "the connection string is invalid after `password=` (the detail is hidden, \
-                      as it may be part of the password); quote a password that has spaces, \
-                      as in password='...'";
 
 /// The cluster whose nodes are checked, and what the rest of the file says about nodes.
 pub(super) struct Context<'a> {
@@ -137,7 +129,7 @@ pub(super) fn is_no_failover(raw: &RawNode) -> bool {
 }
 
 /// A libpq connection string. Messages never quote it whole, and quote a part of it only when
-/// that part cannot belong to a password.
+/// that part cannot be a secret.
 fn dsn(value: &Spanned<toml::Value>, report: &mut Report<'_>) -> Option<PgDsn> {
     let at = value.span().start;
     let toml::Value::String(text) = value.get_ref() else {
@@ -148,77 +140,60 @@ fn dsn(value: &Spanned<toml::Value>, report: &mut Report<'_>) -> Option<PgDsn> {
         return None;
     };
     PgDsn::parse(text)
-        .map_err(|message| report.error(at, shown(message, text)))
+        .map_err(|error| {
+            let message = dsn_message(&error, text, report.env_ranges(&value.span()));
+            report.error(at, message);
+        })
         .ok()
 }
 
-/// `message` about the connection string `text`, or [`HIDDEN`] when something it quotes may come
-/// from a password.
-fn shown(message: String, text: &str) -> String {
-    let secrets: Vec<&str> = password_ranges(text)
-        .into_iter()
-        .map(|range| &text[range])
-        .filter(|secret| !secret.is_empty())
-        .collect();
-    let quoted = message.split('`').skip(1).step_by(2);
-    let leaks = secrets.iter().any(|secret| message.contains(secret))
-        || quoted
-            .filter(|word| !word.is_empty() && !DSN_KEYS.contains(word))
-            .any(|word| secrets.iter().any(|secret| secret.contains(word)));
-    if leaks { HIDDEN.to_string() } else { message }
-}
-
-/// Where `text` may hold a password: the value of each `password` key, read as libpq reads it.
-/// An unquoted value runs to the end of `text`: a password with spaces splits into words that
-/// then look like keys.
-fn password_ranges(text: &str) -> Vec<Range<usize>> {
-    let mut ranges = Vec::new();
-    let mut chars = text.char_indices().peekable();
-    let skip_spaces = |chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>| {
-        while chars.next_if(|(_, c)| c.is_whitespace()).is_some() {}
-    };
-    loop {
-        skip_spaces(&mut chars);
-        let Some(&(key_start, _)) = chars.peek() else {
-            return ranges;
-        };
-        while chars
-            .next_if(|(_, c)| *c != '=' && !c.is_whitespace())
-            .is_some()
-        {}
-        let key_end = chars.peek().map_or(text.len(), |(i, _)| *i);
-        let is_password = &text[key_start..key_end] == "password";
-        skip_spaces(&mut chars);
-        if chars.next_if(|(_, c)| *c == '=').is_none() {
-            return ranges;
-        }
-        skip_spaces(&mut chars);
-        if chars.next_if(|(_, c)| *c == '\'').is_some() {
-            let start = chars.peek().map_or(text.len(), |(i, _)| *i);
-            let mut end = text.len();
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        chars.next();
-                    }
-                    '\'' => {
-                        end = i;
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-            if is_password {
-                ranges.push(start..end);
-            }
+/// What is wrong with the connection string `text`. `from_env` are the byte ranges of it that
+/// came from the environment: no part of the text that overlaps them, or that comes at or after
+/// the first password, is quoted.
+fn dsn_message(error: &DsnError, text: &str, from_env: &[Range<usize>]) -> String {
+    let hidden = |range: &Range<usize>| {
+        if from_env
+            .iter()
+            .any(|r| r.start < range.end && range.start < r.end)
+        {
+            Some("it takes text from the environment")
+        } else if error.password_at.is_some_and(|p| range.end > p) {
+            Some("it may be part of the password")
         } else {
-            let start = chars.peek().map_or(text.len(), |(i, _)| *i);
-            if is_password {
-                ranges.push(start..text.len());
-                return ranges;
-            }
-            while chars.next_if(|(_, c)| !c.is_whitespace()).is_some() {}
+            None
         }
+    };
+    let key = match hidden(&error.key) {
+        None => format!("`{}`", &text[error.key.clone()]),
+        Some(_) => "a key".to_string(),
+    };
+    let keys = DSN_KEYS.join(", ");
+    match (error.problem, hidden(&error.key), hidden(&error.value)) {
+        (DsnProblem::NoValue, None, _) => format!("`{}` has no `=value`", &text[error.key.clone()]),
+        (DsnProblem::NoValue, Some(why), _) => format!(
+            "a word in the connection string has no `=value` (it is not shown, as {why}); quote \
+             a value that has spaces, as in password='...'"
+        ),
+        (DsnProblem::NoKey, ..) => "the connection string has a `=` without a key".to_string(),
+        (DsnProblem::UnclosedQuote, ..) => {
+            format!("the value of {key} has no closing quote")
+        }
+        (DsnProblem::UnknownKey, None, _) => format!(
+            "unknown key `{}` in the connection string (expected {keys})",
+            &text[error.key.clone()]
+        ),
+        (DsnProblem::UnknownKey, Some(why), _) => format!(
+            "the connection string has an unknown key (it is not shown, as {why}; expected \
+             {keys}); quote a value that has spaces, as in password='...'"
+        ),
+        (DsnProblem::BadPort, _, None) => {
+            format!("port `{}` is not a port number", &text[error.value.clone()])
+        }
+        (DsnProblem::BadPort, _, Some(why)) => {
+            format!("{key} is not a port number (the value is not shown, as {why})")
+        }
+        (DsnProblem::NoHost, ..) => "the connection string has no `host`".to_string(),
+        (DsnProblem::NoUser, ..) => "the connection string has no `user`".to_string(),
     }
 }
 
@@ -266,36 +241,64 @@ impl Servers {
 mod tests {
     use super::*;
 
-    fn secrets(text: &str) -> Vec<&str> {
-        password_ranges(text)
-            .into_iter()
-            .map(|range| &text[range])
-            .collect()
+    /// The message about `text`, `from_env` being the part of it from a variable.
+    fn message(text: &str, from_env: Option<Range<usize>>) -> String {
+        dsn_message(&PgDsn::parse(text).unwrap_err(), text, from_env.as_slice())
     }
 
     #[test]
-    fn finds_password_values_as_libpq_reads_them() {
-        assert!(secrets("host=h user=u").is_empty());
-        assert_eq!(secrets("host=h password = s3 dbname=d"), ["s3 dbname=d"]);
-        assert_eq!(
-            secrets("password='a \\' b' host=h password='c"),
-            ["a \\' b", "c"]
-        );
-        assert!(secrets("user=password host=h").is_empty());
-    }
-
-    #[test]
-    fn hides_messages_that_quote_a_piece_of_the_password() {
-        let text = "host=h user=u password=ab cd dbname=x";
-        let message = PgDsn::parse(text).unwrap_err();
-        assert_eq!(message, "`cd` has no `=value`");
-        assert_eq!(shown(message, text), HIDDEN);
-
+    fn quotes_only_what_is_neither_from_the_environment_nor_a_password() {
+        let text = "host=h user=u bogus=1";
+        assert!(message(text, None).starts_with("unknown key `bogus` in the connection string"));
         let text = "host=h port=5x user=u password=secret";
-        let message = PgDsn::parse(text).unwrap_err();
-        assert_eq!(shown(message.clone(), text), message);
+        assert_eq!(message(text, None), "port `5x` is not a port number");
+        assert_eq!(
+            message(text, Some(12..14)),
+            "`port` is not a port number (the value is not shown, as it takes text from the \
+             environment)"
+        );
         let text = "host=h user=u password='open";
-        let message = PgDsn::parse(text).unwrap_err();
-        assert_eq!(shown(message.clone(), text), message);
+        assert_eq!(
+            message(text, None),
+            "the value of `password` has no closing quote"
+        );
+    }
+
+    #[test]
+    fn never_quotes_a_piece_of_a_password() {
+        // Unquoted with a space, as written in the file or taken from `${PG_PASSWORD}`.
+        let text = "host=h user=u password=Pa55 w0rd=SECRETtail";
+        for from_env in [None, Some(23..43)] {
+            let shown = message(text, from_env);
+            assert!(
+                shown.starts_with("the connection string has an unknown key"),
+                "{shown}"
+            );
+            assert!(
+                !shown.contains("w0rd") && !shown.contains("SECRET"),
+                "{shown}"
+            );
+        }
+        // Quoted, with a quote inside.
+        let text = "host=h user=u password='Pa55'w0rdSECRETtail'";
+        for from_env in [None, Some(24..43)] {
+            let shown = message(text, from_env);
+            assert!(
+                shown.starts_with("a word in the connection string"),
+                "{shown}"
+            );
+            assert!(
+                !shown.contains("w0rd") && !shown.contains("SECRET"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn never_quotes_a_key_that_came_from_the_environment() {
+        // `${OPTS}` = "w0rd=x" before any password.
+        let text = "host=h user=u w0rd=x";
+        assert!(!message(text, Some(14..20)).contains("w0rd"));
+        assert!(!message("host=h w0rd user=u", Some(7..11)).contains("w0rd"));
     }
 }

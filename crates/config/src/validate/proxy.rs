@@ -47,3 +47,64 @@ pub(super) fn settings(raw: Option<&RawProxy>, report: &mut Report<'_>) -> Optio
         max_connections: u32::try_from(max_connections?).ok()?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use lifeline_model::ProxySettings;
+
+    use crate::parse;
+
+    /// Something to run, so that a file is valid.
+    const POOL: &str =
+        "[[pool]]\nname = \"p\"\norigins = [{ name = \"a\", address = \"127.0.0.1:1\" }]\n";
+
+    #[test]
+    fn limits_have_defaults_and_can_be_set() {
+        let env = HashMap::new();
+        let loaded = parse(Path::new("lifeline.toml"), POOL, &env).unwrap();
+        assert_eq!(loaded.topology.proxy, ProxySettings::default());
+
+        let text = format!(
+            "[proxy]\nidle_timeout = \"3s\"\nclient_body_timeout = \"20s\"\nsend_timeout = \"1m\"\nmax_connections = 50\n{POOL}"
+        );
+        let loaded = parse(Path::new("lifeline.toml"), &text, &env).unwrap();
+        assert_eq!(
+            loaded.topology.proxy,
+            ProxySettings {
+                idle_timeout: Duration::from_secs(3),
+                client_body_timeout: Duration::from_secs(20),
+                send_timeout: Duration::from_secs(60),
+                max_connections: 50,
+            }
+        );
+    }
+
+    #[test]
+    fn impossible_limits_are_reported_together() {
+        let text = format!(
+            "[proxy]\nidle_timeout = \"0s\"\nclient_body_timeout = \"slow\"\nmax_connections = 0\nsend_timeout = \"0ms\"\n{POOL}"
+        );
+        let diagnostics = parse(Path::new("lifeline.toml"), &text, &HashMap::new()).unwrap_err();
+        let found: Vec<(usize, String)> = diagnostics
+            .into_iter()
+            .map(|d| (d.line, d.message))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (2, "`idle_timeout` must be longer than zero".to_string()),
+                (
+                    3,
+                    "`client_body_timeout`: `slow` is not a duration like \"500ms\", \"5s\" or \"1m\""
+                        .to_string()
+                ),
+                (4, "`max_connections` must be at least 1, not 0".to_string()),
+                (5, "`send_timeout` must be longer than zero".to_string()),
+            ]
+        );
+    }
+}

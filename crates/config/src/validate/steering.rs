@@ -119,6 +119,10 @@ fn region_pools(
                 report.error(list.span().start, "a region name must not be empty");
                 return None;
             }
+            if let Some(message) = fields::control_character(region, "a region name") {
+                report.error(list.span().start, message);
+                return None;
+            }
             let key = format!("region_pools.{region}");
             let pools = pool_list(list, &key, pools, report)?;
             Some((region.clone(), pools))

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use lifeline_admin::{AdminCommand, AdminState};
-use lifeline_config::ProcessEnv;
+use lifeline_config::{Diagnostic, Loaded, ProcessEnv};
 use lifeline_control::cluster::ClusterMetrics;
 use lifeline_control::{Controller, Metrics, load_overrides};
 use lifeline_health::Scheduler;
@@ -37,7 +37,10 @@ const EJECTION_QUEUE: usize = 1024;
 
 pub fn check(path: &Path) -> ExitCode {
     match lifeline_config::load(path, &ProcessEnv) {
-        Ok(topology) => {
+        Ok(Loaded { topology, warnings }) => {
+            for warning in &warnings {
+                eprintln!("{warning}");
+            }
             println!(
                 "{}: ok ({} monitors, {} pools, {} origins, {} load balancers)",
                 path.display(),
@@ -59,7 +62,10 @@ pub fn check(path: &Path) -> ExitCode {
 pub async fn run(path: &Path, reset_state: bool) -> ExitCode {
     // Nothing is opened or bound before the whole file is known to be good.
     let topology = match lifeline_config::load(path, &ProcessEnv) {
-        Ok(topology) => Arc::new(topology),
+        Ok(loaded) => {
+            log_warnings(&loaded.warnings);
+            Arc::new(loaded.topology)
+        }
         Err(diagnostics) => {
             eprintln!("{diagnostics}");
             return ExitCode::from(2);
@@ -71,6 +77,13 @@ pub async fn run(path: &Path, reset_state: bool) -> ExitCode {
             tracing::error!("{error:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Logs what the config file deserves a warning for, at start and at each reload.
+fn log_warnings(warnings: &[Diagnostic]) {
+    for warning in warnings {
+        tracing::warn!("{warning}");
     }
 }
 

@@ -30,7 +30,10 @@ impl Reloader<'_> {
         listeners: &mut Listeners,
     ) -> ReloadOutcome {
         let topology = match lifeline_config::load(self.path, &ProcessEnv) {
-            Ok(topology) => Arc::new(topology),
+            Ok(loaded) => {
+                super::log_warnings(&loaded.warnings);
+                Arc::new(loaded.topology)
+            }
             Err(diagnostics) => {
                 let errors: Vec<String> =
                     diagnostics.to_string().lines().map(str::to_owned).collect();
