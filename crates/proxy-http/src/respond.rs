@@ -1,6 +1,6 @@
 //! The proxy's own answers, all JSON: 503 when no origin can serve (with `Retry-After`), 502 and
 //! 504 when every attempt failed, 421/404 for a request no load balancer claims, 400 and 405 for
-//! requests the proxy cannot forward.
+//! requests the proxy cannot forward, 508 for one that came round through it.
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
@@ -8,6 +8,7 @@ use http::{HeaderValue, Response, StatusCode};
 use lifeline_model::LoadBalancerName;
 use serde_json::json;
 
+use crate::admit::Refusal;
 use crate::body::ResponseBody;
 use crate::error::ErrorKind;
 
@@ -81,6 +82,27 @@ pub(crate) fn bad_request_body() -> Response<ResponseBody> {
         StatusCode::BAD_REQUEST,
         Bytes::from_static(br#"{"error":"request body could not be read"}"#),
     )
+}
+
+/// A request [`admit`](crate::admit) refused: 400, or 508 for a loop.
+pub(crate) fn refused(refusal: Refusal) -> Response<ResponseBody> {
+    let (status, body): (_, &'static [u8]) = match refusal {
+        Refusal::TwoHosts => (
+            StatusCode::BAD_REQUEST,
+            br#"{"error":"more than one Host"}"#,
+        ),
+        Refusal::NoHost => (StatusCode::BAD_REQUEST, br#"{"error":"no Host"}"#),
+        Refusal::InvalidHost => (StatusCode::BAD_REQUEST, br#"{"error":"invalid Host"}"#),
+        Refusal::InvalidTarget => (
+            StatusCode::BAD_REQUEST,
+            br#"{"error":"invalid request target"}"#,
+        ),
+        Refusal::Loop => (
+            StatusCode::LOOP_DETECTED,
+            br#"{"error":"request loop: this proxy forwarded the request already"}"#,
+        ),
+    };
+    json_response(status, Bytes::from_static(body))
 }
 
 /// `CONNECT` (forward-proxy tunnels) is not offered.

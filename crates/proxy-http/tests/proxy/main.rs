@@ -2,6 +2,7 @@
 
 mod failover;
 mod forwarding;
+mod host;
 mod input;
 mod lifecycle;
 mod origin_answers;
