@@ -7,5 +7,6 @@ mod input;
 mod lifecycle;
 mod origin_answers;
 mod origin_requests;
+mod properties;
 mod scripted;
 mod support;
