@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use common::binary;
 use lifeline_testkit::daemon::Daemon;
 
-const CONFIG: &str = "[admin]\nlisten = \"{admin}\"\ntoken = \"{token}\"\n";
+const CONFIG: &str = "[admin]\nlisten = \"{admin}\"\ntoken = \"{token}\"\n\n[[pool]]\nname = \"p\"\norigins = [{ name = \"a\", address = \"127.0.0.1:1\" }]\n";
 
 /// A daemon that has run once and stopped, so its state file holds a real store.
 fn stopped_daemon() -> (Daemon, PathBuf) {

@@ -1,6 +1,7 @@
 //! One routing generation as requests use it: the compiled [`Router`] plus what each request
 //! would otherwise look up or format again (metric handles, the origin's URI authority and
-//! connection pool, its `X-Origin` value, its pool's `eject_after`, the load balancer's 503 body).
+//! connection pool, its `X-Origin` value, its pool's `eject_after`, the load balancer's 503 body),
+//! and the proxy's `Via` element.
 //!
 //! Built off the request path each time the controller publishes a table, and swapped in whole.
 
@@ -17,6 +18,7 @@ use crate::metrics::{LbMetrics, OriginMetrics, ProxyMetrics};
 use crate::origin_pool::{OriginPool, OriginPools};
 use crate::respond;
 use crate::route::{Router, StatsRegistry};
+use crate::via::Via;
 
 /// A compiled routing generation.
 pub(crate) struct Compiled {
@@ -24,6 +26,7 @@ pub(crate) struct Compiled {
     /// The limits on clients.
     pub(crate) proxy: ProxySettings,
     pub(crate) clock: ClockAnchor,
+    pub(crate) via: Via,
     /// In the topology's `load_balancers` order ([`LbRouter::index`](crate::route::LbRouter::index)).
     load_balancers: Box<[LbHandles]>,
 }
@@ -106,6 +109,7 @@ impl Compiled {
             proxy: topology.proxy,
             router: Router::compile(table, stats),
             clock: ClockAnchor::now(),
+            via: Via::new(),
             load_balancers,
         }
     }

@@ -4,14 +4,14 @@
 //! `Proxy-Connection`, `TE` but for `trailers`, `Transfer-Encoding`, `Upgrade` but when
 //! upgrading, and the proxy credentials `Proxy-Authenticate` and `Proxy-Authorization`) are
 //! dropped in both directions; the forwarding headers (`X-Forwarded-For`, `X-Forwarded-Proto`,
-//! RFC 7239 `Forwarded`) are added to requests; the affinity cookie is read and set here.
+//! RFC 7239 `Forwarded`, and this process's `Via`) are added to requests; the affinity cookie is read and set here.
 
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use http::header::{
     CONNECTION, COOKIE, DATE, Entry, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, SET_COOKIE, TE,
-    TRANSFER_ENCODING, UPGRADE,
+    TRANSFER_ENCODING, UPGRADE, VIA,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Version};
 
@@ -64,9 +64,12 @@ impl Forwarding {
         }
     }
 
-    /// Appends the client to `X-Forwarded-For` and this hop to `Forwarded`, and sets
-    /// `X-Forwarded-Proto`. `host` is the `Host` the client asked for.
-    pub(crate) fn apply(&self, headers: &mut HeaderMap, host: Option<&str>) {
+    /// Appends the client to `X-Forwarded-For`, this hop to `Forwarded` and `via` (the proxy's
+    /// `Via` element) to `Via`, and sets `X-Forwarded-Proto`. `host` is the host the client
+    /// asked for.
+    pub(crate) fn apply(&self, headers: &mut HeaderMap, host: Option<&str>, via: HeaderValue) {
+        // Its own field line after any earlier ones: appending needs no copy of them.
+        headers.append(VIA, via);
         match headers.entry(X_FORWARDED_FOR) {
             Entry::Vacant(entry) => {
                 entry.insert(self.client.clone());
@@ -354,9 +357,13 @@ mod tests {
         let mut headers = map(&[
             ("x-forwarded-for", "203.0.113.9"),
             ("forwarded", "for=203.0.113.9"),
+            ("via", "1.1 edge"),
         ]);
-        Forwarding::new("2001:db8::1".parse().unwrap(), true)
-            .apply(&mut headers, Some("example.com:8443"));
+        Forwarding::new("2001:db8::1".parse().unwrap(), true).apply(
+            &mut headers,
+            Some("example.com:8443"),
+            HeaderValue::from_static("2 lifeline-0123456789abcdef"),
+        );
         assert_eq!(headers[X_FORWARDED_FOR], "203.0.113.9, 2001:db8::1");
         assert_eq!(headers[X_FORWARDED_PROTO], "https");
         assert_eq!(
@@ -365,12 +372,19 @@ mod tests {
         );
 
         let mut fresh = HeaderMap::new();
-        Forwarding::new("192.0.2.7".parse().unwrap(), false).apply(&mut fresh, Some("example.com"));
+        Forwarding::new("192.0.2.7".parse().unwrap(), false).apply(
+            &mut fresh,
+            Some("example.com"),
+            HeaderValue::from_static("1.1 lifeline-0123456789abcdef"),
+        );
         assert_eq!(fresh[X_FORWARDED_FOR], "192.0.2.7");
         assert_eq!(
             fresh[FORWARDED],
             "for=192.0.2.7;proto=http;host=example.com"
         );
+        assert_eq!(fresh[VIA], "1.1 lifeline-0123456789abcdef");
+        let vias: Vec<_> = headers.get_all(VIA).iter().collect();
+        assert_eq!(vias, ["1.1 edge", "2 lifeline-0123456789abcdef"]);
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! after request) goes back to the controller through a bounded channel.
 //!
 //! [`DataPlane::serve`] runs one listener (HTTP/1.1 and HTTP/2, plain or TLS). Each request is
-//! matched to a load balancer by listener and `Host`, planned by [`route`] into ranked candidate
+//! checked (`admit`: one valid host, a target a proxy forwards, no loop through `Via`), matched to
+//! a load balancer by listener and host, planned by [`route`] into ranked candidate
 //! origins, and forwarded with retries and hedging (`forward`), keep-alive connections to the
 //! origins (`origin_pool`, with HTTP/1.1 run by the request's own task in `h1`; `clients` for
 //! HTTPS), and passive health reports (`passive`). Answers carry
 //! `X-Origin`; when no origin can serve, the client gets 503 with `Retry-After`.
 
+mod admit;
 mod body;
 mod clients;
 mod compiled;
@@ -31,6 +33,7 @@ mod serve;
 mod tls;
 mod upgrade;
 mod upload;
+mod via;
 
 pub use metrics::ProxyMetrics;
 pub use plane::DataPlane;

@@ -1,14 +1,15 @@
-//! One proxied request from start to end: find its load balancer by listener and `Host`, plan,
+//! One proxied request from start to end: admit it, find its load balancer by listener and host, plan,
 //! prepare the request for the origins, run the exchange, answer.
 
 use std::time::Instant;
 
 use http::header::HOST;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::{Body, Incoming};
 use hyper::upgrade::OnUpgrade;
 use lifeline_model::{LoadBalancer, SessionAffinity};
 
+use crate::admit;
 use crate::body::{Finish, OriginBody, RequestBody, ResponseBody};
 use crate::conn::ConnInfo;
 use crate::forward::{Answer, Exchange, Failure, Policy, Template};
@@ -23,7 +24,10 @@ pub(crate) async fn handle(
 ) -> Response<ResponseBody> {
     let started = Instant::now();
     let compiled = conn.shared.current.load_full();
-    let host_value = request_host(&request);
+    let host_value = match admit::admit(&mut request, &compiled.via) {
+        Ok(host) => host,
+        Err(refusal) => return respond::refused(refusal),
+    };
     let host = host_value.as_ref().and_then(|host| host.to_str().ok());
     let Some(router) = compiled.router.load_balancer(conn.local, host) else {
         return respond::unclaimed(host);
@@ -67,8 +71,9 @@ pub(crate) async fn handle(
     }
     headers::strip_hop_by_hop(&mut headers, upgrading);
     // Room for the forwarding headers at once, rather than growing the map for each.
-    headers.reserve(3);
-    conn.forwarding.apply(&mut headers, host);
+    headers.reserve(4);
+    conn.forwarding
+        .apply(&mut headers, host, compiled.via.element(parts.version));
     let body_to_read = !body.is_end_stream();
     let body = match RequestBody::read(body, compiled.proxy.client_body_timeout).await {
         Ok(body) => body,
@@ -179,16 +184,6 @@ fn gateway_failure(
         metrics.duration().observe(started.elapsed().as_secs_f64());
     }
     response
-}
-
-/// `Host`, or the authority of an HTTP/2 request (which has no `Host`).
-fn request_host(request: &Request<Incoming>) -> Option<HeaderValue> {
-    request.headers().get(HOST).cloned().or_else(|| {
-        request
-            .uri()
-            .authority()
-            .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok())
-    })
 }
 
 fn is_idempotent(method: &Method) -> bool {

@@ -1,6 +1,7 @@
 //! The proxy's own answers, all JSON: 503 when no origin can serve or the proxy is short of
 //! descriptors (with `Retry-After`), 502 and 504 when every attempt failed, 421/404 for a
-//! request no load balancer claims, 400, 405 and 408 for requests the proxy cannot forward.
+//! request no load balancer claims, 400, 405 and 408 for requests the proxy cannot forward, 508
+//! for one that came round through it.
 
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_TYPE, RETRY_AFTER};
@@ -8,6 +9,7 @@ use http::{HeaderValue, Response, StatusCode};
 use lifeline_model::LoadBalancerName;
 use serde_json::json;
 
+use crate::admit::Refusal;
 use crate::body::ResponseBody;
 use crate::error::ErrorKind;
 use crate::upload::ClientFault;
@@ -101,6 +103,27 @@ pub(crate) fn client_body_failure(fault: ClientFault) -> Response<ResponseBody> 
         .headers_mut()
         .insert(CONNECTION, HeaderValue::from_static("close"));
     response
+}
+
+/// A request [`admit`](crate::admit) refused: 400, or 508 for a loop.
+pub(crate) fn refused(refusal: Refusal) -> Response<ResponseBody> {
+    let (status, body): (_, &'static [u8]) = match refusal {
+        Refusal::TwoHosts => (
+            StatusCode::BAD_REQUEST,
+            br#"{"error":"more than one Host"}"#,
+        ),
+        Refusal::NoHost => (StatusCode::BAD_REQUEST, br#"{"error":"no Host"}"#),
+        Refusal::InvalidHost => (StatusCode::BAD_REQUEST, br#"{"error":"invalid Host"}"#),
+        Refusal::InvalidTarget => (
+            StatusCode::BAD_REQUEST,
+            br#"{"error":"invalid request target"}"#,
+        ),
+        Refusal::Loop => (
+            StatusCode::LOOP_DETECTED,
+            br#"{"error":"request loop: this proxy forwarded the request already"}"#,
+        ),
+    };
+    json_response(status, Bytes::from_static(body))
 }
 
 /// `CONNECT` (forward-proxy tunnels) is not offered.

@@ -3,14 +3,20 @@
 //! trailer section at the end becomes a trailers frame.
 //!
 //! Strict, as a proxy must be so that one origin message is never read as two: every line ends
-//! in CRLF, a chunk size has at most 16 hex digits, extensions are skipped but bounded, and the
-//! trailer section is bounded like a header section.
+//! in CRLF, a chunk size has at most 16 hex digits and is at most [`MAX_CHUNK_SIZE`], extensions
+//! are skipped but bounded, and the trailer section is bounded like a header section.
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-/// Hex digits of one chunk size: 16 fill a `u64`.
+/// Hex digits of one chunk size, leading zeros included: 16 fill a `u64`.
 const MAX_SIZE_DIGITS: u8 = 16;
+
+/// The largest chunk size taken, 2^48 - 1 (256 TiB). A chunk is one write of the origin's, seldom
+/// more than a few MiB; a size like `ffffffffffffffff` is garbage, or bait for a parser that keeps
+/// sizes in fewer bits (nginx refuses sizes past `off_t`, 2^63 - 1). Below the bound, no size
+/// arithmetic can come near overflowing.
+const MAX_CHUNK_SIZE: u64 = (1 << 48) - 1;
 
 /// Bytes of extensions (`;name=value...`) after one chunk size.
 const MAX_EXTENSION_BYTES: usize = 4 * 1024;
@@ -129,10 +135,12 @@ impl ChunkedDecoder {
     fn after(&self, byte: u8) -> Result<State, ChunkedError> {
         Ok(match self.state {
             State::Size { size, digits } => match hex_value(byte) {
-                Some(value) if digits < MAX_SIZE_DIGITS => State::Size {
-                    size: size << 4 | u64::from(value),
-                    digits: digits + 1,
-                },
+                Some(value) if digits < MAX_SIZE_DIGITS && size <= MAX_CHUNK_SIZE >> 4 => {
+                    State::Size {
+                        size: size << 4 | u64::from(value),
+                        digits: digits + 1,
+                    }
+                }
                 Some(_) => return Err(ChunkedError::Size),
                 None if digits == 0 => return Err(ChunkedError::Size),
                 None => State::AfterSize {
@@ -314,14 +322,16 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_errors() {
-        let cases: [(&[u8], ChunkedError); 8] = [
+        let cases: [(&[u8], ChunkedError); 10] = [
             (b"\r\n", ChunkedError::Size),
             (b"x\r\n", ChunkedError::Size),
             (b"5x\r\nhello\r\n", ChunkedError::Size),
             (b"5\nhello\r\n", ChunkedError::LineEnd),
             (b"5\r\nhelloX\r\n", ChunkedError::LineEnd),
             (b"5\r\nhello\rX", ChunkedError::LineEnd),
-            (b"11111111111111111\r\n", ChunkedError::Size),
+            (b"00000000000000001\r\n", ChunkedError::Size),
+            (b"1000000000000\r\n", ChunkedError::Size),
+            (b"ffffffffffffffff\r\n", ChunkedError::Size),
             (b"0\r\nbad header\r\n\r\n", ChunkedError::Trailers),
         ];
         for (input, expected) in cases {
@@ -338,12 +348,17 @@ mod tests {
     #[test]
     fn the_largest_size_is_read_whole() {
         let mut decoder = ChunkedDecoder::new();
-        let mut buf = BytesMut::from(&b"ffffffffffffffff\r\nab"[..]);
+        let mut buf = BytesMut::from(&b"0000ffffffffffff\r\nab"[..]);
         assert_eq!(
             decoder.step(&mut buf).unwrap(),
             Step::Data(Bytes::from_static(b"ab"))
         );
-        assert_eq!(decoder.state, State::Data { left: u64::MAX - 2 });
+        assert_eq!(
+            decoder.state,
+            State::Data {
+                left: MAX_CHUNK_SIZE - 2
+            }
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@ mod conn;
 mod decode;
 mod encode;
 mod exchange;
+#[cfg(test)]
+mod properties;
 
 pub(crate) use body::{BodyError, PlainBody};
 pub(crate) use conn::OriginConn;

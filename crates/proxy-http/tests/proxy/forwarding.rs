@@ -85,6 +85,8 @@ async fn adds_x_origin_and_forwarding_headers_and_drops_hop_by_hop_ones() {
         Some(r#"for=127.0.0.1;proto=http;host="shop.example:8080""#)
     );
     assert_eq!(header_value(&seen, "te"), Some("trailers"));
+    let via = header_value(&seen, "via").expect("a Via");
+    assert!(via.starts_with("1.1 lifeline-"), "{via}");
     for dropped in ["x-secret", "proxy-authorization", "connection"] {
         assert_eq!(
             header_value(&seen, dropped),

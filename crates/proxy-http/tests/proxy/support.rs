@@ -143,6 +143,15 @@ impl Setup {
     /// Starts the proxy; `configure` adjusts its load balancer.
     pub async fn start(self, configure: impl FnOnce(&mut LoadBalancer)) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.start_on(listener, configure).await
+    }
+
+    /// Starts the proxy on `listener`, bound beforehand (so that a pool can name its address).
+    pub async fn start_on(
+        self,
+        listener: TcpListener,
+        configure: impl FnOnce(&mut LoadBalancer),
+    ) -> Proxy {
         let addr = listener.local_addr().unwrap();
         let mut definition = load_balancer(addr, &self.pools);
         configure(&mut definition);
