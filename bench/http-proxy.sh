@@ -449,7 +449,7 @@ part_d() {
     done
   done
   local ejected
-  ejected=$(curl -s "http://127.0.0.1:$UPLOAD_ADMIN/events?limit=10000" | grep -o '"kind":"origin_ejected"' | wc -l)
+  ejected=$(curl -s "http://127.0.0.1:$UPLOAD_ADMIN/events?limit=10000" | grep -o '"kind":"origin_ejected"' | wc -l || true)
   echo "ejected $ejected" >>"$results"
 }
 

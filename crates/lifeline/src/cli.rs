@@ -58,9 +58,9 @@ pub enum Command {
 pub struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// Worker threads for the data plane and everything else (default: one per core).
-    #[arg(long, env = "LIFELINE_THREADS")]
-    pub threads: Option<usize>,
+    /// Worker threads for the data plane and everything else (default: one per core); 1 to 1024.
+    #[arg(long, env = "LIFELINE_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Start with an empty state store, for a damaged state file or to start over: the state
     /// file, whatever its state, is first moved aside to `<file>.reset-<unix time>`. The
     /// drains, pins and event log it held are not carried over.

@@ -56,8 +56,8 @@ fn main() -> ExitCode {
 /// no cross-thread wake-ups, which makes one thread faster than a one-worker multi-thread runtime);
 /// more threads, or none given (one per core), make a multi-thread runtime. Blocking work
 /// (`spawn_blocking`, used by the state store) has its own threads either way.
-fn runtime_builder(threads: Option<usize>) -> tokio::runtime::Builder {
-    match threads.map(|threads| threads.max(1)) {
+fn runtime_builder(threads: Option<u16>) -> tokio::runtime::Builder {
+    match threads.map(|threads| usize::from(threads.max(1))) {
         Some(1) => tokio::runtime::Builder::new_current_thread(),
         Some(threads) => {
             let mut builder = tokio::runtime::Builder::new_multi_thread();

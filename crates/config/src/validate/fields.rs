@@ -104,6 +104,10 @@ pub(super) fn control_character(text: &str, what: &str) -> Option<String> {
     ))
 }
 
+/// The longest duration any setting takes: longer ones are mistakes, and a time this far ahead
+/// no longer fits the clock's arithmetic (an `Instant` plus 300 billion years overflows).
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 /// A duration like `"500ms"` or `"5s"`, longer than zero.
 pub(super) fn duration(
     field: &Field<String>,
@@ -139,6 +143,13 @@ fn parse_duration(
             report.error(
                 text.span().start,
                 format!("`{key}` must be longer than zero"),
+            );
+            None
+        }
+        Ok(duration) if duration > MAX_DURATION => {
+            report.error(
+                text.span().start,
+                format!("`{key}` must be at most 365 days"),
             );
             None
         }

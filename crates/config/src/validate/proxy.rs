@@ -1,14 +1,19 @@
 //! `[proxy]`: the limits on the load balancers' clients.
 
+use std::time::Duration;
+
 use lifeline_model::ProxySettings;
 
 use super::fields;
 use crate::diagnostics::Report;
-use crate::raw::RawProxy;
+use crate::raw::{Field, RawProxy};
 
 /// Connections one listener may serve at once, at most: beyond that a per-listener limit no
 /// longer protects anything a file descriptor limit would not.
 const MAX_CONNECTIONS: i64 = 1_000_000;
+
+/// The shortest idle and send timeouts: the connection watchdog looks ten times per timeout.
+const MIN_WATCHED_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// Checks `[proxy]` (absent means every default).
 pub(super) fn settings(raw: Option<&RawProxy>, report: &mut Report<'_>) -> Option<ProxySettings> {
@@ -40,12 +45,30 @@ pub(super) fn settings(raw: Option<&RawProxy>, report: &mut Report<'_>) -> Optio
         1..=MAX_CONNECTIONS,
         report,
     );
+    let idle_timeout = at_least_watched(&raw.idle_timeout, "idle_timeout", idle_timeout, report);
+    let send_timeout = at_least_watched(&raw.send_timeout, "send_timeout", send_timeout, report);
     Some(ProxySettings {
         idle_timeout: idle_timeout?,
         client_body_timeout: client_body_timeout?,
         send_timeout: send_timeout?,
         max_connections: u32::try_from(max_connections?).ok()?,
     })
+}
+
+fn at_least_watched(
+    field: &Field<String>,
+    key: &str,
+    value: Option<Duration>,
+    report: &mut Report<'_>,
+) -> Option<Duration> {
+    let value = value?;
+    if value >= MIN_WATCHED_TIMEOUT {
+        return Some(value);
+    }
+    if let Some(text) = field {
+        report.error(text.span().start, format!("`{key}` must be at least 100ms"));
+    }
+    None
 }
 
 #[cfg(test)]
@@ -86,7 +109,7 @@ mod tests {
     #[test]
     fn impossible_limits_are_reported_together() {
         let text = format!(
-            "[proxy]\nidle_timeout = \"0s\"\nclient_body_timeout = \"slow\"\nmax_connections = 0\nsend_timeout = \"0ms\"\n{POOL}"
+            "[proxy]\nidle_timeout = \"0s\"\nclient_body_timeout = \"slow\"\nmax_connections = 0\nsend_timeout = \"5ns\"\n{POOL}"
         );
         let diagnostics = parse(Path::new("lifeline.toml"), &text, &HashMap::new()).unwrap_err();
         let found: Vec<(usize, String)> = diagnostics
@@ -103,8 +126,26 @@ mod tests {
                         .to_string()
                 ),
                 (4, "`max_connections` must be at least 1, not 0".to_string()),
-                (5, "`send_timeout` must be longer than zero".to_string()),
+                (5, "`send_timeout` must be at least 100ms".to_string()),
             ]
+        );
+    }
+
+    #[test]
+    fn a_duration_beyond_the_clock_is_refused() {
+        let text = format!("[proxy]\nclient_body_timeout = \"300000000000y\"\n{POOL}");
+        let diagnostics = parse(Path::new("lifeline.toml"), &text, &HashMap::new()).unwrap_err();
+        let found: Vec<(usize, usize, String)> = diagnostics
+            .into_iter()
+            .map(|d| (d.line, d.col, d.message))
+            .collect();
+        assert_eq!(
+            found,
+            [(
+                2,
+                23,
+                "`client_body_timeout` must be at most 365 days".to_string()
+            )]
         );
     }
 }

@@ -338,7 +338,8 @@ impl ClusterState {
             None => (self.primary().filter(|p| *p != node), now, false),
         };
         self.record.primary = Some(self.name(node).clone());
-        self.record.epoch += 1;
+        // The epoch comes from the state file: a damaged one must not make it overflow.
+        self.record.epoch = self.record.epoch.saturating_add(1);
         self.record.promoting = None;
         if let Some(old) = old.filter(|old| *old != node) {
             let name = self.name(old).clone();
