@@ -1,4 +1,4 @@
-//! One-line failure messages from error chains, with secrets taken out.
+//! One-line failure messages from error chains.
 
 use std::error::Error;
 use std::io;
@@ -37,15 +37,6 @@ pub(crate) fn one_line(text: &str) -> String {
         .map(str::trim)
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Replaces every occurrence of `secret` in `message` with `***`. An empty secret changes nothing.
-pub(crate) fn redact(message: String, secret: &str) -> String {
-    if secret.is_empty() || !message.contains(secret) {
-        message
-    } else {
-        message.replace(secret, "***")
-    }
 }
 
 #[cfg(test)]
@@ -88,14 +79,5 @@ mod tests {
         let outer = io::Error::other(inner);
         assert!(causes(&outer).any(|cause| cause.is::<Layer>()));
         assert_eq!(describe(&outer), "bad certificate");
-    }
-
-    #[test]
-    fn redacts_secrets() {
-        assert_eq!(
-            redact("user s3cret failed".into(), "s3cret"),
-            "user *** failed"
-        );
-        assert_eq!(redact("nothing".into(), ""), "nothing");
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use lifeline_model::{MonitorName, Observation, Topology};
+use lifeline_model::{Cadence, MonitorName, Observation, Pace, Topology, jittered};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -12,14 +12,6 @@ use crate::probe::{Probe, Prober, check_within};
 
 /// The first check of a target waits a random time below this (or below the interval if shorter).
 const MAX_FIRST_DELAY: Duration = Duration::from_secs(1);
-
-/// Each interval is stretched or shrunk by up to this fraction.
-const JITTER: f64 = 0.05;
-
-/// While a change of result waits for its `rise` or `fall` confirmations, checks come this much
-/// more often (HAProxy's `fastinter`): an origin that came back, or stopped answering, is
-/// confirmed in a fraction of the time `rise` × `interval` would take.
-const CONFIRM_SPEEDUP: f64 = 4.0;
 
 /// One task per (monitor, origin) target. Dropping it stops every task, like [`Scheduler::stop`].
 pub struct Scheduler {
@@ -56,10 +48,12 @@ impl Scheduler {
             for origin in pool.origins.iter().filter(|origin| origin.enabled) {
                 let probe = prober.probe(origin);
                 let schedule = Schedule {
-                    interval: monitor.interval,
+                    cadence: Cadence {
+                        interval: monitor.interval,
+                        rise: monitor.rise,
+                        fall: monitor.retries,
+                    },
                     timeout: monitor.timeout,
-                    rise: monitor.rise,
-                    fall: monitor.retries,
                 };
                 tasks.spawn(run_target(probe, schedule, tx.clone()));
             }
@@ -81,34 +75,23 @@ impl Scheduler {
 
 #[derive(Clone, Copy)]
 struct Schedule {
-    interval: Duration,
+    cadence: Cadence,
     timeout: Duration,
-    rise: u32,
-    fall: u32,
-}
-
-/// One target's recent results, which set the pace of its next check.
-#[derive(Default)]
-struct Pace {
-    /// The latest result (success or not), once there is one.
-    last: Option<bool>,
-    /// How many checks in a row gave `last`.
-    streak: u32,
-    /// `last` differs from the result before it: a change under confirmation.
-    changed: bool,
 }
 
 async fn run_target(mut probe: Box<dyn Probe>, schedule: Schedule, tx: mpsc::Sender<Observation>) {
-    tokio::time::sleep(first_delay(schedule.interval)).await;
+    tokio::time::sleep(first_delay(schedule.cadence.interval)).await;
     let mut pace = Pace::default();
+    let mut checked = false;
     loop {
         let started = Instant::now();
         let observation = check_within(probe.as_mut(), schedule.timeout).await;
         if let Err(failure) = &observation.outcome {
             tracing::debug!(origin = %observation.origin, %failure, "check failed");
         }
-        let first = pace.last.is_none();
-        let next = pace.next_interval(observation.outcome.is_ok(), &schedule);
+        let first = !checked;
+        checked = true;
+        let next = pace.next_interval(observation.outcome.is_ok(), &schedule.cadence);
         if tx.send(observation).await.is_err() {
             tracing::debug!(origin = %probe.origin(), "observation receiver gone; checks stop");
             return;
@@ -116,32 +99,9 @@ async fn run_target(mut probe: Box<dyn Probe>, schedule: Schedule, tx: mpsc::Sen
         let wait = if first {
             phase_delay(next)
         } else {
-            jittered(next)
+            jittered(next, fastrand::f64())
         };
         tokio::time::sleep_until(started + wait).await;
-    }
-}
-
-// === impl Pace ===
-
-impl Pace {
-    /// Records a result and returns the time until the next check: `interval / 4` while a
-    /// changed result has fewer confirmations than `rise` (success) or `fall` (failure) needs,
-    /// else `interval`. The very first result changes nothing: there was none before it.
-    fn next_interval(&mut self, ok: bool, schedule: &Schedule) -> Duration {
-        if self.last == Some(ok) {
-            self.streak = self.streak.saturating_add(1);
-        } else {
-            self.changed = self.last.is_some();
-            self.last = Some(ok);
-            self.streak = 1;
-        }
-        let needed = if ok { schedule.rise } else { schedule.fall };
-        if self.changed && self.streak < needed {
-            schedule.interval.div_f64(CONFIRM_SPEEDUP)
-        } else {
-            schedule.interval
-        }
     }
 }
 
@@ -153,11 +113,6 @@ fn first_delay(interval: Duration) -> Duration {
 /// A random delay in `(0, interval]`: where in the interval a target's checks fall.
 fn phase_delay(interval: Duration) -> Duration {
     interval.mul_f64(1.0 - fastrand::f64())
-}
-
-/// `interval` stretched or shrunk by a random fraction up to ±5 %.
-fn jittered(interval: Duration) -> Duration {
-    interval.mul_f64(1.0 - JITTER + 2.0 * JITTER * fastrand::f64())
 }
 
 #[cfg(test)]
@@ -199,10 +154,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn targets_started_together_check_spread_over_the_interval() {
         let schedule = Schedule {
-            interval: Duration::from_secs(10),
+            cadence: Cadence {
+                interval: Duration::from_secs(10),
+                rise: 2,
+                fall: 2,
+            },
             timeout: Duration::from_secs(1),
-            rise: 2,
-            fall: 2,
         };
         let (tx, mut rx) = mpsc::channel(16);
         tokio::spawn(async move { while rx.recv().await.is_some() {} });
@@ -271,48 +228,5 @@ mod tests {
         for (tenth, count) in tenths.iter().enumerate() {
             assert!((800..1_200).contains(count), "tenth {tenth}: {count}");
         }
-    }
-
-    #[test]
-    fn a_changed_result_is_confirmed_at_a_quarter_of_the_interval() {
-        let schedule = Schedule {
-            interval: Duration::from_secs(4),
-            timeout: Duration::from_secs(1),
-            rise: 3,
-            fall: 2,
-        };
-        let (normal, fast) = (Duration::from_secs(4), Duration::from_secs(1));
-        let mut pace = Pace::default();
-        let results = [
-            (true, normal),  // the first result: nothing to confirm
-            (true, normal),  // steady
-            (false, fast),   // down? one failure of the two `fall` needs
-            (false, normal), // confirmed down
-            (false, normal), // steady down
-            (true, fast),    // back? one success of the three `rise` needs
-            (true, fast),    // two
-            (true, normal),  // confirmed up
-            (false, fast),   // flapping: down again
-            (true, fast),    // and up again: a new change to confirm
-        ];
-        for (step, (ok, expected)) in results.into_iter().enumerate() {
-            assert_eq!(pace.next_interval(ok, &schedule), expected, "step {step}");
-        }
-    }
-
-    #[test]
-    fn jitter_stays_within_five_percent_and_varies() {
-        let interval = Duration::from_secs(10);
-        let samples: Vec<Duration> = (0..1_000).map(|_| jittered(interval)).collect();
-        for sample in &samples {
-            assert!(*sample >= Duration::from_millis(9_500), "{sample:?}");
-            assert!(*sample <= Duration::from_millis(10_500), "{sample:?}");
-        }
-        let spread = samples
-            .iter()
-            .max()
-            .unwrap()
-            .saturating_sub(*samples.iter().min().unwrap());
-        assert!(spread > Duration::from_millis(500), "{spread:?}");
     }
 }

@@ -67,6 +67,9 @@ pub struct NodeFacts {
     pub wal_lsn: Option<u64>,
     /// Standby: `pg_last_wal_replay_lsn()`.
     pub replay_lsn: Option<u64>,
+    /// Standby: seconds since the last replayed transaction committed on the primary
+    /// (`pg_last_xact_replay_timestamp()`); `None` before the first.
+    pub replay_delay_seconds: Option<f64>,
     /// Standby: its WAL receiver (`pg_stat_wal_receiver`), if one runs.
     pub receiver: Option<WalReceiver>,
     /// Primary: its standbys as it sees them (`pg_stat_replication`).

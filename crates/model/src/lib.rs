@@ -13,6 +13,7 @@ mod health;
 mod load_balancer;
 mod names;
 mod observation;
+mod pace;
 mod routing;
 mod secret;
 mod status;
@@ -28,6 +29,7 @@ pub use load_balancer::{
 };
 pub use names::{ClusterName, LoadBalancerName, MonitorName, NodeName, OriginName, PoolName};
 pub use observation::{CheckFailure, FailureKind, Observation, PostgresFacts};
+pub use pace::{Cadence, Pace, jittered};
 pub use routing::{Ejection, ForceTarget, OriginRouting, PoolRouting, RoutingTable};
 pub use secret::Secret;
 pub use status::{LoadBalancerStatus, OriginStatus, PoolStatus, StatusSnapshot};

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use lifeline_model::{CheckFailure, ClusterNode, NodeFacts, NodeName, Secret};
+use lifeline_model::{CheckFailure, ClusterNode, NodeFacts, NodeName, PgDsn, Secret};
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
@@ -44,24 +44,35 @@ struct ConnectionTask(JoinHandle<()>);
 // === impl NodeClient ===
 
 impl NodeClient {
-    /// A client for `node` that connects on first use. `timeout` bounds connecting and each
-    /// statement.
+    /// A client for the cluster node `node` that connects on first use. `timeout` bounds
+    /// connecting and each statement.
     pub fn new(node: &ClusterNode, timeout: Duration) -> Self {
-        let config = node
-            .dsn
+        Self::with_dsn(node.name.clone(), &node.dsn, timeout, APPLICATION_NAME)
+    }
+
+    /// A client for the server at `dsn`, called `name` in every message, whose sessions show
+    /// `application_name` in `pg_stat_activity`; it connects on first use.
+    pub fn with_dsn(
+        name: NodeName,
+        dsn: &PgDsn,
+        timeout: Duration,
+        application_name: &str,
+    ) -> Self {
+        let password: Vec<&str> = dsn.password.iter().map(Secret::expose).collect();
+        let config = dsn
             .conninfo_with_secret()
             .parse::<Config>()
             .map(|mut config| {
                 config
-                    .application_name(APPLICATION_NAME)
+                    .application_name(application_name)
                     .connect_timeout(timeout);
                 config
             })
-            .map_err(|err| describe(&err, &password_of(node)));
+            .map_err(|err| describe(&err, &password));
         Self {
-            node: node.name.clone(),
+            node: name,
             config,
-            password: node.dsn.password.clone(),
+            password: dsn.password.clone(),
             timeout,
             session: None,
         }
@@ -194,11 +205,6 @@ impl NodeClient {
         };
         self.bounded("connect", self.timeout, connecting).await
     }
-}
-
-/// The node's password as a list of secrets to scrub.
-fn password_of(node: &ClusterNode) -> Vec<&str> {
-    node.dsn.password.iter().map(Secret::expose).collect()
 }
 
 // === impl ConnectionTask ===

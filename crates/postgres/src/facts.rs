@@ -12,8 +12,9 @@ use tokio_postgres::types::FromSql;
 /// `CASE` so a standby never evaluates them. LSNs come as bytes from `0/0`. The primary's timeline
 /// is read from its WAL file name (parsed in Rust); a standby's is the one its WAL receiver
 /// streams, else its last checkpoint's (`received_tli` is visible to superusers and members of
-/// `pg_read_all_stats`). The receiver's message age uses `clock_timestamp()`, the time of reading,
-/// and is clamped at 0 in Rust. `wal_sender_timeout` comes from `pg_settings` with its unit.
+/// `pg_read_all_stats`). The receiver's message age and a standby's replay delay (time since
+/// the last replayed transaction committed, NULL before the first) use `clock_timestamp()`, the
+/// time of reading; the age is clamped at 0 in Rust. `wal_sender_timeout` comes from `pg_settings` with its unit.
 pub(crate) const FACTS_SQL: &str = "\
 SELECT r.in_recovery,
        CASE WHEN r.in_recovery
@@ -21,6 +22,9 @@ SELECT r.in_recovery,
             ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint END AS wal_lsn,
        CASE WHEN r.in_recovery
             THEN pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint END AS replay_lsn,
+       CASE WHEN r.in_recovery
+            THEN extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8
+            END AS replay_delay_seconds,
        CASE WHEN NOT r.in_recovery
             THEN pg_walfile_name(pg_current_wal_lsn()) END AS primary_walfile,
        CASE WHEN r.in_recovery
@@ -74,6 +78,7 @@ pub(crate) fn facts_from_rows(rows: &[Row]) -> Result<NodeFacts, String> {
         timeline,
         wal_lsn: lsn(first, "wal_lsn")?,
         replay_lsn: lsn(first, "replay_lsn")?,
+        replay_delay_seconds: get(first, "replay_delay_seconds")?,
         receiver: receiver_from_row(first)?,
         replicas,
         synchronous_standby_names: get(first, "synchronous_standby_names")?,

@@ -24,7 +24,8 @@ pub enum ClusterInput {
         node: usize,
         at: Timestamp,
         latency: Duration,
-        outcome: Result<NodeFacts, CheckFailure>,
+        /// Boxed: facts are large, and most inputs are not checks.
+        outcome: Result<Box<NodeFacts>, CheckFailure>,
     },
     /// An operator's failover or switchover, already planned with [`plan_request`].
     Start(Plan),
@@ -154,7 +155,7 @@ impl ClusterState {
         node: usize,
         at: Timestamp,
         latency: Duration,
-        outcome: Result<NodeFacts, CheckFailure>,
+        outcome: Result<Box<NodeFacts>, CheckFailure>,
         out: &mut Out,
     ) {
         let threshold = self.cluster.failure_threshold;
@@ -172,7 +173,7 @@ impl ClusterState {
                 {
                     state.upstream_port = receiver.sender_port.or(state.upstream_port);
                 }
-                state.facts = Some(facts);
+                state.facts = Some(*facts);
                 state.facts_at = Some(at);
                 if was_down {
                     out.event(at, EventKind::NodeUp, subject, "checks succeed again");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use lifeline_model::{Cluster, NewEvent, NodeName, Timestamp};
+use lifeline_model::{Cadence, Cluster, NewEvent, NodeName, Pace, Timestamp, jittered};
 use lifeline_postgres::{NodeClient, run_rejoin};
 use lifeline_store::{StateStore, StoreError};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -20,9 +20,6 @@ use super::{
 };
 use crate::recorder::Recorder;
 
-/// After a failed check the next one comes this much sooner, so `failure_threshold` failures
-/// take a fraction of `failure_threshold` intervals (HAProxy's `fastinter`).
-const FAST_RECHECK_DIVISOR: u32 = 4;
 /// How long a promotion may take.
 const PROMOTE_WAIT: Duration = Duration::from_secs(10);
 /// How long a switchover target may take to receive the old primary's last WAL.
@@ -151,10 +148,16 @@ impl ClusterManager {
         tokio::pin!(shutdown);
         let mut probers = JoinSet::new();
         for (index, node) in self.state.cluster().nodes.iter().enumerate() {
+            let cluster = self.state.cluster();
+            let cadence = Cadence {
+                interval: cluster.check_interval,
+                rise: 1,
+                fall: cluster.failure_threshold,
+            };
             probers.spawn(probe_loop(
                 index,
-                NodeClient::new(node, self.state.cluster().check_interval),
-                self.state.cluster().check_interval,
+                NodeClient::new(node, cluster.check_interval),
+                cadence,
                 self.inputs.0.clone(),
                 self.check_now.clone(),
             ));
@@ -397,23 +400,25 @@ async fn catch_up(client: &mut NodeClient, node: usize, lsn: u64) -> ActionResul
     }
 }
 
-/// Checks one node forever: every `interval`, sooner after a failure, at once when asked.
+/// Checks one node forever, at once first, then paced like every monitor's target (see
+/// [`Pace`]): every interval, a quarter of it while a changed result awaits its confirmations,
+/// jittered; and at once when asked.
 async fn probe_loop(
     node: usize,
     mut client: NodeClient,
-    interval: Duration,
+    cadence: Cadence,
     inputs: mpsc::Sender<ClusterInput>,
     check_now: Arc<Notify>,
 ) {
+    let mut pace = Pace::default();
     loop {
         let started = Instant::now();
         let at = Timestamp::now();
-        let outcome = client.probe().await;
-        let next = if outcome.is_ok() {
-            interval
-        } else {
-            interval / FAST_RECHECK_DIVISOR
-        };
+        let outcome = client.probe().await.map(Box::new);
+        let next = jittered(
+            pace.next_interval(outcome.is_ok(), &cadence),
+            fastrand::f64(),
+        );
         let input = ClusterInput::Checked {
             node,
             at,

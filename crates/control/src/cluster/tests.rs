@@ -45,6 +45,7 @@ fn primary_facts(lsn: u64) -> NodeFacts {
         timeline: Some(1),
         wal_lsn: Some(lsn),
         replay_lsn: None,
+        replay_delay_seconds: None,
         receiver: None,
         replicas: Vec::new(),
         synchronous_standby_names: String::new(),
@@ -59,6 +60,7 @@ fn standby_facts(lsn: u64, upstream_port: u16, age_ms: u64) -> NodeFacts {
         timeline: Some(1),
         wal_lsn: Some(lsn),
         replay_lsn: Some(lsn),
+        replay_delay_seconds: Some(0.0),
         receiver: Some(WalReceiver {
             status: "streaming".into(),
             sender_host: Some("127.0.0.1".into()),
@@ -106,7 +108,7 @@ impl Sim {
                 node,
                 at: ms(at),
                 latency: Duration::from_millis(2),
-                outcome: Ok(facts),
+                outcome: Ok(Box::new(facts)),
             },
             at,
         )

@@ -2,6 +2,7 @@
 //! and the scheduler.
 
 mod http;
+mod postgres;
 mod scheduler;
 mod support;
 mod tcp;

@@ -22,6 +22,7 @@ async fn probes_a_primary_and_its_standbys() {
     assert_eq!(facts.timeline, Some(1));
     assert!(facts.wal_lsn.is_some_and(|lsn| lsn >= written), "{facts:?}");
     assert_eq!(facts.replay_lsn, None);
+    assert_eq!(facts.replay_delay_seconds, None);
     assert_eq!(facts.receiver, None);
     assert_eq!(facts.synchronous_standby_names, "");
     assert_eq!(facts.wal_sender_timeout_ms, Some(2000));
@@ -41,14 +42,19 @@ async fn probes_a_primary_and_its_standbys() {
     for standby in cluster.standbys() {
         let mut standby_client = client(&cluster, standby);
         let facts = probe_until(
-            "the standby to receive the insert",
+            "the standby to replay the insert",
             &mut standby_client,
-            |f| f.wal_lsn.is_some_and(|lsn| lsn >= written),
+            |f| f.replay_lsn.is_some_and(|lsn| lsn >= written),
         )
         .await;
         assert!(facts.in_recovery);
         assert_eq!(facts.timeline, Some(1));
-        assert!(facts.replay_lsn.is_some());
+        assert!(facts.wal_lsn.is_some_and(|lsn| lsn >= written));
+        // The insert's commit was replayed: its age is known.
+        assert!(
+            facts.replay_delay_seconds.is_some_and(|s| s >= 0.0),
+            "{facts:?}"
+        );
         assert!(facts.replicas.is_empty());
         assert_eq!(facts.wal_sender_timeout_ms, Some(2000));
         assert!(!facts.read_only);
