@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use lifeline_control::cluster::OperationError;
 use serde_json::json;
 
 /// An error answer: a status and a one-line message that never contains a secret.
@@ -52,5 +53,60 @@ impl From<lifeline_store::StoreError> for ApiError {
     fn from(error: lifeline_store::StoreError) -> Self {
         tracing::error!(%error, "state store error in admin API");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "state store error")
+    }
+}
+
+/// A failover or switchover that did not start: a conflict with the cluster's state is 409, a
+/// cluster or node that does not exist 404, a stopped cluster loop 503.
+impl From<OperationError> for ApiError {
+    fn from(error: OperationError) -> Self {
+        let status = match &error {
+            OperationError::InProgress | OperationError::Refused(_) => StatusCode::CONFLICT,
+            OperationError::UnknownCluster(_) | OperationError::UnknownNode { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            OperationError::Stopped(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lifeline_model::{ClusterName, NodeName};
+
+    use super::*;
+
+    #[test]
+    fn operation_errors_map_to_their_status() {
+        let cluster = ClusterName::new("main");
+        let cases = [
+            (OperationError::InProgress, StatusCode::CONFLICT),
+            (
+                OperationError::Refused("no healthy standby may be promoted".into()),
+                StatusCode::CONFLICT,
+            ),
+            (
+                OperationError::UnknownCluster("other".into()),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                OperationError::UnknownNode {
+                    cluster: cluster.clone(),
+                    node: NodeName::new("pg9"),
+                },
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                OperationError::Stopped(cluster),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+        ];
+        for (error, status) in cases {
+            let message = error.to_string();
+            let api = ApiError::from(error);
+            assert_eq!(api.status, status, "{message}");
+            assert_eq!(api.message, message);
+        }
     }
 }

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use lifeline_control::cluster::ClusterHandle;
+use lifeline_control::cluster::{ClusterHandle, OperationError};
 use lifeline_model::NodeName;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -61,12 +61,7 @@ fn selected<'a>(
             .iter()
             .find(|c| c.name.as_str() == name)
             .map(|c| vec![c])
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    format!("no cluster is named `{name}`"),
-                )
-            }),
+            .ok_or_else(|| OperationError::UnknownCluster(name.to_string()).into()),
     }
 }
 
@@ -158,8 +153,7 @@ pub(super) async fn trigger(
     let cluster = selected(&state, Some(&body.cluster))?[0];
     let started = cluster
         .failover(body.target.map(|t| NodeName::new(t.as_str())), body.force)
-        .await
-        .map_err(|why| ApiError::new(StatusCode::CONFLICT, why))?;
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "cluster": body.cluster, "status": started })),
@@ -179,8 +173,7 @@ pub(super) async fn switchover(
     let cluster = selected(&state, Some(&body.cluster))?[0];
     let started = cluster
         .switchover(body.target.map(|t| NodeName::new(t.as_str())))
-        .await
-        .map_err(|why| ApiError::new(StatusCode::CONFLICT, why))?;
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "cluster": body.cluster, "status": started })),

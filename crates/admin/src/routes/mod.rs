@@ -51,4 +51,6 @@ async fn not_found() -> ApiError {
 }
 
 #[cfg(test)]
+mod failover_tests;
+#[cfg(test)]
 mod tests;

@@ -23,7 +23,7 @@ use tower::ServiceExt;
 
 use crate::server::{AdminCommand, AdminState, ReloadOutcome};
 
-const TOKEN: &str = "s3cret-admin-token";
+pub(super) const TOKEN: &str = "s3cret-admin-token";
 
 fn topology(token: Option<&str>) -> Topology {
     Topology {
@@ -82,13 +82,13 @@ fn topology(token: Option<&str>) -> Topology {
     }
 }
 
-struct Fixture {
-    state: AdminState,
+pub(super) struct Fixture {
+    pub(super) state: AdminState,
     commands: mpsc::Receiver<AdminCommand>,
     _dir: tempfile::TempDir,
 }
 
-async fn fixture(token: Option<&str>) -> Fixture {
+pub(super) async fn fixture(token: Option<&str>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn StateStore> =
         Arc::new(EmbeddedStore::open(&dir.path().join("s.redb")).unwrap());
@@ -122,7 +122,7 @@ async fn fixture(token: Option<&str>) -> Fixture {
     }
 }
 
-async fn call(state: &AdminState, request: Request<Body>) -> (StatusCode, String) {
+pub(super) async fn call(state: &AdminState, request: Request<Body>) -> (StatusCode, String) {
     let response = crate::app(state.clone()).oneshot(request).await.unwrap();
     let status = response.status();
     let body = response.into_body().collect().await.unwrap().to_bytes();

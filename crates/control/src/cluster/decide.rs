@@ -688,7 +688,7 @@ impl ClusterState {
                 self.start_failover(candidate, now, &why, out);
             }
             Ok(Plan::Switchover { .. }) => {}
-            Err(why) => self.refuse(primary, why, now, out),
+            Err(why) => self.refuse(primary, why.to_string(), now, out),
         }
     }
 

@@ -7,6 +7,7 @@
 //! could be stale.
 
 mod decide;
+mod error;
 mod metrics;
 mod runtime;
 mod select;
@@ -15,6 +16,7 @@ mod status;
 mod sync;
 
 pub use decide::{ActionResult, ClusterAction, ClusterInput, decide};
+pub use error::OperationError;
 pub use metrics::ClusterMetrics;
 pub use runtime::{ClusterHandle, ClusterManager, ClusterRoutes};
 pub use select::{Plan, plan_request};

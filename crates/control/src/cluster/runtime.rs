@@ -15,8 +15,8 @@ use tokio::task::JoinSet;
 use super::metrics::ClusterMetrics;
 use super::status::ClusterStatus;
 use super::{
-    ActionResult, ClusterAction, ClusterInput, ClusterRecord, ClusterState, Plan, decide,
-    plan_request, sync_value,
+    ActionResult, ClusterAction, ClusterInput, ClusterRecord, ClusterState, OperationError, Plan,
+    decide, plan_request, sync_value,
 };
 use crate::recorder::Recorder;
 
@@ -39,7 +39,7 @@ enum Command {
         target: Option<NodeName>,
         force: bool,
         switchover_only: bool,
-        reply: oneshot::Sender<Result<String, String>>,
+        reply: oneshot::Sender<Result<String, OperationError>>,
     },
 }
 
@@ -56,12 +56,16 @@ pub struct ClusterHandle {
 impl ClusterHandle {
     /// `lifeline failover`: promote `target` (or the best standby). With a healthy primary this
     /// is a switchover. `force` skips the data-loss checks. `Ok` says what started.
-    pub async fn failover(&self, target: Option<NodeName>, force: bool) -> Result<String, String> {
+    pub async fn failover(
+        &self,
+        target: Option<NodeName>,
+        force: bool,
+    ) -> Result<String, OperationError> {
         self.request(target, force, false).await
     }
 
     /// `lifeline switchover`: only with a healthy primary.
-    pub async fn switchover(&self, target: Option<NodeName>) -> Result<String, String> {
+    pub async fn switchover(&self, target: Option<NodeName>) -> Result<String, OperationError> {
         self.request(target, false, true).await
     }
 
@@ -75,9 +79,9 @@ impl ClusterHandle {
         target: Option<NodeName>,
         force: bool,
         switchover_only: bool,
-    ) -> Result<String, String> {
+    ) -> Result<String, OperationError> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || "the cluster manager has stopped".to_string();
+        let stopped = || OperationError::Stopped(self.name.clone());
         self.commands
             .send(Command::Request {
                 target,
@@ -227,9 +231,9 @@ impl ClusterManager {
         let planned =
             plan_request(&self.state, target.as_ref(), force, Timestamp::now()).and_then(|plan| {
                 match plan {
-                    Plan::Failover { .. } if switchover_only => {
-                        Err("the primary is not healthy: use `lifeline failover`".to_string())
-                    }
+                    Plan::Failover { .. } if switchover_only => Err(OperationError::Refused(
+                        "the primary is not healthy: use `lifeline failover`".to_string(),
+                    )),
                     plan => Ok(plan),
                 }
             });
@@ -246,7 +250,7 @@ impl ClusterManager {
                 Timestamp::now(),
                 lifeline_model::EventKind::FailoverRefused,
                 self.state.cluster().name.as_str(),
-                why.clone(),
+                why.to_string(),
             ));
         }
         if reply.send(answer).is_err() {

@@ -5,6 +5,7 @@
 
 use lifeline_model::{NodeName, Timestamp};
 
+use super::error::OperationError;
 use super::state::ClusterState;
 
 /// What an operator's request (or a failed primary) leads to.
@@ -23,15 +24,18 @@ pub fn plan_request(
     target: Option<&NodeName>,
     force: bool,
     now: Timestamp,
-) -> Result<Plan, String> {
+) -> Result<Plan, OperationError> {
     if state.in_progress() {
-        return Err("a failover or switchover is already in progress".to_string());
+        return Err(OperationError::InProgress);
     }
     let target = match target {
         Some(name) => Some(
             state
                 .index(name)
-                .ok_or_else(|| format!("cluster {} has no node `{name}`", state.cluster.name))?,
+                .ok_or_else(|| OperationError::UnknownNode {
+                    cluster: state.cluster.name.clone(),
+                    node: name.clone(),
+                })?,
         ),
         None => None,
     };
@@ -42,11 +46,13 @@ pub fn plan_request(
         (Some(primary), true) => {
             let target = choose(state, target, true, now, |node| {
                 state.streams_from(node, primary, now)
-            })?;
+            })
+            .map_err(OperationError::Refused)?;
             Ok(Plan::Switchover { target })
         }
         _ => {
-            let candidate = choose(state, target, force, now, |_| true)?;
+            let candidate =
+                choose(state, target, force, now, |_| true).map_err(OperationError::Refused)?;
             Ok(Plan::Failover { candidate })
         }
     }

@@ -315,7 +315,17 @@ fn a_lagging_standby_is_refused_unless_forced() {
 
     let now = ms(1300);
     let refused = plan_request(&sim.state, Some(&NodeName::new("pg2")), false, now).unwrap_err();
-    assert!(refused.contains("maximum_lag_on_failover"), "{refused}");
+    assert!(
+        matches!(&refused, OperationError::Refused(why) if why.contains("maximum_lag_on_failover")),
+        "{refused}"
+    );
+    assert_eq!(
+        plan_request(&sim.state, Some(&NodeName::new("pg7")), true, now),
+        Err(OperationError::UnknownNode {
+            cluster: ClusterName::new("main"),
+            node: NodeName::new("pg7")
+        })
+    );
     assert_eq!(
         plan_request(&sim.state, Some(&NodeName::new("pg2")), true, now),
         Ok(Plan::Failover { candidate: 1 })
@@ -496,6 +506,11 @@ fn planned_switchover_fences_waits_for_catch_up_then_promotes() {
     let plan = plan_request(&sim.state, Some(&NodeName::new("pg2")), false, ms(100)).unwrap();
     assert_eq!(plan, Plan::Switchover { target: 1 });
     sim.input(ClusterInput::Start(plan), 100);
+    assert_eq!(
+        plan_request(&sim.state, None, true, ms(110)),
+        Err(OperationError::InProgress),
+        "one operation at a time"
+    );
     let actions = sim.take();
     assert!(has(&actions, &ClusterAction::Fence { node: 0 }));
     assert!(has(

@@ -1,0 +1,104 @@
+//! `POST /failover/trigger` and `/failover/switchover` against real cluster managers whose
+//! nodes do not answer: every refusal gets the status of its kind.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use lifeline_control::cluster::{ClusterManager, ClusterMetrics};
+use lifeline_model::{Cluster, ClusterName, ClusterNode, NodeName, PgDsn};
+use serde_json::Value;
+
+use super::tests::{TOKEN, call, fixture};
+
+/// A cluster whose nodes listen nowhere (port 1).
+fn cluster(name: &str) -> Arc<Cluster> {
+    let node = |name: &str| ClusterNode {
+        name: NodeName::new(name),
+        dsn: PgDsn::parse("host=127.0.0.1 port=1 user=lifeline").unwrap(),
+        priority: 0,
+        no_failover: false,
+    };
+    Arc::new(Cluster {
+        name: ClusterName::new(name),
+        nodes: vec![node("pg1"), node("pg2")],
+        writer_listen: None,
+        reader_listen: None,
+        check_interval: Duration::from_secs(1),
+        failure_threshold: 3,
+        maximum_lag_on_failover: 1024,
+        primary_silence: Duration::from_secs(3),
+        synchronous_mode: false,
+        synchronous_mode_strict: false,
+        auto_failover: true,
+        writer_wait: Duration::from_secs(1),
+        rejoin_command: None,
+    })
+}
+
+fn post_json(uri: &str, body: &str) -> Request<Body> {
+    Request::post(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn refusals_are_409_unknown_names_404_and_a_stopped_cluster_503() {
+    let mut f = fixture(Some(TOKEN)).await;
+    let metrics = ClusterMetrics::default();
+    let (running, running_handle) =
+        ClusterManager::start(cluster("main"), f.state.store.clone(), metrics.clone())
+            .await
+            .unwrap();
+    tokio::spawn(running.run(std::future::pending()));
+    // Its loop never runs: requests find it stopped.
+    let (stopped, stopped_handle) =
+        ClusterManager::start(cluster("gone"), f.state.store.clone(), metrics)
+            .await
+            .unwrap();
+    drop(stopped);
+    f.state.clusters = vec![running_handle, stopped_handle];
+
+    let cases = [
+        (
+            "/failover/trigger",
+            r#"{"cluster": "main", "target": "pg2"}"#,
+            StatusCode::CONFLICT,
+            "pg2 is not healthy",
+        ),
+        (
+            "/failover/switchover",
+            r#"{"cluster": "main"}"#,
+            StatusCode::CONFLICT,
+            "no healthy standby",
+        ),
+        (
+            "/failover/trigger",
+            r#"{"cluster": "main", "target": "pg9"}"#,
+            StatusCode::NOT_FOUND,
+            "cluster main has no node `pg9`",
+        ),
+        (
+            "/failover/switchover",
+            r#"{"cluster": "other"}"#,
+            StatusCode::NOT_FOUND,
+            "no cluster is named `other`",
+        ),
+        (
+            "/failover/trigger",
+            r#"{"cluster": "gone"}"#,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the manager of cluster gone has stopped",
+        ),
+    ];
+    for (path, body, status, message) in cases {
+        let (code, answer) = call(&f.state, post_json(path, body)).await;
+        assert_eq!(code, status, "{path} {body}: {answer}");
+        let json: Value = serde_json::from_str(&answer).unwrap();
+        let error = json["error"].as_str().unwrap_or_default();
+        assert!(error.contains(message), "{path} {body}: {answer}");
+    }
+}
