@@ -85,8 +85,7 @@ pub struct NodeFacts {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WalReceiver {
-    /// `streaming`, `catchup`, `waiting`, ...
-    pub status: String,
+    pub status: LinkState,
     pub sender_host: Option<String>,
     pub sender_port: Option<u16>,
     /// Milliseconds since the last message from the primary (`now() - last_msg_receipt_time`).
@@ -99,10 +98,26 @@ pub struct WalReceiver {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReplicaView {
     pub application_name: String,
-    /// `streaming`, `catchup`, ...
-    pub state: String,
+    pub state: LinkState,
     /// `sync`, `quorum`, `async`, `potential`.
     pub sync_state: String,
     pub flush_lsn: Option<u64>,
     pub replay_lsn: Option<u64>,
+}
+
+/// How a replication link stands, seen from either end: a replica's receiver, or the
+/// primary's sender to one replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    /// Changes arrive as the upstream makes them.
+    Streaming,
+    /// Connected, and catching up on a backlog.
+    CatchingUp,
+    /// Starting, waiting to retry or restarting: nothing arrives yet.
+    Connecting,
+    /// Stopping or stopped.
+    Stopped,
+    /// Any other state (a base backup's sender, say): not a replica receiving changes.
+    Other,
 }

@@ -20,7 +20,7 @@ mod status;
 mod time;
 mod topology;
 
-pub use cluster::{Cluster, ClusterNode, NodeFacts, ReplicaView, WalReceiver};
+pub use cluster::{Cluster, ClusterNode, LinkState, NodeFacts, ReplicaView, WalReceiver};
 pub use dsn::{DSN_KEYS, DsnError, DsnProblem, PgDsn};
 pub use event::{Event, EventKind, NewEvent};
 pub use health::{Health, OriginHealth, PoolState};

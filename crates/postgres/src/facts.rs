@@ -1,7 +1,7 @@
 //! The facts query: everything in [`NodeFacts`] in one statement (prepared once per connection,
 //! so a probe is one round trip), and how its rows become [`NodeFacts`].
 
-use lifeline_model::{NodeFacts, ReplicaView, WalReceiver};
+use lifeline_model::{LinkState, NodeFacts, ReplicaView, WalReceiver};
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
 
@@ -97,7 +97,7 @@ fn receiver_from_row(row: &Row) -> Result<Option<WalReceiver>, String> {
     let age: Option<i64> = get(row, "receiver_message_age_ms")?;
     let timeline: Option<i32> = get(row, "receiver_timeline")?;
     Ok(Some(WalReceiver {
-        status,
+        status: link_state(&status),
         sender_host: get(row, "receiver_sender_host")?,
         sender_port: port.and_then(|port| u16::try_from(port).ok()),
         last_message_age_ms: age.map(|age| age.max(0).unsigned_abs()),
@@ -115,11 +115,23 @@ fn replica_from_row(row: &Row) -> Result<Option<ReplicaView>, String> {
     };
     Ok(Some(ReplicaView {
         application_name,
-        state: text("replica_state")?,
+        state: link_state(&text("replica_state")?),
         sync_state: text("replica_sync_state")?,
         flush_lsn: lsn(row, "replica_flush_lsn")?,
         replay_lsn: lsn(row, "replica_replay_lsn")?,
     }))
+}
+
+/// A WAL receiver's `status` (`pg_stat_wal_receiver`) or a WAL sender's `state`
+/// (`pg_stat_replication`) as a [`LinkState`].
+fn link_state(text: &str) -> LinkState {
+    match text {
+        "streaming" => LinkState::Streaming,
+        "catchup" => LinkState::CatchingUp,
+        "startup" | "starting" | "waiting" | "restarting" => LinkState::Connecting,
+        "stopping" | "stopped" => LinkState::Stopped,
+        _ => LinkState::Other,
+    }
 }
 
 /// A column of the facts row, or a message naming it.
@@ -177,6 +189,21 @@ mod tests {
         assert_eq!(timeline_of_walfile("0000000A00000000000000FF"), Some(10));
         assert_eq!(timeline_of_walfile("xyz"), None);
         assert_eq!(timeline_of_walfile("zzzzzzzz0000"), None);
+    }
+
+    #[test]
+    fn reads_link_states_of_receivers_and_senders() {
+        assert_eq!(link_state("streaming"), LinkState::Streaming);
+        assert_eq!(link_state("catchup"), LinkState::CatchingUp);
+        for connecting in ["startup", "starting", "waiting", "restarting"] {
+            assert_eq!(
+                link_state(connecting),
+                LinkState::Connecting,
+                "{connecting}"
+            );
+        }
+        assert_eq!(link_state("stopping"), LinkState::Stopped);
+        assert_eq!(link_state("backup"), LinkState::Other);
     }
 
     #[test]

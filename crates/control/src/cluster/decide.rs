@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
-use lifeline_model::{CheckFailure, EventKind, NewEvent, NodeFacts, NodeName, Timestamp};
+use lifeline_model::{
+    CheckFailure, EventKind, LinkState, NewEvent, NodeFacts, NodeName, Timestamp,
+};
 
 use super::select::{Plan, plan_request};
 use super::state::{
-    ClusterHealth, ClusterRecord, ClusterState, Operation, RejoinRun, SwitchStage, SyncSet,
+    ClusterHealth, ClusterRecord, ClusterState, NodeId, Operation, RejoinRun, SwitchStage, SyncSet,
 };
 use super::sync::{members_of, sync_value};
 
@@ -21,7 +23,7 @@ const REJOIN_RETRY: Duration = Duration::from_secs(30);
 pub enum ClusterInput {
     /// One check of one node.
     Checked {
-        node: usize,
+        node: NodeId,
         at: Timestamp,
         latency: Duration,
         /// Boxed: facts are large, and most inputs are not checks.
@@ -36,32 +38,32 @@ pub enum ClusterInput {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ActionResult {
     Promoted {
-        node: usize,
+        node: NodeId,
         timeline: u32,
     },
     Fenced {
-        node: usize,
+        node: NodeId,
         lsn: u64,
     },
     CaughtUp {
-        node: usize,
+        node: NodeId,
     },
     Followed {
-        node: usize,
+        node: NodeId,
     },
     Unfenced {
-        node: usize,
+        node: NodeId,
     },
     SyncSet {
         members: Vec<NodeName>,
         lsn: u64,
     },
     Rejoined {
-        node: usize,
+        node: NodeId,
     },
     /// Any action failed; `action` names it for the event.
     Failed {
-        node: usize,
+        node: NodeId,
         action: &'static str,
         error: String,
     },
@@ -74,35 +76,35 @@ pub enum ClusterAction {
     /// Publish the endpoints: the writer's node (`None`: hold new connections, close existing
     /// ones) and the readers'.
     Route {
-        writer: Option<usize>,
-        readers: Vec<usize>,
+        writer: Option<NodeId>,
+        readers: Vec<NodeId>,
     },
     Promote {
-        node: usize,
+        node: NodeId,
     },
     /// Stop the primary's writes; report its final WAL position.
     Fence {
-        node: usize,
+        node: NodeId,
     },
     /// Wait until `node` has received WAL up to `lsn`.
     AwaitCatchUp {
-        node: usize,
+        node: NodeId,
         lsn: u64,
     },
     Follow {
-        node: usize,
-        primary: usize,
+        node: NodeId,
+        primary: NodeId,
     },
     Unfence {
-        node: usize,
+        node: NodeId,
     },
     SetSyncNames {
-        primary: usize,
+        primary: NodeId,
         members: Vec<NodeName>,
     },
     Rejoin {
-        node: usize,
-        primary: usize,
+        node: NodeId,
+        primary: NodeId,
     },
 }
 
@@ -146,13 +148,13 @@ impl Out {
 // === impl ClusterState: inputs ===
 
 impl ClusterState {
-    fn subject(&self, node: usize) -> String {
+    fn subject(&self, node: NodeId) -> String {
         format!("{}/{}", self.cluster.name, self.name(node))
     }
 
     fn checked(
         &mut self,
-        node: usize,
+        node: NodeId,
         at: Timestamp,
         latency: Duration,
         outcome: Result<Box<NodeFacts>, CheckFailure>,
@@ -169,7 +171,10 @@ impl ClusterState {
                 state.healthy = true;
                 state.consecutive_failures = 0;
                 state.down_since = None;
-                if let Some(receiver) = facts.receiver.as_ref().filter(|r| r.status == "streaming")
+                if let Some(receiver) = facts
+                    .receiver
+                    .as_ref()
+                    .filter(|r| r.status == LinkState::Streaming)
                 {
                     state.upstream_port = receiver.sender_port.or(state.upstream_port);
                 }
@@ -230,7 +235,7 @@ impl ClusterState {
         }
     }
 
-    fn start_failover(&mut self, candidate: usize, now: Timestamp, why: &str, out: &mut Out) {
+    fn start_failover(&mut self, candidate: NodeId, now: Timestamp, why: &str, out: &mut Out) {
         let old = self.primary();
         self.operation = Some(Operation::Failover {
             candidate,
@@ -331,7 +336,7 @@ impl ClusterState {
         }
     }
 
-    fn promoted(&mut self, node: usize, timeline: u32, now: Timestamp, out: &mut Out) {
+    fn promoted(&mut self, node: NodeId, timeline: u32, now: Timestamp, out: &mut Out) {
         let (old, started, switchover) = match self.operation.take() {
             Some(Operation::Failover { old, started, .. }) => (old, started, false),
             Some(Operation::Switchover { old, started, .. }) => (Some(old), started, true),
@@ -409,7 +414,7 @@ impl ClusterState {
 
     fn failed(
         &mut self,
-        node: usize,
+        node: NodeId,
         action: &'static str,
         error: String,
         now: Timestamp,
@@ -478,7 +483,7 @@ impl ClusterState {
     }
 
     /// Gives the writes back to the old primary.
-    fn abort_switchover(&mut self, old: usize, now: Timestamp, out: &mut Out) {
+    fn abort_switchover(&mut self, old: NodeId, now: Timestamp, out: &mut Out) {
         self.operation = None;
         self.record.promoting = None;
         out.push(ClusterAction::Persist(self.record.clone()));
@@ -542,7 +547,7 @@ impl ClusterState {
         let Some(name) = self.record.promoting.clone() else {
             return;
         };
-        let Some(node) = self.index(&name) else {
+        let Some(node) = self.id(&name) else {
             self.record.promoting = None;
             out.push(ClusterAction::Persist(self.record.clone()));
             return;
@@ -567,7 +572,8 @@ impl ClusterState {
     /// Which node is primary, from the nodes themselves: the known primary while it is the one
     /// writable node; a lone writable node; the highest timeline among several (split brain).
     fn settle_primary(&mut self, now: Timestamp, out: &mut Out) {
-        let writable: Vec<usize> = (0..self.nodes.len())
+        let writable: Vec<NodeId> = self
+            .ids()
             .filter(|n| {
                 self.fresh_facts(*n, now).is_some_and(|f| !f.in_recovery) && !self.is_retired(*n)
             })
@@ -586,13 +592,13 @@ impl ClusterState {
                 }
             }
             several => {
-                let timeline = |n: &usize| {
+                let timeline = |n: &NodeId| {
                     self.fresh_facts(*n, now)
                         .and_then(|f| f.timeline)
                         .unwrap_or(0)
                 };
                 let top = several.iter().map(timeline).max().unwrap_or(0);
-                let leaders: Vec<usize> = several
+                let leaders: Vec<NodeId> = several
                     .iter()
                     .copied()
                     .filter(|n| timeline(n) == top)
@@ -642,7 +648,8 @@ impl ClusterState {
         }
         let down_since = state.down_since.unwrap_or(now);
         // Standby facts must be newer than the primary's trouble to say anything about it.
-        let standbys: Vec<usize> = (0..self.nodes.len())
+        let standbys: Vec<NodeId> = self
+            .ids()
             .filter(|n| *n != primary && self.fresh_facts(*n, now).is_some_and(|f| f.in_recovery))
             .collect();
         if standbys
@@ -692,7 +699,7 @@ impl ClusterState {
         }
     }
 
-    fn refuse(&mut self, primary: usize, why: String, now: Timestamp, out: &mut Out) {
+    fn refuse(&mut self, primary: NodeId, why: String, now: Timestamp, out: &mut Out) {
         if !self.refused_reported {
             self.refused_reported = true;
             out.event(now, EventKind::FailoverRefused, self.subject(primary), why);
@@ -703,7 +710,7 @@ impl ClusterState {
     /// threshold: at least `primary_silence`, and more than the primary's keepalive interval
     /// (half its `wal_sender_timeout`) plus one check interval, so an idle primary is not
     /// mistaken for a dead one.
-    fn hears_primary(&self, standby: usize, primary: usize, now: Timestamp) -> bool {
+    fn hears_primary(&self, standby: NodeId, primary: NodeId, now: Timestamp) -> bool {
         let keepalive = self.nodes[primary]
             .facts
             .as_ref()
@@ -723,8 +730,8 @@ impl ClusterState {
 
     /// Standbys that do not stream from the primary are re-pointed; old primaries that came
     /// back run the rejoin command, and leave the retired list once they stream.
-    fn keep_standbys(&mut self, primary: usize, now: Timestamp, out: &mut Out) {
-        for node in 0..self.nodes.len() {
+    fn keep_standbys(&mut self, primary: NodeId, now: Timestamp, out: &mut Out) {
+        for node in self.ids() {
             if node == primary || self.following.contains(&node) {
                 continue;
             }
@@ -769,7 +776,7 @@ impl ClusterState {
     /// Runs the rejoin command for an old primary that does not stream: the first time, and
     /// again [`REJOIN_RETRY`] after a run that failed or left it not streaming. Never twice at
     /// once.
-    fn rejoin(&mut self, node: usize, primary: usize, now: Timestamp, out: &mut Out) {
+    fn rejoin(&mut self, node: NodeId, primary: NodeId, now: Timestamp, out: &mut Out) {
         let name = self.name(node).clone();
         match self.rejoins.iter_mut().find(|r| r.node == name) {
             None => self.rejoins.push(RejoinRun {
@@ -798,7 +805,7 @@ impl ClusterState {
         out.push(ClusterAction::Rejoin { node, primary });
     }
 
-    fn rejoin_finished(&mut self, node: usize, now: Timestamp) {
+    fn rejoin_finished(&mut self, node: NodeId, now: Timestamp) {
         let name = &self.cluster.nodes[node].name;
         if let Some(run) = self.rejoins.iter_mut().find(|r| &r.node == name) {
             run.finished = Some(now);
@@ -808,7 +815,7 @@ impl ClusterState {
     /// Synchronous mode: `synchronous_standby_names` on the primary lists the healthy
     /// standbys that may be promoted. With none: strict mode keeps the old list (writes wait),
     /// otherwise the cluster degrades to async.
-    fn keep_sync(&mut self, primary: usize, now: Timestamp, out: &mut Out) {
+    fn keep_sync(&mut self, primary: NodeId, now: Timestamp, out: &mut Out) {
         if !self.cluster.synchronous_mode || self.sync_pending {
             return;
         }
@@ -819,7 +826,8 @@ impl ClusterState {
             return;
         };
         // Membership follows health (the failure threshold), not every single failed check.
-        let members: Vec<NodeName> = (0..self.nodes.len())
+        let members: Vec<NodeName> = self
+            .ids()
             .filter(|n| {
                 *n != primary && !self.is_retired(*n) && !self.cluster.nodes[*n].no_failover
             })
@@ -845,11 +853,12 @@ impl ClusterState {
         out.push(ClusterAction::SetSyncNames { primary, members });
     }
 
-    fn publish_route(&mut self, writer: Option<usize>, now: Timestamp, out: &mut Out) {
+    fn publish_route(&mut self, writer: Option<NodeId>, now: Timestamp, out: &mut Out) {
         let primary_lsn = self.last_primary_lsn;
         let limit = self.cluster.maximum_lag_on_failover;
-        let mut readers: Vec<usize> = match writer {
-            Some(primary) => (0..self.nodes.len())
+        let mut readers: Vec<NodeId> = match writer {
+            Some(primary) => self
+                .ids()
                 .filter(|n| *n != primary && !self.is_retired(*n))
                 .filter(|n| {
                     self.fresh_facts(*n, now).is_some_and(|f| {
@@ -907,7 +916,7 @@ impl ClusterState {
                 .record
                 .retired
                 .iter()
-                .filter_map(|n| self.index(n))
+                .filter_map(|n| self.id(n))
                 .any(|n| {
                     self.rejoins.iter().any(|r| &r.node == self.name(n))
                         || self.fresh_facts(n, now).is_some_and(|f| f.in_recovery)
@@ -918,7 +927,8 @@ impl ClusterState {
                 ClusterHealth::FailoverComplete
             };
         }
-        let standbys_fine = (0..self.nodes.len())
+        let standbys_fine = self
+            .ids()
             .filter(|n| *n != primary)
             .all(|n| self.streams_from(n, primary, now));
         if standbys_fine {

@@ -96,21 +96,21 @@ impl ClusterMetrics {
             drop(counter.get_or_create(&labels));
         }
         let primary = state.primary();
-        let primary_healthy = primary.is_some_and(|p| state.nodes()[p].healthy);
+        let primary_healthy = primary.is_some_and(|p| state.node(p).healthy);
         self.primary_healthy
             .get_or_create(&labels)
             .set(i64::from(primary_healthy));
-        for (index, node) in cluster.nodes.iter().enumerate() {
+        for node in state.ids() {
             let labels = StandbyLabels {
                 cluster: cluster.name.to_string(),
-                standby: node.name.to_string(),
+                standby: state.name(node).to_string(),
             };
-            if Some(index) == primary {
+            if Some(node) == primary {
                 self.standby_healthy.remove(&labels);
             } else {
                 self.standby_healthy
                     .get_or_create(&labels)
-                    .set(i64::from(state.nodes()[index].healthy));
+                    .set(i64::from(state.node(node).healthy));
             }
         }
     }

@@ -20,7 +20,7 @@ pub use error::OperationError;
 pub use metrics::ClusterMetrics;
 pub use runtime::{ClusterHandle, ClusterManager, ClusterRoutes};
 pub use select::{Plan, plan_request};
-pub use state::{ClusterHealth, ClusterRecord, ClusterState, NodeState, SyncSet};
+pub use state::{ClusterHealth, ClusterRecord, ClusterState, NodeId, NodeState, SyncSet};
 pub use status::{ClusterStatus, NodeStatus};
 pub use sync::sync_value;
 

@@ -15,8 +15,8 @@ use tokio::task::JoinSet;
 use super::metrics::ClusterMetrics;
 use super::status::ClusterStatus;
 use super::{
-    ActionResult, ClusterAction, ClusterInput, ClusterRecord, ClusterState, OperationError, Plan,
-    decide, plan_request, sync_value,
+    ActionResult, ClusterAction, ClusterInput, ClusterRecord, ClusterState, NodeId, OperationError,
+    Plan, decide, plan_request, sync_value,
 };
 use crate::recorder::Recorder;
 
@@ -151,16 +151,16 @@ impl ClusterManager {
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut probers = JoinSet::new();
-        for (index, node) in self.state.cluster().nodes.iter().enumerate() {
-            let cluster = self.state.cluster();
-            let cadence = Cadence {
-                interval: cluster.check_interval,
-                rise: 1,
-                fall: cluster.failure_threshold,
-            };
+        let cluster = self.state.cluster();
+        let cadence = Cadence {
+            interval: cluster.check_interval,
+            rise: 1,
+            fall: cluster.failure_threshold,
+        };
+        for node in self.state.ids() {
             probers.spawn(probe_loop(
-                index,
-                NodeClient::new(node, cluster.check_interval),
+                node,
+                NodeClient::new(&cluster.nodes[node], cluster.check_interval),
                 cadence,
                 self.inputs.0.clone(),
                 self.check_now.clone(),
@@ -263,7 +263,7 @@ impl ClusterManager {
         let cluster = self.state.cluster().clone();
         let inputs = self.inputs.0.clone();
         let timeout = cluster.check_interval.max(Duration::from_secs(2));
-        let client = |node: usize| NodeClient::new(&cluster.nodes[node], timeout);
+        let client = |node: NodeId| NodeClient::new(&cluster.nodes[node], timeout);
         match action {
             ClusterAction::Record(event) => {
                 tracing::info!(kind = event.kind.as_str(), subject = %event.subject, reason = %event.reason, "event");
@@ -274,7 +274,7 @@ impl ClusterManager {
                 Err(error) => tracing::error!(%error, "cannot encode the cluster record"),
             },
             ClusterAction::Route { writer, readers } => {
-                let endpoint = |node: usize| {
+                let endpoint = |node: NodeId| {
                     (
                         cluster.nodes[node].name.clone(),
                         cluster.nodes[node].dsn.address(),
@@ -366,7 +366,7 @@ impl ClusterManager {
     }
 }
 
-fn failed(node: usize, action: &'static str, error: impl std::fmt::Display) -> ActionResult {
+fn failed(node: NodeId, action: &'static str, error: impl std::fmt::Display) -> ActionResult {
     ActionResult::Failed {
         node,
         action,
@@ -385,7 +385,7 @@ async fn report(
 }
 
 /// Polls the switchover target until it has received the old primary's last WAL.
-async fn catch_up(client: &mut NodeClient, node: usize, lsn: u64) -> ActionResult {
+async fn catch_up(client: &mut NodeClient, node: NodeId, lsn: u64) -> ActionResult {
     let started = Instant::now();
     loop {
         if let Ok(facts) = client.probe().await
@@ -408,7 +408,7 @@ async fn catch_up(client: &mut NodeClient, node: usize, lsn: u64) -> ActionResul
 /// [`Pace`]): every interval, a quarter of it while a changed result awaits its confirmations,
 /// jittered; and at once when asked.
 async fn probe_loop(
-    node: usize,
+    node: NodeId,
     mut client: NodeClient,
     cadence: Cadence,
     inputs: mpsc::Sender<ClusterInput>,

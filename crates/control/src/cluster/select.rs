@@ -6,15 +6,15 @@
 use lifeline_model::{NodeName, Timestamp};
 
 use super::error::OperationError;
-use super::state::ClusterState;
+use super::state::{ClusterState, NodeId};
 
 /// What an operator's request (or a failed primary) leads to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Plan {
     /// Promote this standby now: the primary is gone.
-    Failover { candidate: usize },
+    Failover { candidate: NodeId },
     /// The primary is healthy: stop its writes, let the target catch up, promote it.
-    Switchover { target: usize },
+    Switchover { target: NodeId },
 }
 
 /// Plans `lifeline failover`/`switchover` (and an automatic failover, with no target). `Err`
@@ -29,14 +29,10 @@ pub fn plan_request(
         return Err(OperationError::InProgress);
     }
     let target = match target {
-        Some(name) => Some(
-            state
-                .index(name)
-                .ok_or_else(|| OperationError::UnknownNode {
-                    cluster: state.cluster.name.clone(),
-                    node: name.clone(),
-                })?,
-        ),
+        Some(name) => Some(state.id(name).ok_or_else(|| OperationError::UnknownNode {
+            cluster: state.cluster.name.clone(),
+            node: name.clone(),
+        })?),
         None => None,
     };
     let primary = state.primary();
@@ -62,13 +58,13 @@ pub fn plan_request(
 /// unless `force`.
 fn choose(
     state: &ClusterState,
-    target: Option<usize>,
+    target: Option<NodeId>,
     force: bool,
     now: Timestamp,
-    extra: impl Fn(usize) -> bool,
-) -> Result<usize, String> {
+    extra: impl Fn(NodeId) -> bool,
+) -> Result<NodeId, String> {
     let cluster = &state.cluster;
-    let eligible = |node: usize| -> Result<(), String> {
+    let eligible = |node: NodeId| -> Result<(), String> {
         let name = state.name(node);
         if Some(node) == state.primary() {
             return Err(format!("{name} is the primary"));
@@ -89,16 +85,14 @@ fn choose(
         }
         Ok(())
     };
-    let lsn = |node: usize| state.fresh_facts(node, now).and_then(|f| f.wal_lsn);
+    let lsn = |node: NodeId| state.fresh_facts(node, now).and_then(|f| f.wal_lsn);
     let candidate = match target {
         Some(node) => {
             eligible(node).map_err(|why| format!("cannot promote {}: {why}", state.name(node)))?;
             node
         }
         None => {
-            let mut nodes: Vec<usize> = (0..cluster.nodes.len())
-                .filter(|n| eligible(*n).is_ok())
-                .collect();
+            let mut nodes: Vec<NodeId> = state.ids().filter(|n| eligible(*n).is_ok()).collect();
             nodes.sort_by(|a, b| {
                 lsn(*b)
                     .cmp(&lsn(*a))
@@ -124,7 +118,7 @@ fn choose(
 }
 
 /// Async mode: never further behind than `maximum_lag_on_failover`.
-fn check_lag(state: &ClusterState, candidate: usize, lsn: Option<u64>) -> Result<(), String> {
+fn check_lag(state: &ClusterState, candidate: NodeId, lsn: Option<u64>) -> Result<(), String> {
     let name = state.name(candidate);
     let limit = state.cluster.maximum_lag_on_failover;
     let Some(primary_lsn) = state.last_primary_lsn else {
@@ -146,7 +140,7 @@ fn check_lag(state: &ClusterState, candidate: usize, lsn: Option<u64>) -> Result
 /// the point where the set last changed.
 fn prove_synchronous(
     state: &ClusterState,
-    candidate: usize,
+    candidate: NodeId,
     sync: &super::state::SyncSet,
     now: Timestamp,
 ) -> Result<(), String> {
@@ -159,7 +153,7 @@ fn prove_synchronous(
     let mut best = 0;
     for member in &sync.members {
         let lsn = state
-            .index(member)
+            .id(member)
             .and_then(|node| state.fresh_facts(node, now))
             .and_then(|facts| facts.wal_lsn)
             .ok_or_else(|| {

@@ -1,10 +1,16 @@
 //! A cluster's state: each node's last facts and health, and what survives a restart.
 
+use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lifeline_model::{Cluster, NodeFacts, NodeName, Timestamp};
+use lifeline_model::{Cluster, ClusterNode, LinkState, NodeFacts, NodeName, Timestamp};
 use serde::{Deserialize, Serialize};
+
+/// One node of a cluster: its place in the config's list of nodes, which stays the same while
+/// the cluster runs. It indexes that list and the nodes' states alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(usize);
 
 /// Seed 004's cluster states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -106,15 +112,15 @@ pub struct SyncSet {
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Operation {
     Failover {
-        candidate: usize,
+        candidate: NodeId,
         /// The primary it replaces, if there was one.
-        old: Option<usize>,
+        old: Option<NodeId>,
         started: Timestamp,
         attempts: u32,
     },
     Switchover {
-        target: usize,
-        old: usize,
+        target: NodeId,
+        old: NodeId,
         started: Timestamp,
         stage: SwitchStage,
     },
@@ -136,7 +142,7 @@ pub struct ClusterState {
     pub(super) operation: Option<Operation>,
     pub(super) health: ClusterHealth,
     /// The writer and readers last published.
-    pub(super) route: Option<(Option<usize>, Vec<usize>)>,
+    pub(super) route: Option<(Option<NodeId>, Vec<NodeId>)>,
     /// The primary's last WAL position Lifeline read.
     pub(super) last_primary_lsn: Option<u64>,
     /// Events that are reported once per incident.
@@ -144,9 +150,9 @@ pub struct ClusterState {
     pub(super) unreachable_reported: bool,
     pub(super) split_reported: bool,
     /// Actions in flight, so they are not ordered twice.
-    pub(super) following: Vec<usize>,
+    pub(super) following: Vec<NodeId>,
     pub(super) sync_pending: bool,
-    pub(super) unfencing: Vec<usize>,
+    pub(super) unfencing: Vec<NodeId>,
     pub(super) rejoins: Vec<RejoinRun>,
 }
 
@@ -192,25 +198,35 @@ impl ClusterState {
         self.health
     }
 
-    pub fn nodes(&self) -> &[NodeState] {
-        &self.nodes
-    }
-
     /// The index of the node Lifeline knows as primary.
-    pub fn primary(&self) -> Option<usize> {
+    pub fn primary(&self) -> Option<NodeId> {
         let name = self.record.primary.as_ref()?;
-        self.index(name)
+        self.id(name)
     }
 
-    pub fn index(&self, name: &NodeName) -> Option<usize> {
-        self.cluster.nodes.iter().position(|n| &n.name == name)
+    pub fn id(&self, name: &NodeName) -> Option<NodeId> {
+        self.cluster
+            .nodes
+            .iter()
+            .position(|n| &n.name == name)
+            .map(NodeId)
     }
 
-    pub fn name(&self, node: usize) -> &NodeName {
+    /// Every node, in the config's order.
+    pub fn ids(&self) -> impl Iterator<Item = NodeId> + use<> {
+        (0..self.cluster.nodes.len()).map(NodeId)
+    }
+
+    /// What the last checks saw of `node`.
+    pub fn node(&self, node: NodeId) -> &NodeState {
+        &self.nodes[node]
+    }
+
+    pub fn name(&self, node: NodeId) -> &NodeName {
         &self.cluster.nodes[node].name
     }
 
-    pub fn is_retired(&self, node: usize) -> bool {
+    pub fn is_retired(&self, node: NodeId) -> bool {
         self.record.retired.contains(self.name(node))
     }
 
@@ -219,12 +235,12 @@ impl ClusterState {
     }
 
     /// The writer and reader endpoints' nodes as last published.
-    pub fn route(&self) -> (Option<usize>, Vec<usize>) {
+    pub fn route(&self) -> (Option<NodeId>, Vec<NodeId>) {
         self.route.clone().unwrap_or_default()
     }
 
     /// Facts fresh enough to decide on: read within the last two check intervals.
-    pub(super) fn fresh_facts(&self, node: usize, now: Timestamp) -> Option<&NodeFacts> {
+    pub(super) fn fresh_facts(&self, node: NodeId, now: Timestamp) -> Option<&NodeFacts> {
         let state = &self.nodes[node];
         let at = state.facts_at?;
         let fresh = now.since(at) <= self.cluster.check_interval * 2 + Duration::from_millis(500);
@@ -234,11 +250,11 @@ impl ClusterState {
     /// Whether a standby streams from `primary`: its WAL receiver streams, and its sender is
     /// not another node of the cluster. A sender that matches no node's address is taken for
     /// the primary reached by another route (Lifeline may reach nodes through a proxy or NAT).
-    pub(super) fn streams_from(&self, node: usize, primary: usize, now: Timestamp) -> bool {
+    pub(super) fn streams_from(&self, node: NodeId, primary: NodeId, now: Timestamp) -> bool {
         self.fresh_facts(node, now)
             .and_then(|facts| facts.receiver.as_ref())
             .is_some_and(|receiver| {
-                receiver.status == "streaming"
+                receiver.status == LinkState::Streaming
                     && self
                         .node_at(receiver.sender_host.as_deref(), receiver.sender_port)
                         .is_none_or(|upstream| upstream == primary)
@@ -246,11 +262,49 @@ impl ClusterState {
     }
 
     /// The cluster node with this address, as a WAL receiver reports its sender.
-    pub(super) fn node_at(&self, host: Option<&str>, port: Option<u16>) -> Option<usize> {
+    pub(super) fn node_at(&self, host: Option<&str>, port: Option<u16>) -> Option<NodeId> {
         let port = port?;
         self.cluster
             .nodes
             .iter()
             .position(|n| n.dsn.port == port && host.is_none_or(|host| host == n.dsn.host))
+            .map(NodeId)
+    }
+}
+
+// === impl NodeId ===
+
+impl NodeId {
+    /// The node at `index` in the config's list; only tests make ids from numbers.
+    #[cfg(test)]
+    pub(super) const fn new(index: usize) -> Self {
+        Self(index)
+    }
+
+    /// Its place in the config's list of nodes.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl Index<NodeId> for Vec<NodeState> {
+    type Output = NodeState;
+
+    fn index(&self, node: NodeId) -> &NodeState {
+        &self[node.0]
+    }
+}
+
+impl IndexMut<NodeId> for Vec<NodeState> {
+    fn index_mut(&mut self, node: NodeId) -> &mut NodeState {
+        &mut self[node.0]
+    }
+}
+
+impl Index<NodeId> for Vec<ClusterNode> {
+    type Output = ClusterNode;
+
+    fn index(&self, node: NodeId) -> &ClusterNode {
+        &self[node.0]
     }
 }

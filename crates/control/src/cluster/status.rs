@@ -1,6 +1,6 @@
 //! A cluster as `GET /failover/status` and `lifeline status` show it (seed 004's fields).
 
-use lifeline_model::{ClusterName, NodeName, Timestamp};
+use lifeline_model::{ClusterName, LinkState, NodeName, Timestamp};
 use serde::Serialize;
 
 use super::state::{ClusterHealth, ClusterState};
@@ -53,20 +53,18 @@ impl ClusterStatus {
         let cluster = state.cluster();
         let primary = state.primary();
         let primary_lsn = primary
-            .and_then(|p| state.nodes()[p].facts.as_ref())
+            .and_then(|p| state.node(p).facts.as_ref())
             .and_then(|f| f.wal_lsn);
         let (writer, readers) = state.route();
-        let nodes = cluster
-            .nodes
-            .iter()
-            .zip(state.nodes())
-            .enumerate()
-            .map(|(index, (node, live))| {
+        let nodes = state
+            .ids()
+            .map(|id| {
+                let (node, live) = (&cluster.nodes[id], state.node(id));
                 let facts = live.facts.as_ref();
-                let retired = state.is_retired(index);
+                let retired = state.is_retired(id);
                 let role = if retired {
                     "needs_rejoin"
-                } else if Some(index) == primary {
+                } else if Some(id) == primary {
                     "primary"
                 } else if facts.is_some_and(|f| f.in_recovery) {
                     "standby"
@@ -92,7 +90,7 @@ impl ClusterStatus {
                     },
                     streaming_from: facts
                         .and_then(|f| f.receiver.as_ref())
-                        .filter(|r| r.status == "streaming")
+                        .filter(|r| r.status == LinkState::Streaming)
                         .and_then(|r| r.sender_port),
                     last_error: live.last_error.clone(),
                 }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lifeline_model::{
-    CheckFailure, Cluster, ClusterName, ClusterNode, EventKind, FailureKind, NodeFacts, NodeName,
-    PgDsn, Timestamp, WalReceiver,
+    CheckFailure, Cluster, ClusterName, ClusterNode, EventKind, FailureKind, LinkState, NodeFacts,
+    NodeName, PgDsn, Timestamp, WalReceiver,
 };
 
 use super::*;
@@ -62,7 +62,7 @@ fn standby_facts(lsn: u64, upstream_port: u16, age_ms: u64) -> NodeFacts {
         replay_lsn: Some(lsn),
         replay_delay_seconds: Some(0.0),
         receiver: Some(WalReceiver {
-            status: "streaming".into(),
+            status: LinkState::Streaming,
             sender_host: Some("127.0.0.1".into()),
             sender_port: Some(upstream_port),
             last_message_age_ms: Some(age_ms),
@@ -80,6 +80,10 @@ fn cut_off(mut facts: NodeFacts) -> NodeFacts {
     facts.receiver = None;
     facts
 }
+
+const PG1: NodeId = NodeId::new(0);
+const PG2: NodeId = NodeId::new(1);
+const PG3: NodeId = NodeId::new(2);
 
 fn ms(millis: u64) -> Timestamp {
     Timestamp::from_millis(1_000_000 + millis)
@@ -102,7 +106,7 @@ impl Sim {
         }
     }
 
-    fn check(&mut self, node: usize, at: u64, facts: NodeFacts) -> &mut Self {
+    fn check(&mut self, node: NodeId, at: u64, facts: NodeFacts) -> &mut Self {
         self.input(
             ClusterInput::Checked {
                 node,
@@ -114,7 +118,7 @@ impl Sim {
         )
     }
 
-    fn fail(&mut self, node: usize, at: u64) -> &mut Self {
+    fn fail(&mut self, node: NodeId, at: u64) -> &mut Self {
         let failure = CheckFailure::new(FailureKind::Connect, "connection refused");
         self.input(
             ClusterInput::Checked {
@@ -140,9 +144,9 @@ impl Sim {
     /// A healthy cluster: pg1 primary at `lsn`, pg2 and pg3 streaming from it.
     fn healthy(cluster: Arc<Cluster>, lsn: u64) -> Self {
         let mut sim = Self::new(cluster);
-        sim.check(0, 0, primary_facts(lsn))
-            .check(1, 0, standby_facts(lsn, 5433, 100))
-            .check(2, 0, standby_facts(lsn, 5433, 100));
+        sim.check(PG1, 0, primary_facts(lsn))
+            .check(PG2, 0, standby_facts(lsn, 5433, 100))
+            .check(PG3, 0, standby_facts(lsn, 5433, 100));
         sim.actions.clear();
         sim
     }
@@ -169,17 +173,17 @@ fn has(actions: &[ClusterAction], wanted: &ClusterAction) -> bool {
 #[test]
 fn discovers_the_primary_and_routes_writer_and_readers() {
     let mut sim = Sim::new(cluster(|_| {}));
-    sim.check(0, 0, primary_facts(1000))
-        .check(1, 0, standby_facts(1000, 5433, 50))
-        .check(2, 0, standby_facts(1000, 5433, 50));
+    sim.check(PG1, 0, primary_facts(1000))
+        .check(PG2, 0, standby_facts(1000, 5433, 50))
+        .check(PG3, 0, standby_facts(1000, 5433, 50));
     let actions = sim.take();
-    assert_eq!(sim.state.primary(), Some(0));
+    assert_eq!(sim.state.primary(), Some(PG1));
     assert!(
         has(
             &actions,
             &ClusterAction::Route {
-                writer: Some(0),
-                readers: vec![1, 2]
+                writer: Some(PG1),
+                readers: vec![PG2, PG3]
             }
         ),
         "{actions:?}"
@@ -190,9 +194,9 @@ fn discovers_the_primary_and_routes_writer_and_readers() {
 #[test]
 fn a_dead_primary_is_replaced_by_the_most_advanced_standby_after_the_threshold() {
     let mut sim = Sim::healthy(cluster(|_| {}), 5000);
-    sim.check(1, 900, cut_off(standby_facts(4990, 5433, 0)))
-        .check(2, 900, cut_off(standby_facts(5000, 5433, 0)));
-    sim.fail(0, 1000).fail(0, 1250);
+    sim.check(PG2, 900, cut_off(standby_facts(4990, 5433, 0)))
+        .check(PG3, 900, cut_off(standby_facts(5000, 5433, 0)));
+    sim.fail(PG1, 1000).fail(PG1, 1250);
     assert!(
         !sim.take()
             .iter()
@@ -200,12 +204,12 @@ fn a_dead_primary_is_replaced_by_the_most_advanced_standby_after_the_threshold()
         "not before the threshold"
     );
     // Standby facts from after the first failure are needed.
-    sim.check(1, 1300, cut_off(standby_facts(4990, 5433, 0)))
-        .check(2, 1300, cut_off(standby_facts(5000, 5433, 0)));
-    sim.fail(0, 1500);
+    sim.check(PG2, 1300, cut_off(standby_facts(4990, 5433, 0)))
+        .check(PG3, 1300, cut_off(standby_facts(5000, 5433, 0)));
+    sim.fail(PG1, 1500);
     let actions = sim.take();
     assert!(
-        has(&actions, &ClusterAction::Promote { node: 2 }),
+        has(&actions, &ClusterAction::Promote { node: PG3 }),
         "pg3 has the most WAL: {actions:?}"
     );
     assert!(
@@ -225,21 +229,21 @@ fn a_dead_primary_is_replaced_by_the_most_advanced_standby_after_the_threshold()
 
     sim.done(
         ActionResult::Promoted {
-            node: 2,
+            node: PG3,
             timeline: 2,
         },
         1700,
     );
     let actions = sim.take();
-    assert_eq!(sim.state.primary(), Some(2));
+    assert_eq!(sim.state.primary(), Some(PG3));
     assert_eq!(sim.state.record().epoch, 1);
     assert_eq!(sim.state.record().retired, vec![NodeName::new("pg1")]);
     assert!(
         has(
             &actions,
             &ClusterAction::Follow {
-                node: 1,
-                primary: 2
+                node: PG2,
+                primary: PG3
             }
         ),
         "{actions:?}"
@@ -247,7 +251,7 @@ fn a_dead_primary_is_replaced_by_the_most_advanced_standby_after_the_threshold()
     assert!(actions.iter().any(|a| matches!(
         a,
         ClusterAction::Route {
-            writer: Some(2),
+            writer: Some(PG3),
             ..
         }
     )));
@@ -265,9 +269,9 @@ fn a_dead_primary_is_replaced_by_the_most_advanced_standby_after_the_threshold()
 #[test]
 fn no_failover_while_standbys_still_hear_the_primary() {
     let mut sim = Sim::healthy(cluster(|_| {}), 5000);
-    sim.fail(0, 1000).fail(0, 1250).fail(0, 1500);
-    sim.check(1, 1600, standby_facts(5000, 5433, 400)).check(
-        2,
+    sim.fail(PG1, 1000).fail(PG1, 1250).fail(PG1, 1500);
+    sim.check(PG2, 1600, standby_facts(5000, 5433, 400)).check(
+        PG3,
         1600,
         standby_facts(5000, 5433, 400),
     );
@@ -286,9 +290,9 @@ fn no_failover_while_standbys_still_hear_the_primary() {
         "{events:?}"
     );
     // A hung primary: the standbys stop hearing from it, and then it is replaced.
-    sim.check(1, 5000, standby_facts(5000, 5433, 3600))
-        .check(2, 5000, standby_facts(5000, 5433, 3600))
-        .fail(0, 5100);
+    sim.check(PG2, 5000, standby_facts(5000, 5433, 3600))
+        .check(PG3, 5000, standby_facts(5000, 5433, 3600))
+        .fail(PG1, 5100);
     assert!(
         sim.take()
             .iter()
@@ -299,12 +303,12 @@ fn no_failover_while_standbys_still_hear_the_primary() {
 #[test]
 fn a_lagging_standby_is_refused_unless_forced() {
     let mut sim = Sim::new(cluster(|c| c.nodes.truncate(2)));
-    sim.check(0, 0, primary_facts(10 * 1024 * 1024))
-        .check(1, 0, standby_facts(1024, 5433, 10));
-    sim.fail(0, 1000)
-        .fail(0, 1100)
-        .check(1, 1150, cut_off(standby_facts(1024, 5433, 0)))
-        .fail(0, 1200);
+    sim.check(PG1, 0, primary_facts(10 * 1024 * 1024))
+        .check(PG2, 0, standby_facts(1024, 5433, 10));
+    sim.fail(PG1, 1000)
+        .fail(PG1, 1100)
+        .check(PG2, 1150, cut_off(standby_facts(1024, 5433, 0)))
+        .fail(PG1, 1200);
     let events = Sim::events(&sim.take());
     assert!(
         events
@@ -328,7 +332,7 @@ fn a_lagging_standby_is_refused_unless_forced() {
     );
     assert_eq!(
         plan_request(&sim.state, Some(&NodeName::new("pg2")), true, now),
-        Ok(Plan::Failover { candidate: 1 })
+        Ok(Plan::Failover { candidate: PG2 })
     );
 }
 
@@ -339,12 +343,12 @@ fn a_fresh_cluster_killed_before_its_standby_streamed_refuses() {
     let mut sim = Sim::new(cluster(|c| c.nodes.truncate(2)));
     let mut empty = cut_off(standby_facts(0, 5433, 0));
     empty.wal_lsn = None;
-    sim.check(0, 0, primary_facts(50 * 1024 * 1024))
-        .check(1, 0, empty.clone());
-    sim.fail(0, 1000)
-        .fail(0, 1100)
-        .check(1, 1150, empty)
-        .fail(0, 1200);
+    sim.check(PG1, 0, primary_facts(50 * 1024 * 1024))
+        .check(PG2, 0, empty.clone());
+    sim.fail(PG1, 1000)
+        .fail(PG1, 1100)
+        .check(PG2, 1150, empty)
+        .fail(PG1, 1200);
     let actions = sim.take();
     assert!(
         !actions
@@ -361,22 +365,22 @@ fn a_fresh_cluster_killed_before_its_standby_streamed_refuses() {
 #[test]
 fn synchronous_mode_manages_the_names_and_promotes_only_a_proven_standby() {
     let mut sim = Sim::new(cluster(|c| c.synchronous_mode = true));
-    sim.check(0, 0, primary_facts(5000))
-        .check(1, 0, standby_facts(5000, 5433, 100));
+    sim.check(PG1, 0, primary_facts(5000))
+        .check(PG2, 0, standby_facts(5000, 5433, 100));
     assert!(
         !sim.take()
             .iter()
             .any(|a| matches!(a, ClusterAction::SetSyncNames { .. })),
         "not before every node answered"
     );
-    sim.check(2, 0, standby_facts(5000, 5433, 100));
+    sim.check(PG3, 0, standby_facts(5000, 5433, 100));
     let actions = sim.take();
     let members = vec![NodeName::new("pg2"), NodeName::new("pg3")];
     assert!(
         has(
             &actions,
             &ClusterAction::SetSyncNames {
-                primary: 0,
+                primary: PG1,
                 members: members.clone()
             }
         ),
@@ -385,7 +389,7 @@ fn synchronous_mode_manages_the_names_and_promotes_only_a_proven_standby() {
     sim.done(ActionResult::SyncSet { members, lsn: 5000 }, 200);
     let mut synced = primary_facts(6000);
     synced.synchronous_standby_names = sync_value(&[NodeName::new("pg2"), NodeName::new("pg3")]);
-    sim.check(0, 300, synced);
+    sim.check(PG1, 300, synced);
     assert!(
         !sim.take()
             .iter()
@@ -394,11 +398,11 @@ fn synchronous_mode_manages_the_names_and_promotes_only_a_proven_standby() {
     );
 
     // pg3 unreachable when the primary dies: pg2 cannot be proven to hold every commit.
-    sim.fail(2, 900).fail(2, 950).fail(2, 1000);
-    sim.fail(0, 1100)
-        .check(1, 1150, cut_off(standby_facts(6000, 5433, 0)))
-        .fail(0, 1200)
-        .fail(0, 1300);
+    sim.fail(PG3, 900).fail(PG3, 950).fail(PG3, 1000);
+    sim.fail(PG1, 1100)
+        .check(PG2, 1150, cut_off(standby_facts(6000, 5433, 0)))
+        .fail(PG1, 1200)
+        .fail(PG1, 1300);
     let actions = sim.take();
     assert!(
         !actions
@@ -414,10 +418,10 @@ fn synchronous_mode_manages_the_names_and_promotes_only_a_proven_standby() {
     );
 
     // pg3 is back: the more advanced of the two is proven.
-    sim.check(2, 1400, cut_off(standby_facts(6100, 5433, 0)))
-        .check(1, 1400, cut_off(standby_facts(6000, 5433, 0)))
-        .fail(0, 1500);
-    assert!(has(&sim.take(), &ClusterAction::Promote { node: 2 }));
+    sim.check(PG3, 1400, cut_off(standby_facts(6100, 5433, 0)))
+        .check(PG2, 1400, cut_off(standby_facts(6000, 5433, 0)))
+        .fail(PG1, 1500);
+    assert!(has(&sim.take(), &ClusterAction::Promote { node: PG3 }));
 }
 
 #[test]
@@ -431,7 +435,7 @@ fn strict_synchronous_mode_keeps_writes_waiting_without_standbys() {
     );
     let mut synced = primary_facts(5000);
     synced.synchronous_standby_names = sync_value(&[NodeName::new("pg2"), NodeName::new("pg3")]);
-    sim.check(0, 40, synced.clone());
+    sim.check(PG1, 40, synced.clone());
     sim.done(
         ActionResult::SyncSet {
             members: vec![NodeName::new("pg2"), NodeName::new("pg3")],
@@ -441,7 +445,7 @@ fn strict_synchronous_mode_keeps_writes_waiting_without_standbys() {
     );
     sim.take();
     for at in [100, 200, 300] {
-        sim.fail(1, at).fail(2, at);
+        sim.fail(PG2, at).fail(PG3, at);
     }
     sim.done(
         ActionResult::SyncSet {
@@ -450,7 +454,7 @@ fn strict_synchronous_mode_keeps_writes_waiting_without_standbys() {
         },
         350,
     );
-    sim.check(0, 400, synced);
+    sim.check(PG1, 400, synced);
     let actions = sim.take();
     assert!(
         !actions.iter().any(
@@ -469,17 +473,17 @@ fn strict_synchronous_mode_keeps_writes_waiting_without_standbys() {
     );
     sim.take();
     for at in [100, 200, 300] {
-        sim.fail(1, at);
+        sim.fail(PG2, at);
     }
     assert!(has(
         &sim.take(),
         &ClusterAction::SetSyncNames {
-            primary: 0,
+            primary: PG1,
             members: vec![NodeName::new("pg3")]
         }
     ));
     for at in [100, 200, 300] {
-        sim.fail(2, at);
+        sim.fail(PG3, at);
     }
     sim.done(
         ActionResult::SyncSet {
@@ -492,7 +496,7 @@ fn strict_synchronous_mode_keeps_writes_waiting_without_standbys() {
         has(
             &sim.take(),
             &ClusterAction::SetSyncNames {
-                primary: 0,
+                primary: PG1,
                 members: vec![]
             }
         ),
@@ -504,7 +508,7 @@ fn strict_synchronous_mode_keeps_writes_waiting_without_standbys() {
 fn planned_switchover_fences_waits_for_catch_up_then_promotes() {
     let mut sim = Sim::healthy(cluster(|_| {}), 5000);
     let plan = plan_request(&sim.state, Some(&NodeName::new("pg2")), false, ms(100)).unwrap();
-    assert_eq!(plan, Plan::Switchover { target: 1 });
+    assert_eq!(plan, Plan::Switchover { target: PG2 });
     sim.input(ClusterInput::Start(plan), 100);
     assert_eq!(
         plan_request(&sim.state, None, true, ms(110)),
@@ -512,7 +516,7 @@ fn planned_switchover_fences_waits_for_catch_up_then_promotes() {
         "one operation at a time"
     );
     let actions = sim.take();
-    assert!(has(&actions, &ClusterAction::Fence { node: 0 }));
+    assert!(has(&actions, &ClusterAction::Fence { node: PG1 }));
     assert!(has(
         &actions,
         &ClusterAction::Route {
@@ -520,16 +524,25 @@ fn planned_switchover_fences_waits_for_catch_up_then_promotes() {
             readers: vec![]
         }
     ));
-    sim.done(ActionResult::Fenced { node: 0, lsn: 5100 }, 150);
+    sim.done(
+        ActionResult::Fenced {
+            node: PG1,
+            lsn: 5100,
+        },
+        150,
+    );
     assert!(has(
         &sim.take(),
-        &ClusterAction::AwaitCatchUp { node: 1, lsn: 5100 }
+        &ClusterAction::AwaitCatchUp {
+            node: PG2,
+            lsn: 5100
+        }
     ));
-    sim.done(ActionResult::CaughtUp { node: 1 }, 170);
-    assert!(has(&sim.take(), &ClusterAction::Promote { node: 1 }));
+    sim.done(ActionResult::CaughtUp { node: PG2 }, 170);
+    assert!(has(&sim.take(), &ClusterAction::Promote { node: PG2 }));
     sim.done(
         ActionResult::Promoted {
-            node: 1,
+            node: PG2,
             timeline: 2,
         },
         400,
@@ -545,7 +558,7 @@ fn planned_switchover_fences_waits_for_catch_up_then_promotes() {
     assert!(actions.iter().any(|a| matches!(
         a,
         ClusterAction::Route {
-            writer: Some(1),
+            writer: Some(PG2),
             ..
         }
     )));
@@ -555,24 +568,30 @@ fn planned_switchover_fences_waits_for_catch_up_then_promotes() {
 #[test]
 fn a_failed_catch_up_gives_the_writes_back() {
     let mut sim = Sim::healthy(cluster(|_| {}), 5000);
-    sim.input(ClusterInput::Start(Plan::Switchover { target: 1 }), 100);
-    sim.done(ActionResult::Fenced { node: 0, lsn: 5100 }, 150);
+    sim.input(ClusterInput::Start(Plan::Switchover { target: PG2 }), 100);
+    sim.done(
+        ActionResult::Fenced {
+            node: PG1,
+            lsn: 5100,
+        },
+        150,
+    );
     sim.take();
     sim.done(
         ActionResult::Failed {
-            node: 1,
+            node: PG2,
             action: "catch up",
             error: "timed out".into(),
         },
         5000,
     );
     let actions = sim.take();
-    assert!(has(&actions, &ClusterAction::Unfence { node: 0 }));
-    sim.done(ActionResult::Unfenced { node: 0 }, 5010);
+    assert!(has(&actions, &ClusterAction::Unfence { node: PG1 }));
+    sim.done(ActionResult::Unfenced { node: PG1 }, 5010);
     assert!(sim.take().iter().any(|a| matches!(
         a,
         ClusterAction::Route {
-            writer: Some(0),
+            writer: Some(PG1),
             ..
         }
     )));
@@ -588,9 +607,9 @@ fn a_restart_mid_failover_resumes_the_same_promotion() {
     };
     // pg2 was promoted before the restart: finish, don't promote again.
     let mut sim = Sim::with_record(cluster(|_| {}), record.clone());
-    sim.fail(0, 0);
-    sim.check(2, 5, standby_facts(7000, 5434, 0));
-    sim.check(1, 10, primary_facts(7000));
+    sim.fail(PG1, 0);
+    sim.check(PG3, 5, standby_facts(7000, 5434, 0));
+    sim.check(PG2, 10, primary_facts(7000));
     let actions = sim.take();
     assert!(
         !actions
@@ -598,19 +617,19 @@ fn a_restart_mid_failover_resumes_the_same_promotion() {
             .any(|a| matches!(a, ClusterAction::Promote { .. })),
         "{actions:?}"
     );
-    assert_eq!(sim.state.primary(), Some(1));
+    assert_eq!(sim.state.primary(), Some(PG2));
     assert_eq!(sim.state.record().epoch, 5);
     // pg2 was not promoted yet: order the same promotion again, and only that one.
     let mut sim = Sim::with_record(cluster(|_| {}), record);
-    sim.fail(0, 0);
-    sim.check(2, 5, standby_facts(9000, 5433, 0));
-    sim.check(1, 10, standby_facts(7000, 5433, 0));
+    sim.fail(PG1, 0);
+    sim.check(PG3, 5, standby_facts(9000, 5433, 0));
+    sim.check(PG2, 10, standby_facts(7000, 5433, 0));
     let actions = sim.take();
     let promotes: Vec<_> = actions
         .iter()
         .filter(|a| matches!(a, ClusterAction::Promote { .. }))
         .collect();
-    assert_eq!(promotes, vec![&ClusterAction::Promote { node: 1 }]);
+    assert_eq!(promotes, vec![&ClusterAction::Promote { node: PG2 }]);
 }
 
 #[test]
@@ -618,11 +637,11 @@ fn two_writable_primaries_resolve_by_timeline_or_hold_the_writer() {
     let mut sim = Sim::new(cluster(|_| {}));
     let mut newer = primary_facts(100);
     newer.timeline = Some(2);
-    sim.check(0, 0, primary_facts(500))
-        .check(1, 0, newer)
-        .check(2, 0, standby_facts(100, 5434, 0));
+    sim.check(PG1, 0, primary_facts(500))
+        .check(PG2, 0, newer)
+        .check(PG3, 0, standby_facts(100, 5434, 0));
     let actions = sim.take();
-    assert_eq!(sim.state.primary(), Some(1));
+    assert_eq!(sim.state.primary(), Some(PG2));
     assert!(
         Sim::events(&actions)
             .iter()
@@ -631,9 +650,9 @@ fn two_writable_primaries_resolve_by_timeline_or_hold_the_writer() {
     assert_eq!(sim.state.record().retired, vec![NodeName::new("pg1")]);
 
     let mut sim = Sim::new(cluster(|_| {}));
-    sim.check(0, 0, primary_facts(500))
-        .check(1, 0, primary_facts(100))
-        .check(2, 0, standby_facts(100, 5433, 0));
+    sim.check(PG1, 0, primary_facts(500))
+        .check(PG2, 0, primary_facts(100))
+        .check(PG3, 0, standby_facts(100, 5433, 0));
     let actions = sim.take();
     assert_eq!(sim.state.primary(), None);
     assert!(!actions.iter().any(|a| matches!(
@@ -656,18 +675,18 @@ fn old_primary_back() -> (Sim, Vec<ClusterAction>) {
         cluster(|c| c.rejoin_command = Some("rejoin {node}".into())),
         5000,
     );
-    sim.check(1, 900, cut_off(standby_facts(5000, 5433, 0)))
-        .check(2, 900, cut_off(standby_facts(5000, 5433, 0)));
-    sim.fail(0, 1000).fail(0, 1100).fail(0, 1200);
+    sim.check(PG2, 900, cut_off(standby_facts(5000, 5433, 0)))
+        .check(PG3, 900, cut_off(standby_facts(5000, 5433, 0)));
+    sim.fail(PG1, 1000).fail(PG1, 1100).fail(PG1, 1200);
     sim.done(
         ActionResult::Promoted {
-            node: 1,
+            node: PG2,
             timeline: 2,
         },
         1300,
     );
     sim.take();
-    sim.check(0, 2000, primary_facts(5100));
+    sim.check(PG1, 2000, primary_facts(5100));
     let actions = sim.take();
     (sim, actions)
 }
@@ -675,13 +694,13 @@ fn old_primary_back() -> (Sim, Vec<ClusterAction>) {
 #[test]
 fn an_old_primary_back_as_a_writable_node_never_gets_the_writer_and_rejoins() {
     let (mut sim, actions) = old_primary_back();
-    assert_eq!(sim.state.primary(), Some(1));
+    assert_eq!(sim.state.primary(), Some(PG2));
     assert!(
         has(
             &actions,
             &ClusterAction::Rejoin {
-                node: 0,
-                primary: 1
+                node: PG1,
+                primary: PG2
             }
         ),
         "{actions:?}"
@@ -689,13 +708,13 @@ fn an_old_primary_back_as_a_writable_node_never_gets_the_writer_and_rejoins() {
     assert!(!actions.iter().any(|a| matches!(
         a,
         ClusterAction::Route {
-            writer: Some(0),
+            writer: Some(PG1),
             ..
         }
     )));
-    sim.check(0, 3000, standby_facts(5200, 5434, 10))
-        .check(1, 3000, primary_facts(5200))
-        .check(2, 3000, standby_facts(5200, 5434, 10));
+    sim.check(PG1, 3000, standby_facts(5200, 5434, 10))
+        .check(PG2, 3000, primary_facts(5200))
+        .check(PG3, 3000, standby_facts(5200, 5434, 10));
     let actions = sim.take();
     assert!(
         Sim::events(&actions)
@@ -705,7 +724,7 @@ fn an_old_primary_back_as_a_writable_node_never_gets_the_writer_and_rejoins() {
     assert!(sim.state.record().retired.is_empty());
     assert_eq!(sim.state.health(), ClusterHealth::Healthy);
     assert!(actions.iter().any(
-        |a| matches!(a, ClusterAction::Route { writer: Some(1), readers } if readers.contains(&0))
+        |a| matches!(a, ClusterAction::Route { writer: Some(PG2), readers } if readers.contains(&PG1))
     ));
 }
 
@@ -718,16 +737,16 @@ fn old_primary_rejoining() -> Sim {
 
 /// Checks every node at `at`: pg2 primary, pg3 streaming from it, pg1 as `old`.
 fn check_all(sim: &mut Sim, at: u64, old: NodeFacts) -> Vec<ClusterAction> {
-    sim.check(0, at, old)
-        .check(1, at, primary_facts(5200))
-        .check(2, at, standby_facts(5200, 5434, 10));
+    sim.check(PG1, at, old)
+        .check(PG2, at, primary_facts(5200))
+        .check(PG3, at, standby_facts(5200, 5434, 10));
     sim.take()
 }
 
 fn rejoins(actions: &[ClusterAction]) -> usize {
     actions
         .iter()
-        .filter(|a| matches!(a, ClusterAction::Rejoin { node: 0, .. }))
+        .filter(|a| matches!(a, ClusterAction::Rejoin { node: PG1, .. }))
         .count()
 }
 
@@ -746,7 +765,7 @@ fn a_failed_rejoin_is_run_again_after_the_retry_delay() {
     let mut sim = old_primary_rejoining();
     sim.done(
         ActionResult::Failed {
-            node: 0,
+            node: PG1,
             action: "rejoin",
             error: "pg_rewind exited with 1".into(),
         },
@@ -767,7 +786,7 @@ fn a_failed_rejoin_is_run_again_after_the_retry_delay() {
 #[test]
 fn a_rejoined_node_that_never_streams_is_rejoined_again() {
     let mut sim = old_primary_rejoining();
-    sim.done(ActionResult::Rejoined { node: 0 }, 5_000);
+    sim.done(ActionResult::Rejoined { node: PG1 }, 5_000);
     // A standby again, but its WAL receiver never streams (pg_rewind skipped a needed rewind).
     let not_streaming = || cut_off(standby_facts(5100, 5434, 0));
     let early = check_all(&mut sim, 20_000, not_streaming());
@@ -777,7 +796,7 @@ fn a_rejoined_node_that_never_streams_is_rejoined_again() {
     assert_eq!(rejoins(&due), 1, "{due:?}");
 
     // The second run works: it streams, leaves the retired list and no third run follows.
-    sim.done(ActionResult::Rejoined { node: 0 }, 40_000);
+    sim.done(ActionResult::Rejoined { node: PG1 }, 40_000);
     check_all(&mut sim, 41_000, standby_facts(5200, 5434, 10));
     assert!(sim.state.record().retired.is_empty());
     assert_eq!(sim.state.health(), ClusterHealth::Healthy);
@@ -788,14 +807,14 @@ fn a_rejoined_node_that_never_streams_is_rejoined_again() {
 #[test]
 fn a_killed_standby_leaves_the_reader_pool() {
     let mut sim = Sim::healthy(cluster(|_| {}), 5000);
-    sim.fail(2, 100).fail(2, 200).fail(2, 300);
+    sim.fail(PG3, 100).fail(PG3, 200).fail(PG3, 300);
     let actions = sim.take();
     assert!(
         has(
             &actions,
             &ClusterAction::Route {
-                writer: Some(0),
-                readers: vec![1]
+                writer: Some(PG1),
+                readers: vec![PG2]
             }
         ),
         "{actions:?}"

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lifeline_model::LinkState;
 use lifeline_postgres::PgError;
 use lifeline_testkit::pg::{PgCluster, PgNode};
 use lifeline_testkit::wait;
@@ -59,7 +60,7 @@ async fn promotes_a_standby_and_makes_the_other_follow_it() {
         &mut pg3_client,
         |f| {
             f.receiver.as_ref().is_some_and(|r| {
-                r.status == "streaming"
+                r.status == LinkState::Streaming
                     && r.sender_port == Some(pg2.port)
                     && r.received_timeline == Some(2)
             })
@@ -78,7 +79,7 @@ async fn promotes_a_standby_and_makes_the_other_follow_it() {
     let facts = probe_until("pg2 to list pg3", &mut pg2_client, |f| {
         f.replicas
             .iter()
-            .any(|r| r.application_name == "pg3" && r.state == "streaming")
+            .any(|r| r.application_name == "pg3" && r.state == LinkState::Streaming)
     })
     .await;
     assert_eq!(facts.replicas.len(), 1, "{facts:?}");

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use lifeline_model::FailureKind;
+use lifeline_model::{FailureKind, LinkState};
 use lifeline_postgres::NodeClient;
 use lifeline_testkit::pg::PgCluster;
 
@@ -34,7 +34,7 @@ async fn probes_a_primary_and_its_standbys() {
         .collect();
     assert_eq!(names, ["pg2", "pg3"], "{facts:?}");
     for replica in &facts.replicas {
-        assert_eq!(replica.state, "streaming");
+        assert_eq!(replica.state, LinkState::Streaming);
         assert_eq!(replica.sync_state, "async");
         assert!(replica.flush_lsn.is_some() && replica.replay_lsn.is_some());
     }
@@ -61,7 +61,7 @@ async fn probes_a_primary_and_its_standbys() {
         let receiver = facts
             .receiver
             .expect("a streaming standby has a WAL receiver");
-        assert_eq!(receiver.status, "streaming");
+        assert_eq!(receiver.status, LinkState::Streaming);
         assert_eq!(receiver.sender_host.as_deref(), Some("127.0.0.1"));
         assert_eq!(receiver.sender_port, Some(primary.port));
         assert_eq!(receiver.received_timeline, Some(1));
