@@ -4,10 +4,8 @@
 
 use std::time::Duration;
 
-use lifeline_model::{
-    NodeFacts, NodeName, Origin, OriginName, PgDsn, PostgresCheck, PostgresFacts,
-};
-use lifeline_postgres::NodeClient;
+use lifeline_model::{NodeName, Origin, OriginName, PgDsn, PostgresCheck, PostgresFacts};
+use lifeline_postgres::{NodeClient, PgFacts};
 
 use crate::probe::{CheckFuture, Probe, observe};
 
@@ -58,7 +56,7 @@ impl Probe for PostgresProbe {
 }
 
 /// What an origin's status shows of a node's facts.
-fn observed(facts: &NodeFacts) -> PostgresFacts {
+fn observed(facts: &PgFacts) -> PostgresFacts {
     PostgresFacts {
         in_recovery: facts.in_recovery,
         timeline: facts.timeline,

@@ -1,10 +1,8 @@
-//! `[[cluster]]`: a PostgreSQL replication group with a writer endpoint (always the current
-//! primary) and a reader endpoint (healthy standbys), and what its nodes say about themselves.
+//! `[[cluster]]`: a replication group of database nodes with a writer endpoint (always the
+//! current primary) and a reader endpoint (healthy standbys), and the kind of database it is.
 
 use std::net::SocketAddr;
 use std::time::Duration;
-
-use serde::Serialize;
 
 use crate::dsn::PgDsn;
 use crate::names::{ClusterName, NodeName};
@@ -12,6 +10,8 @@ use crate::names::{ClusterName, NodeName};
 #[derive(Clone, Debug)]
 pub struct Cluster {
     pub name: ClusterName,
+    /// Which database the nodes run, and so which driver speaks to them.
+    pub kind: ClusterKind,
     pub nodes: Vec<ClusterNode>,
     /// Always the current primary. Clients never change their connection string.
     pub writer_listen: Option<SocketAddr>,
@@ -40,9 +40,37 @@ pub struct Cluster {
     pub rejoin_command: Option<String>,
 }
 
+/// `kind` in `[[cluster]]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClusterKind {
+    /// PostgreSQL streaming replication.
+    Postgres,
+}
+
+// === impl Cluster ===
+
 impl Cluster {
     pub fn node(&self, name: &str) -> Option<&ClusterNode> {
         self.nodes.iter().find(|n| n.name.as_str() == name)
+    }
+}
+
+// === impl ClusterKind ===
+
+impl ClusterKind {
+    /// Every kind, in the order a config error lists them.
+    pub const ALL: [ClusterKind; 1] = [ClusterKind::Postgres];
+
+    /// The config's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterKind::Postgres => "postgres",
+        }
+    }
+
+    /// The kind the config's word names.
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == word)
     }
 }
 
@@ -56,68 +84,25 @@ pub struct ClusterNode {
     pub no_failover: bool,
 }
 
-/// What one check of a PostgreSQL node found. Read from the node itself at check time, never
-/// from shared state that could be stale.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct NodeFacts {
-    /// `pg_is_in_recovery()`.
-    pub in_recovery: bool,
-    pub timeline: Option<u32>,
-    /// Primary: `pg_current_wal_lsn()`; standby: `pg_last_wal_receive_lsn()`. Bytes.
-    pub wal_lsn: Option<u64>,
-    /// Standby: `pg_last_wal_replay_lsn()`.
-    pub replay_lsn: Option<u64>,
-    /// Standby: seconds since the last replayed transaction committed on the primary
-    /// (`pg_last_xact_replay_timestamp()`); `None` before the first.
-    pub replay_delay_seconds: Option<f64>,
-    /// Standby: its WAL receiver (`pg_stat_wal_receiver`), if one runs.
-    pub receiver: Option<WalReceiver>,
-    /// Primary: its standbys as it sees them (`pg_stat_replication`).
-    pub replicas: Vec<ReplicaView>,
-    /// The node's current `synchronous_standby_names`.
-    pub synchronous_standby_names: String,
-    /// The node's `wal_sender_timeout` in milliseconds: a primary sends its standbys a
-    /// keepalive at least every half of it, so silence longer than that means trouble.
-    pub wal_sender_timeout_ms: Option<u64>,
-    /// `default_transaction_read_only`: on while Lifeline fences the node (switchover).
-    pub read_only: bool,
-}
+// === impl ClusterNode ===
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct WalReceiver {
-    pub status: LinkState,
-    pub sender_host: Option<String>,
-    pub sender_port: Option<u16>,
-    /// Milliseconds since the last message from the primary (`now() - last_msg_receipt_time`).
-    pub last_message_age_ms: Option<u64>,
-    pub received_timeline: Option<u32>,
-    /// Flushed WAL position it reported.
-    pub flushed_lsn: Option<u64>,
-}
+impl ClusterNode {
+    /// The host the node is reached at, as its connection string gives it.
+    pub fn host(&self) -> &str {
+        &self.dsn.host
+    }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ReplicaView {
-    pub application_name: String,
-    pub state: LinkState,
-    /// `sync`, `quorum`, `async`, `potential`.
-    pub sync_state: String,
-    pub flush_lsn: Option<u64>,
-    pub replay_lsn: Option<u64>,
-}
+    pub fn port(&self) -> u16 {
+        self.dsn.port
+    }
 
-/// How a replication link stands, seen from either end: a replica's receiver, or the
-/// primary's sender to one replica.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LinkState {
-    /// Changes arrive as the upstream makes them.
-    Streaming,
-    /// Connected, and catching up on a backlog.
-    CatchingUp,
-    /// Starting, waiting to retry or restarting: nothing arrives yet.
-    Connecting,
-    /// Stopping or stopped.
-    Stopped,
-    /// Any other state (a base backup's sender, say): not a replica receiving changes.
-    Other,
+    /// `host:port`, where the endpoints send clients.
+    pub fn address(&self) -> String {
+        self.dsn.address()
+    }
+
+    /// How Lifeline connects to the node, with every secret masked: for status and logs.
+    pub fn masked_connection(&self) -> String {
+        self.dsn.to_string()
+    }
 }

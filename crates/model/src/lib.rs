@@ -5,8 +5,13 @@
 //! [`PoolState`] that the controller decides, the [`Event`]s it records, and the [`StatusSnapshot`]
 //! the admin API serves. Keeping it I/O-free lets the data plane and the decision logic depend on it
 //! without pulling in the runtime.
+//!
+//! It also holds the cluster seam: the kind-neutral [`NodeFacts`] of a database node and the
+//! [`ClusterDriver`] trait through which the cluster decisions reach a database of any kind.
+//! The traits need only `std`, so they add no runtime here.
 
 mod cluster;
+mod driver;
 mod dsn;
 mod event;
 mod health;
@@ -14,13 +19,15 @@ mod load_balancer;
 mod names;
 mod observation;
 mod pace;
+mod replication;
 mod routing;
 mod secret;
 mod status;
 mod time;
 mod topology;
 
-pub use cluster::{Cluster, ClusterNode, LinkState, NodeFacts, ReplicaView, WalReceiver};
+pub use cluster::{Cluster, ClusterKind, ClusterNode};
+pub use driver::{ClusterDriver, DriverError, DriverFuture, NodeDriver};
 pub use dsn::{DSN_KEYS, DsnError, DsnProblem, PgDsn};
 pub use event::{Event, EventKind, NewEvent};
 pub use health::{Health, OriginHealth, PoolState};
@@ -30,6 +37,7 @@ pub use load_balancer::{
 pub use names::{ClusterName, LoadBalancerName, MonitorName, NodeName, OriginName, PoolName};
 pub use observation::{CheckFailure, FailureKind, Observation, PostgresFacts};
 pub use pace::{Cadence, Pace, jittered};
+pub use replication::{LinkState, NodeFacts, ReplicaLink, Role, Upstream};
 pub use routing::{Ejection, ForceTarget, OriginRouting, PoolRouting, RoutingTable};
 pub use secret::Secret;
 pub use status::{LoadBalancerStatus, OriginStatus, PoolStatus, StatusSnapshot};

@@ -4,12 +4,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use lifeline_model::{CheckFailure, ClusterNode, NodeFacts, NodeName, PgDsn, Secret};
+use lifeline_model::{CheckFailure, ClusterNode, NodeName, PgDsn, Secret};
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use crate::error::{DriverFailure, PgError, classify, describe};
-use crate::facts::{FACTS_SQL, facts_from_rows};
+use crate::facts::{FACTS_SQL, PgFacts, facts_from_rows};
 
 /// The `application_name` of Lifeline's own sessions, as `pg_stat_activity` shows them.
 const APPLICATION_NAME: &str = "lifeline";
@@ -78,12 +78,12 @@ impl NodeClient {
         }
     }
 
-    /// Reads everything in [`NodeFacts`] in one round trip (plus connecting, when not connected).
-    pub async fn probe(&mut self) -> Result<NodeFacts, CheckFailure> {
+    /// Reads everything in [`PgFacts`] in one round trip (plus connecting, when not connected).
+    pub async fn probe(&mut self) -> Result<PgFacts, CheckFailure> {
         self.read_facts().await.map_err(PgError::into_check_failure)
     }
 
-    async fn read_facts(&mut self) -> Result<NodeFacts, PgError> {
+    async fn read_facts(&mut self) -> Result<PgFacts, PgError> {
         let session = self.session().await?;
         let rows = self
             .bounded(

@@ -1,9 +1,61 @@
-//! The facts query: everything in [`NodeFacts`] in one statement (prepared once per connection,
-//! so a probe is one round trip), and how its rows become [`NodeFacts`].
+//! The facts query: everything in [`PgFacts`] in one statement (prepared once per connection,
+//! so a probe is one round trip), and how its rows become [`PgFacts`], in PostgreSQL's own
+//! words. The driver turns them into the kind-neutral facts the cluster decisions read; the
+//! `postgres` monitor reports them as they are.
 
-use lifeline_model::{LinkState, NodeFacts, ReplicaView, WalReceiver};
+use lifeline_model::LinkState;
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
+
+/// What one probe of a PostgreSQL node found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PgFacts {
+    /// `pg_is_in_recovery()`.
+    pub in_recovery: bool,
+    pub timeline: Option<u32>,
+    /// Primary: `pg_current_wal_lsn()`; standby: `pg_last_wal_receive_lsn()`. Bytes.
+    pub wal_lsn: Option<u64>,
+    /// Standby: `pg_last_wal_replay_lsn()`.
+    pub replay_lsn: Option<u64>,
+    /// Standby: seconds since the last replayed transaction committed on the primary
+    /// (`pg_last_xact_replay_timestamp()`); `None` before the first.
+    pub replay_delay_seconds: Option<f64>,
+    /// Standby: its WAL receiver (`pg_stat_wal_receiver`), if one runs.
+    pub receiver: Option<WalReceiver>,
+    /// Primary: its standbys as it sees them (`pg_stat_replication`).
+    pub replicas: Vec<ReplicaView>,
+    /// The node's current `synchronous_standby_names`.
+    pub synchronous_standby_names: String,
+    /// The node's `wal_sender_timeout` in milliseconds: a primary sends its standbys a
+    /// keepalive at least every half of it, so silence longer than that means trouble.
+    pub wal_sender_timeout_ms: Option<u64>,
+    /// `default_transaction_read_only`: on while Lifeline fences the node (switchover).
+    pub read_only: bool,
+}
+
+/// A standby's WAL receiver, from `pg_stat_wal_receiver`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WalReceiver {
+    pub status: LinkState,
+    pub sender_host: Option<String>,
+    pub sender_port: Option<u16>,
+    /// Milliseconds since the last message from the primary (`now() - last_msg_receipt_time`).
+    pub last_message_age_ms: Option<u64>,
+    pub received_timeline: Option<u32>,
+    /// Flushed WAL position it reported.
+    pub flushed_lsn: Option<u64>,
+}
+
+/// One standby as its primary sees it, from `pg_stat_replication`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplicaView {
+    pub application_name: String,
+    pub state: LinkState,
+    /// `sync`, `quorum`, `async`, `potential`.
+    pub sync_state: String,
+    pub flush_lsn: Option<u64>,
+    pub replay_lsn: Option<u64>,
+}
 
 /// One row per standby in `pg_stat_replication` (or one row with NULL replica columns when there
 /// is none), each carrying the node's own facts as well.
@@ -52,7 +104,7 @@ LEFT JOIN pg_stat_replication AS rep ON true
 ORDER BY rep.application_name, rep.pid";
 
 /// The facts in the rows of [`FACTS_SQL`]; `Err` says what was unexpected.
-pub(crate) fn facts_from_rows(rows: &[Row]) -> Result<NodeFacts, String> {
+pub(crate) fn facts_from_rows(rows: &[Row]) -> Result<PgFacts, String> {
     let first = rows.first().ok_or("the facts query returned no row")?;
     let in_recovery: bool = get(first, "in_recovery")?;
     let timeline = if in_recovery {
@@ -73,7 +125,7 @@ pub(crate) fn facts_from_rows(rows: &[Row]) -> Result<NodeFacts, String> {
             replicas.push(replica);
         }
     }
-    Ok(NodeFacts {
+    Ok(PgFacts {
         in_recovery,
         timeline,
         wal_lsn: lsn(first, "wal_lsn")?,

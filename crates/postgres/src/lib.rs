@@ -1,25 +1,34 @@
 //! Lifeline's edge I/O towards PostgreSQL nodes, for the failover manager.
 //!
 //! It reads facts and carries out actions, and decides nothing: which node to promote, when to
-//! fence and whom to follow are the controller's decisions, made from the [`NodeFacts`] read here.
+//! fence and whom to follow are the controller's decisions, made from the facts read here.
 //!
-//! - `client`: [`NodeClient`], one kept connection per node, and [`NodeClient::probe`].
-//! - `facts`: the one-round-trip facts query and how its rows become [`NodeFacts`].
+//! - `driver`: [`PgDriver`], PostgreSQL behind the cluster seam ([`ClusterDriver`]), and the
+//!   translation of [`PgFacts`] into the seam's kind-neutral [`NodeFacts`].
+//! - `client`: [`NodeClient`], one kept connection per node, and [`NodeClient::probe`], also the
+//!   `postgres` monitor's check.
+//! - `facts`: the one-round-trip facts query and how its rows become [`PgFacts`].
 //! - `actions`: promote, follow, `synchronous_standby_names`, fence and unfence.
+//! - `sync`: a synchronous set as `synchronous_standby_names`, and back.
 //! - `literal`: SQL string literals and conninfo values, built without parameters.
 //! - `rejoin`: [`run_rejoin`], the configured shell command that turns an old primary into a
 //!   standby.
 //! - `error`: [`PgError`], and driver errors made into one line without secrets.
 //!
+//! [`ClusterDriver`]: lifeline_model::ClusterDriver
 //! [`NodeFacts`]: lifeline_model::NodeFacts
 
 mod actions;
 mod client;
+mod driver;
 mod error;
 mod facts;
 mod literal;
 mod rejoin;
+mod sync;
 
 pub use client::NodeClient;
+pub use driver::PgDriver;
 pub use error::PgError;
+pub use facts::{PgFacts, ReplicaView, WalReceiver};
 pub use rejoin::run_rejoin;

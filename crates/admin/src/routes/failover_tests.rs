@@ -7,7 +7,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use lifeline_control::cluster::{ClusterManager, ClusterMetrics};
-use lifeline_model::{Cluster, ClusterName, ClusterNode, NodeName, PgDsn};
+use lifeline_model::{
+    Cluster, ClusterDriver, ClusterKind, ClusterName, ClusterNode, NodeName, PgDsn,
+};
 use serde_json::Value;
 
 use super::tests::{TOKEN, call, fixture};
@@ -22,6 +24,7 @@ fn cluster(name: &str) -> Arc<Cluster> {
     };
     Arc::new(Cluster {
         name: ClusterName::new(name),
+        kind: ClusterKind::Postgres,
         nodes: vec![node("pg1"), node("pg2")],
         writer_listen: None,
         reader_listen: None,
@@ -37,6 +40,11 @@ fn cluster(name: &str) -> Arc<Cluster> {
     })
 }
 
+/// PostgreSQL's driver: the nodes' ports are closed, so every probe fails to connect.
+fn driver() -> Arc<dyn ClusterDriver> {
+    Arc::new(lifeline_postgres::PgDriver)
+}
+
 fn post_json(uri: &str, body: &str) -> Request<Body> {
     Request::post(uri)
         .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
@@ -49,14 +57,18 @@ fn post_json(uri: &str, body: &str) -> Request<Body> {
 async fn refusals_are_409_unknown_names_404_and_a_stopped_cluster_503() {
     let mut f = fixture(Some(TOKEN)).await;
     let metrics = ClusterMetrics::default();
-    let (running, running_handle) =
-        ClusterManager::start(cluster("main"), f.state.store.clone(), metrics.clone())
-            .await
-            .unwrap();
+    let (running, running_handle) = ClusterManager::start(
+        cluster("main"),
+        driver(),
+        f.state.store.clone(),
+        metrics.clone(),
+    )
+    .await
+    .unwrap();
     tokio::spawn(running.run(std::future::pending()));
     // Its loop never runs: requests find it stopped.
     let (stopped, stopped_handle) =
-        ClusterManager::start(cluster("gone"), f.state.store.clone(), metrics)
+        ClusterManager::start(cluster("gone"), driver(), f.state.store.clone(), metrics)
             .await
             .unwrap();
     drop(stopped);

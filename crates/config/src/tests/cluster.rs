@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use lifeline_model::{Cluster, NodeName};
+use lifeline_model::{Cluster, ClusterKind, NodeName};
 
 use super::{env, parse_ok};
 
@@ -40,7 +40,6 @@ rejoin_command = "scripts/pg-rejoin {node} {host} {port} {primary_host} {primary
 
 [[cluster]]
 name = "small"
-kind = "postgres"
 
 [[cluster.nodes]]
 name = "a"
@@ -65,6 +64,7 @@ fn a_full_cluster_builds_the_model() {
     assert_eq!(topology.clusters.len(), 2);
 
     let main = topology.cluster("main").unwrap();
+    assert_eq!(main.kind, ClusterKind::Postgres);
     assert_eq!(names(main), ["pg1", "pg2", "pg3"]);
     assert_eq!(main.writer_listen, Some("127.0.0.1:6432".parse().unwrap()));
     assert_eq!(main.reader_listen, Some("127.0.0.1:6433".parse().unwrap()));
@@ -110,6 +110,7 @@ fn a_full_cluster_builds_the_model() {
 fn cluster_defaults() {
     let topology = parse_ok(FULL_CLUSTER, &pg_env());
     let small = topology.cluster("small").unwrap();
+    assert_eq!(small.kind, ClusterKind::Postgres, "the default kind");
     assert_eq!(names(small), ["a", "b"]);
     assert!(
         small
@@ -178,6 +179,7 @@ fn the_commented_example_cluster_parses() {
         .collect();
     let topology = parse_ok(&text, &pg_env());
     let main = topology.cluster("main").unwrap();
+    assert_eq!(main.kind, ClusterKind::Postgres);
     assert_eq!(names(main), ["pg1", "pg2", "pg3"]);
     assert_eq!(main.maximum_lag_on_failover, 1_048_576);
     assert!(main.rejoin_command.is_some());

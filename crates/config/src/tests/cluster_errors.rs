@@ -27,7 +27,6 @@ nodes = [{ priority = 1 }, { name = "b" }]
         problems(text),
         [
             p(1, 1, "missing `name` in [[cluster]]"),
-            p(1, 1, "missing `kind` in [[cluster]]"),
             p(1, 1, "missing `nodes` in [[cluster]]"),
             p(4, 8, "`name` must not be empty"),
             p(6, 10, "missing `name` in a node"),

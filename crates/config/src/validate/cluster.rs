@@ -1,5 +1,5 @@
-//! `[[cluster]]`: a PostgreSQL replication group: its endpoints, timing, failover rules and the
-//! command that makes an old primary rejoin.
+//! `[[cluster]]`: a replication group of database nodes: its kind, endpoints, timing, failover
+//! rules and the command that makes an old primary rejoin.
 //!
 //! Its nodes are checked in `node.rs`; its endpoints against every other address Lifeline listens
 //! on in `endpoints.rs`, once every cluster has been read.
@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lifeline_model::{Cluster, ClusterName};
+use lifeline_model::{Cluster, ClusterKind, ClusterName};
 use toml::Spanned;
 
 use super::endpoints::{self, Endpoint, Owner};
@@ -106,7 +106,7 @@ fn cluster(
         seen.names.claim(name, report);
     }
     let name = name.map(|name| name.get_ref().as_str());
-    let kind = kind(raw, at, report);
+    let kind = kind(raw, report);
     let nodes = node::Context {
         at,
         index,
@@ -130,9 +130,10 @@ fn cluster(
     seen.endpoints
         .extend([writer, reader].into_iter().flatten().flatten());
     let settings = settings(raw, report);
-    let (_, settings) = (kind?, settings?);
+    let (kind, settings) = (kind?, settings?);
     Some(Cluster {
         name: ClusterName::new(name?),
+        kind,
         nodes: nodes?,
         writer_listen: writer_listen?,
         reader_listen: reader_listen?,
@@ -191,20 +192,24 @@ fn settings(raw: &RawCluster, report: &mut Report<'_>) -> Option<Settings> {
     })
 }
 
-/// `kind` (required): only `postgres` for now.
-fn kind(raw: &RawCluster, at: usize, report: &mut Report<'_>) -> Option<()> {
-    let kind = fields::required(&raw.kind, "kind", SECTION, at, report)?;
-    if kind.get_ref() != "postgres" {
+/// `kind`: which database the nodes run, `postgres` when absent.
+fn kind(raw: &RawCluster, report: &mut Report<'_>) -> Option<ClusterKind> {
+    let Some(word) = &raw.kind else {
+        return Some(ClusterKind::Postgres);
+    };
+    let kind = ClusterKind::parse(word.get_ref());
+    if kind.is_none() {
+        let known: Vec<&str> = ClusterKind::ALL.iter().map(|kind| kind.as_str()).collect();
         report.error(
-            kind.span().start,
+            word.span().start,
             format!(
-                "unknown cluster kind `{}` (expected postgres)",
-                kind.get_ref()
+                "unknown cluster kind `{}` (expected {})",
+                word.get_ref(),
+                known.join(" or ")
             ),
         );
-        return None;
     }
-    Some(())
+    kind
 }
 
 /// An optional endpoint address; `Some(None)` when absent.

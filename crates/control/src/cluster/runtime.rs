@@ -1,30 +1,23 @@
 //! One cluster's loop: a prober per node feeds [`decide`]; actions run as tasks at the edges
-//! (through `lifeline-postgres`) and report back as inputs. Each cluster decides alone, so a
-//! slow promotion never delays another cluster or the HTTP load balancers.
+//! (through the cluster's driver, see `edges`) and report back as inputs. Each cluster decides
+//! alone, so a slow promotion never delays another cluster or the HTTP load balancers.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use lifeline_model::{Cadence, Cluster, NewEvent, NodeName, Pace, Timestamp, jittered};
-use lifeline_postgres::{NodeClient, run_rejoin};
+use lifeline_model::{Cadence, Cluster, ClusterDriver, NewEvent, NodeName, Timestamp};
 use lifeline_store::{StateStore, StoreError};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
+use super::edges::{self, probe_loop};
 use super::metrics::ClusterMetrics;
 use super::status::ClusterStatus;
 use super::{
-    ActionResult, ClusterAction, ClusterInput, ClusterRecord, ClusterState, NodeId, OperationError,
-    Plan, decide, plan_request, sync_value,
+    ClusterAction, ClusterInput, ClusterRecord, ClusterState, NodeId, OperationError, Plan, decide,
+    plan_request,
 };
 use crate::recorder::Recorder;
-
-/// How long a promotion may take.
-const PROMOTE_WAIT: Duration = Duration::from_secs(10);
-/// How long a switchover target may take to receive the old primary's last WAL.
-const CATCH_UP_WAIT: Duration = Duration::from_secs(10);
-const REJOIN_WAIT: Duration = Duration::from_secs(300);
 
 /// Where a cluster's endpoints send new connections.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -97,6 +90,8 @@ impl ClusterHandle {
 
 pub struct ClusterManager {
     state: ClusterState,
+    /// Every check and action on the nodes goes through it.
+    driver: Arc<dyn ClusterDriver>,
     store_key: String,
     recorder: Recorder,
     metrics: ClusterMetrics,
@@ -108,9 +103,11 @@ pub struct ClusterManager {
 }
 
 impl ClusterManager {
-    /// Resumes `cluster` from what an earlier run stored.
+    /// Resumes `cluster` from what an earlier run stored; its nodes are reached through
+    /// `driver`, the driver of its kind.
     pub async fn start(
         cluster: Arc<Cluster>,
+        driver: Arc<dyn ClusterDriver>,
         store: Arc<dyn StateStore>,
         metrics: ClusterMetrics,
     ) -> Result<(Self, ClusterHandle), StoreError> {
@@ -136,6 +133,7 @@ impl ClusterManager {
         };
         let manager = Self {
             state,
+            driver,
             store_key,
             recorder: Recorder::spawn(store),
             metrics,
@@ -160,7 +158,8 @@ impl ClusterManager {
         for node in self.state.ids() {
             probers.spawn(probe_loop(
                 node,
-                NodeClient::new(&cluster.nodes[node], cluster.check_interval),
+                self.driver
+                    .connect(&cluster.nodes[node], cluster.check_interval),
                 cadence,
                 self.inputs.0.clone(),
                 self.check_now.clone(),
@@ -261,9 +260,6 @@ impl ClusterManager {
 
     fn carry_out(&mut self, action: ClusterAction, tasks: &mut JoinSet<()>) {
         let cluster = self.state.cluster().clone();
-        let inputs = self.inputs.0.clone();
-        let timeout = cluster.check_interval.max(Duration::from_secs(2));
-        let client = |node: NodeId| NodeClient::new(&cluster.nodes[node], timeout);
         match action {
             ClusterAction::Record(event) => {
                 tracing::info!(kind = event.kind.as_str(), subject = %event.subject, reason = %event.reason, "event");
@@ -275,166 +271,15 @@ impl ClusterManager {
             },
             ClusterAction::Route { writer, readers } => {
                 let endpoint = |node: NodeId| {
-                    (
-                        cluster.nodes[node].name.clone(),
-                        cluster.nodes[node].dsn.address(),
-                    )
+                    let node = &cluster.nodes[node];
+                    (node.name.clone(), node.address())
                 };
                 self.routes.send_replace(ClusterRoutes {
                     writer: writer.map(endpoint),
                     readers: readers.into_iter().map(endpoint).collect(),
                 });
             }
-            ClusterAction::Promote { node } => {
-                let mut client = client(node);
-                tasks.spawn(report(inputs, async move {
-                    match client.promote(PROMOTE_WAIT).await {
-                        Ok(timeline) => ActionResult::Promoted { node, timeline },
-                        Err(error) => failed(node, "promote", error),
-                    }
-                }));
-            }
-            ClusterAction::Fence { node } => {
-                let mut client = client(node);
-                tasks.spawn(report(inputs, async move {
-                    match client.fence().await {
-                        Ok(lsn) => ActionResult::Fenced { node, lsn },
-                        Err(error) => failed(node, "fence", error),
-                    }
-                }));
-            }
-            ClusterAction::AwaitCatchUp { node, lsn } => {
-                let mut client = client(node);
-                tasks.spawn(report(inputs, async move {
-                    catch_up(&mut client, node, lsn).await
-                }));
-            }
-            ClusterAction::Follow { node, primary } => {
-                let mut client = client(node);
-                let upstream = cluster.nodes[primary].clone();
-                let name = cluster.nodes[node].name.to_string();
-                tasks.spawn(report(inputs, async move {
-                    match client.follow(&upstream, &name).await {
-                        Ok(()) => ActionResult::Followed { node },
-                        Err(error) => failed(node, "re-point", error),
-                    }
-                }));
-            }
-            ClusterAction::Unfence { node } => {
-                let mut client = client(node);
-                tasks.spawn(report(inputs, async move {
-                    match client.unfence().await {
-                        Ok(()) => ActionResult::Unfenced { node },
-                        Err(error) => failed(node, "unfence", error),
-                    }
-                }));
-            }
-            ClusterAction::SetSyncNames { primary, members } => {
-                let mut client = client(primary);
-                tasks.spawn(report(inputs, async move {
-                    let applied = client
-                        .set_synchronous_standby_names(&sync_value(&members))
-                        .await;
-                    match (applied, client.probe().await) {
-                        (Ok(()), Ok(facts)) => ActionResult::SyncSet {
-                            members,
-                            lsn: facts.wal_lsn.unwrap_or(0),
-                        },
-                        (Err(error), _) => failed(primary, "set synchronous_standby_names", error),
-                        (Ok(()), Err(failure)) => ActionResult::Failed {
-                            node: primary,
-                            action: "set synchronous_standby_names",
-                            error: failure.to_string(),
-                        },
-                    }
-                }));
-            }
-            ClusterAction::Rejoin { node, primary } => {
-                let Some(command) = cluster.rejoin_command.clone() else {
-                    return;
-                };
-                let (target, upstream) =
-                    (cluster.nodes[node].clone(), cluster.nodes[primary].clone());
-                tasks.spawn(report(inputs, async move {
-                    match run_rejoin(&command, &target, &upstream, REJOIN_WAIT).await {
-                        Ok(()) => ActionResult::Rejoined { node },
-                        Err(error) => failed(node, "rejoin", error),
-                    }
-                }));
-            }
-        }
-    }
-}
-
-fn failed(node: NodeId, action: &'static str, error: impl std::fmt::Display) -> ActionResult {
-    ActionResult::Failed {
-        node,
-        action,
-        error: error.to_string(),
-    }
-}
-
-async fn report(
-    inputs: mpsc::Sender<ClusterInput>,
-    action: impl std::future::Future<Output = ActionResult>,
-) {
-    let result = action.await;
-    if inputs.send(ClusterInput::Done(result)).await.is_err() {
-        tracing::debug!("cluster manager stopped before an action reported");
-    }
-}
-
-/// Polls the switchover target until it has received the old primary's last WAL.
-async fn catch_up(client: &mut NodeClient, node: NodeId, lsn: u64) -> ActionResult {
-    let started = Instant::now();
-    loop {
-        if let Ok(facts) = client.probe().await
-            && facts.wal_lsn.is_some_and(|received| received >= lsn)
-        {
-            return ActionResult::CaughtUp { node };
-        }
-        if started.elapsed() > CATCH_UP_WAIT {
-            return ActionResult::Failed {
-                node,
-                action: "catch up",
-                error: format!("did not receive WAL up to {lsn} within {CATCH_UP_WAIT:?}"),
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Checks one node forever, at once first, then paced like every monitor's target (see
-/// [`Pace`]): every interval, a quarter of it while a changed result awaits its confirmations,
-/// jittered; and at once when asked.
-async fn probe_loop(
-    node: NodeId,
-    mut client: NodeClient,
-    cadence: Cadence,
-    inputs: mpsc::Sender<ClusterInput>,
-    check_now: Arc<Notify>,
-) {
-    let mut pace = Pace::default();
-    loop {
-        let started = Instant::now();
-        let at = Timestamp::now();
-        let outcome = client.probe().await.map(Box::new);
-        let next = jittered(
-            pace.next_interval(outcome.is_ok(), &cadence),
-            fastrand::f64(),
-        );
-        let input = ClusterInput::Checked {
-            node,
-            at,
-            latency: started.elapsed(),
-            outcome,
-        };
-        if inputs.send(input).await.is_err() {
-            return;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(next.saturating_sub(started.elapsed())) => {}
-            () = check_now.notified() => {}
+            action => edges::spawn(action, &cluster, &self.driver, self.inputs.0.clone(), tasks),
         }
     }
 }

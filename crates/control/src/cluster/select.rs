@@ -76,7 +76,7 @@ fn choose(
             return Err(format!("{name} is an old primary that has not rejoined"));
         }
         match state.fresh_facts(node, now) {
-            Some(facts) if facts.in_recovery => {}
+            Some(facts) if facts.is_replica() => {}
             Some(_) => return Err(format!("{name} is not a standby")),
             None => return Err(format!("{name} is not healthy")),
         }
@@ -85,7 +85,7 @@ fn choose(
         }
         Ok(())
     };
-    let lsn = |node: NodeId| state.fresh_facts(node, now).and_then(|f| f.wal_lsn);
+    let position = |node: NodeId| state.fresh_facts(node, now).and_then(|f| f.position);
     let candidate = match target {
         Some(node) => {
             eligible(node).map_err(|why| format!("cannot promote {}: {why}", state.name(node)))?;
@@ -94,8 +94,8 @@ fn choose(
         None => {
             let mut nodes: Vec<NodeId> = state.ids().filter(|n| eligible(*n).is_ok()).collect();
             nodes.sort_by(|a, b| {
-                lsn(*b)
-                    .cmp(&lsn(*a))
+                position(*b)
+                    .cmp(&position(*a))
                     .then(cluster.nodes[*b].priority.cmp(&cluster.nodes[*a].priority))
                     .then(cluster.nodes[*a].name.cmp(&cluster.nodes[*b].name))
             });
@@ -112,21 +112,21 @@ fn choose(
         .filter(|sync| cluster.synchronous_mode && !sync.members.is_empty())
     {
         Some(sync) => prove_synchronous(state, candidate, sync, now)?,
-        None => check_lag(state, candidate, lsn(candidate))?,
+        None => check_lag(state, candidate, position(candidate))?,
     }
     Ok(candidate)
 }
 
 /// Async mode: never further behind than `maximum_lag_on_failover`.
-fn check_lag(state: &ClusterState, candidate: NodeId, lsn: Option<u64>) -> Result<(), String> {
+fn check_lag(state: &ClusterState, candidate: NodeId, position: Option<u64>) -> Result<(), String> {
     let name = state.name(candidate);
     let limit = state.cluster.maximum_lag_on_failover;
-    let Some(primary_lsn) = state.last_primary_lsn else {
+    let Some(primary) = state.last_primary_position else {
         return Err(format!(
-            "the primary's WAL position was never read, so {name}'s lag is unknown; force the failover to promote anyway"
+            "the primary's position was never read, so {name}'s lag is unknown; force the failover to promote anyway"
         ));
     };
-    let behind = primary_lsn.saturating_sub(lsn.unwrap_or(0));
+    let behind = primary.saturating_sub(position.unwrap_or(0));
     if behind > limit {
         return Err(format!(
             "{name} is {behind} bytes behind the primary's last known position (maximum_lag_on_failover {limit}); force the failover to promote anyway"
@@ -152,25 +152,25 @@ fn prove_synchronous(
     }
     let mut best = 0;
     for member in &sync.members {
-        let lsn = state
+        let position = state
             .id(member)
             .and_then(|node| state.fresh_facts(node, now))
-            .and_then(|facts| facts.wal_lsn)
+            .and_then(|facts| facts.position)
             .ok_or_else(|| {
                 format!("cannot prove {name} holds every acknowledged commit: synchronous standby {member} is unreachable")
             })?;
-        best = best.max(lsn);
+        best = best.max(position);
     }
     let mine = state
         .fresh_facts(candidate, now)
-        .and_then(|f| f.wal_lsn)
+        .and_then(|f| f.position)
         .unwrap_or(0);
     if mine < best {
         return Err(format!(
             "{name} is behind another synchronous standby; promote the most advanced one"
         ));
     }
-    if mine < sync.since_lsn {
+    if mine < sync.since {
         return Err(format!(
             "cannot prove {name} holds every acknowledged commit: it has not reached the position where the synchronous set last changed"
         ));

@@ -4,7 +4,7 @@ use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lifeline_model::{Cluster, ClusterNode, LinkState, NodeFacts, NodeName, Timestamp};
+use lifeline_model::{Cluster, ClusterNode, NodeFacts, NodeName, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// One node of a cluster: its place in the config's list of nodes, which stays the same while
@@ -99,13 +99,15 @@ pub struct ClusterRecord {
     pub sync: Option<SyncSet>,
 }
 
-/// `synchronous_standby_names` as Lifeline last set it.
+/// The primary's synchronous set as Lifeline last set it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncSet {
     pub members: Vec<NodeName>,
-    /// The primary's WAL position when this set took effect: every commit acknowledged after
-    /// it is on at least one member; one acknowledged before it may be on a former member only.
-    pub since_lsn: u64,
+    /// The primary's position when this set took effect: every commit acknowledged after it
+    /// is on at least one member; one acknowledged before it may be on a former member only.
+    /// Stored under its first name, so state files written before stay readable.
+    #[serde(rename = "since_lsn")]
+    pub since: u64,
 }
 
 /// An operation in flight.
@@ -143,8 +145,8 @@ pub struct ClusterState {
     pub(super) health: ClusterHealth,
     /// The writer and readers last published.
     pub(super) route: Option<(Option<NodeId>, Vec<NodeId>)>,
-    /// The primary's last WAL position Lifeline read.
-    pub(super) last_primary_lsn: Option<u64>,
+    /// The primary's last position Lifeline read.
+    pub(super) last_primary_position: Option<u64>,
     /// Events that are reported once per incident.
     pub(super) refused_reported: bool,
     pub(super) unreachable_reported: bool,
@@ -175,7 +177,7 @@ impl ClusterState {
             operation: None,
             health: ClusterHealth::Unknown,
             route: None,
-            last_primary_lsn: None,
+            last_primary_position: None,
             refused_reported: false,
             unreachable_reported: false,
             split_reported: false,
@@ -247,27 +249,25 @@ impl ClusterState {
         (state.healthy && state.consecutive_failures == 0 && fresh).then_some(state.facts.as_ref()?)
     }
 
-    /// Whether a standby streams from `primary`: its WAL receiver streams, and its sender is
-    /// not another node of the cluster. A sender that matches no node's address is taken for
+    /// Whether a standby streams from `primary`: its upstream link streams, and its upstream is
+    /// not another node of the cluster. An upstream that matches no node's address is taken for
     /// the primary reached by another route (Lifeline may reach nodes through a proxy or NAT).
     pub(super) fn streams_from(&self, node: NodeId, primary: NodeId, now: Timestamp) -> bool {
         self.fresh_facts(node, now)
-            .and_then(|facts| facts.receiver.as_ref())
-            .is_some_and(|receiver| {
-                receiver.status == LinkState::Streaming
-                    && self
-                        .node_at(receiver.sender_host.as_deref(), receiver.sender_port)
-                        .is_none_or(|upstream| upstream == primary)
+            .and_then(|facts| facts.streaming_upstream())
+            .is_some_and(|upstream| {
+                self.node_at(upstream.host.as_deref(), upstream.port)
+                    .is_none_or(|node| node == primary)
             })
     }
 
-    /// The cluster node with this address, as a WAL receiver reports its sender.
+    /// The cluster node with this address, as a replica reports its upstream.
     pub(super) fn node_at(&self, host: Option<&str>, port: Option<u16>) -> Option<NodeId> {
         let port = port?;
         self.cluster
             .nodes
             .iter()
-            .position(|n| n.dsn.port == port && host.is_none_or(|host| host == n.dsn.host))
+            .position(|n| n.port() == port && host.is_none_or(|host| host == n.host()))
             .map(NodeId)
     }
 }

@@ -1,6 +1,6 @@
 //! A cluster as `GET /failover/status` and `lifeline status` show it (seed 004's fields).
 
-use lifeline_model::{ClusterName, LinkState, NodeName, Timestamp};
+use lifeline_model::{ClusterName, NodeName, Timestamp};
 use serde::Serialize;
 
 use super::state::{ClusterHealth, ClusterState};
@@ -24,7 +24,8 @@ pub struct ClusterStatus {
 #[derive(Clone, Debug, Serialize)]
 pub struct NodeStatus {
     pub name: NodeName,
-    /// `host=... port=... user=... password=*** dbname=...`: never the password.
+    /// How Lifeline connects to it (`host=... port=... user=... password=*** dbname=...`):
+    /// never the password.
     pub dsn: String,
     /// `primary`, `standby`, `needs_rejoin` or `unknown`.
     pub role: &'static str,
@@ -35,10 +36,17 @@ pub struct NodeStatus {
     pub down_since: Option<Timestamp>,
     pub promotion_eligible: bool,
     pub timeline: Option<u32>,
-    pub wal_lsn: Option<u64>,
-    pub replay_lsn: Option<u64>,
-    /// Bytes of WAL the primary has that this standby has not received.
+    /// How far it has written (a primary) or received (a standby), in bytes. Named as
+    /// PostgreSQL calls it: the API was first written for it, and is shared by every kind.
+    #[serde(rename = "wal_lsn")]
+    pub position: Option<u64>,
+    /// How far a standby has applied what it received (`replay_lsn`).
+    #[serde(rename = "replay_lsn")]
+    pub applied: Option<u64>,
+    /// Bytes the primary has that this standby has not received.
     pub lag_bytes: Option<u64>,
+    /// Seconds since the last change this standby applied was made on the primary.
+    pub lag_seconds: Option<f64>,
     /// The port of the node it streams from.
     pub streaming_from: Option<u16>,
     pub last_error: Option<String>,
@@ -52,9 +60,9 @@ impl ClusterStatus {
     ) -> Self {
         let cluster = state.cluster();
         let primary = state.primary();
-        let primary_lsn = primary
+        let primary_position = primary
             .and_then(|p| state.node(p).facts.as_ref())
-            .and_then(|f| f.wal_lsn);
+            .and_then(|f| f.position);
         let (writer, readers) = state.route();
         let nodes = state
             .ids()
@@ -66,14 +74,14 @@ impl ClusterStatus {
                     "needs_rejoin"
                 } else if Some(id) == primary {
                     "primary"
-                } else if facts.is_some_and(|f| f.in_recovery) {
+                } else if facts.is_some_and(|f| f.is_replica()) {
                     "standby"
                 } else {
                     "unknown"
                 };
                 NodeStatus {
                     name: node.name.clone(),
-                    dsn: node.dsn.to_string(),
+                    dsn: node.masked_connection(),
                     role,
                     healthy: live.healthy,
                     last_health_check: live.last_check,
@@ -82,16 +90,16 @@ impl ClusterStatus {
                     down_since: live.down_since,
                     promotion_eligible: role == "standby" && live.healthy && !node.no_failover,
                     timeline: facts.and_then(|f| f.timeline),
-                    wal_lsn: facts.and_then(|f| f.wal_lsn),
-                    replay_lsn: facts.and_then(|f| f.replay_lsn),
-                    lag_bytes: match (role, primary_lsn, facts.and_then(|f| f.wal_lsn)) {
+                    position: facts.and_then(|f| f.position),
+                    applied: facts.and_then(|f| f.applied),
+                    lag_bytes: match (role, primary_position, facts.and_then(|f| f.position)) {
                         ("standby", Some(p), Some(mine)) => Some(p.saturating_sub(mine)),
                         _ => None,
                     },
+                    lag_seconds: facts.and_then(|f| f.lag_seconds),
                     streaming_from: facts
-                        .and_then(|f| f.receiver.as_ref())
-                        .filter(|r| r.status == LinkState::Streaming)
-                        .and_then(|r| r.sender_port),
+                        .and_then(|f| f.streaming_upstream())
+                        .and_then(|upstream| upstream.port),
                     last_error: live.last_error.clone(),
                 }
             })

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lifeline_model::{
-    CheckFailure, Cluster, ClusterName, ClusterNode, EventKind, FailureKind, LinkState, NodeFacts,
-    NodeName, PgDsn, Timestamp, WalReceiver,
+    CheckFailure, Cluster, ClusterKind, ClusterName, ClusterNode, EventKind, FailureKind,
+    LinkState, NodeFacts, NodeName, PgDsn, Role, Timestamp, Upstream,
 };
 
 use super::*;
@@ -22,6 +22,7 @@ fn node(name: &str, port: u16) -> ClusterNode {
 fn cluster(configure: impl FnOnce(&mut Cluster)) -> Arc<Cluster> {
     let mut cluster = Cluster {
         name: ClusterName::new("main"),
+        kind: ClusterKind::Postgres,
         nodes: vec![node("pg1", 5433), node("pg2", 5434), node("pg3", 5435)],
         writer_listen: None,
         reader_listen: None,
@@ -39,45 +40,43 @@ fn cluster(configure: impl FnOnce(&mut Cluster)) -> Arc<Cluster> {
     Arc::new(cluster)
 }
 
-fn primary_facts(lsn: u64) -> NodeFacts {
+fn primary_facts(position: u64) -> NodeFacts {
     NodeFacts {
-        in_recovery: false,
+        role: Role::Primary,
         timeline: Some(1),
-        wal_lsn: Some(lsn),
-        replay_lsn: None,
-        replay_delay_seconds: None,
-        receiver: None,
+        position: Some(position),
+        applied: None,
+        lag_seconds: None,
+        upstream: None,
         replicas: Vec::new(),
-        synchronous_standby_names: String::new(),
-        wal_sender_timeout_ms: Some(2000),
-        read_only: false,
+        synchronous: Vec::new(),
+        keepalive: Some(Duration::from_secs(1)),
+        fenced: false,
     }
 }
 
-fn standby_facts(lsn: u64, upstream_port: u16, age_ms: u64) -> NodeFacts {
+fn standby_facts(position: u64, upstream_port: u16, age_ms: u64) -> NodeFacts {
     NodeFacts {
-        in_recovery: true,
+        role: Role::Replica,
         timeline: Some(1),
-        wal_lsn: Some(lsn),
-        replay_lsn: Some(lsn),
-        replay_delay_seconds: Some(0.0),
-        receiver: Some(WalReceiver {
-            status: LinkState::Streaming,
-            sender_host: Some("127.0.0.1".into()),
-            sender_port: Some(upstream_port),
-            last_message_age_ms: Some(age_ms),
-            received_timeline: Some(1),
-            flushed_lsn: Some(lsn),
+        position: Some(position),
+        applied: Some(position),
+        lag_seconds: Some(0.0),
+        upstream: Some(Upstream {
+            host: Some("127.0.0.1".into()),
+            port: Some(upstream_port),
+            state: LinkState::Streaming,
+            last_message_age: Some(Duration::from_millis(age_ms)),
         }),
         replicas: Vec::new(),
-        synchronous_standby_names: String::new(),
-        wal_sender_timeout_ms: Some(2000),
-        read_only: false,
+        synchronous: Vec::new(),
+        keepalive: Some(Duration::from_secs(1)),
+        fenced: false,
     }
 }
 
 fn cut_off(mut facts: NodeFacts) -> NodeFacts {
-    facts.receiver = None;
+    facts.upstream = None;
     facts
 }
 
@@ -342,7 +341,7 @@ fn a_fresh_cluster_killed_before_its_standby_streamed_refuses() {
     // stale shared state (the Patroni trap).
     let mut sim = Sim::new(cluster(|c| c.nodes.truncate(2)));
     let mut empty = cut_off(standby_facts(0, 5433, 0));
-    empty.wal_lsn = None;
+    empty.position = None;
     sim.check(PG1, 0, primary_facts(50 * 1024 * 1024))
         .check(PG2, 0, empty.clone());
     sim.fail(PG1, 1000)
@@ -370,7 +369,7 @@ fn synchronous_mode_manages_the_names_and_promotes_only_a_proven_standby() {
     assert!(
         !sim.take()
             .iter()
-            .any(|a| matches!(a, ClusterAction::SetSyncNames { .. })),
+            .any(|a| matches!(a, ClusterAction::SetSync { .. })),
         "not before every node answered"
     );
     sim.check(PG3, 0, standby_facts(5000, 5433, 100));
@@ -379,21 +378,27 @@ fn synchronous_mode_manages_the_names_and_promotes_only_a_proven_standby() {
     assert!(
         has(
             &actions,
-            &ClusterAction::SetSyncNames {
+            &ClusterAction::SetSync {
                 primary: PG1,
                 members: members.clone()
             }
         ),
         "{actions:?}"
     );
-    sim.done(ActionResult::SyncSet { members, lsn: 5000 }, 200);
+    sim.done(
+        ActionResult::SyncSet {
+            members,
+            position: 5000,
+        },
+        200,
+    );
     let mut synced = primary_facts(6000);
-    synced.synchronous_standby_names = sync_value(&[NodeName::new("pg2"), NodeName::new("pg3")]);
+    synced.synchronous = vec!["pg2".into(), "pg3".into()];
     sim.check(PG1, 300, synced);
     assert!(
         !sim.take()
             .iter()
-            .any(|a| matches!(a, ClusterAction::SetSyncNames { .. })),
+            .any(|a| matches!(a, ClusterAction::SetSync { .. })),
         "settled"
     );
 
@@ -434,12 +439,12 @@ fn strict_synchronous_mode_keeps_writes_waiting_without_standbys() {
         5000,
     );
     let mut synced = primary_facts(5000);
-    synced.synchronous_standby_names = sync_value(&[NodeName::new("pg2"), NodeName::new("pg3")]);
+    synced.synchronous = vec!["pg2".into(), "pg3".into()];
     sim.check(PG1, 40, synced.clone());
     sim.done(
         ActionResult::SyncSet {
             members: vec![NodeName::new("pg2"), NodeName::new("pg3")],
-            lsn: 5000,
+            position: 5000,
         },
         50,
     );
@@ -450,16 +455,16 @@ fn strict_synchronous_mode_keeps_writes_waiting_without_standbys() {
     sim.done(
         ActionResult::SyncSet {
             members: vec![NodeName::new("pg3")],
-            lsn: 5000,
+            position: 5000,
         },
         350,
     );
     sim.check(PG1, 400, synced);
     let actions = sim.take();
     assert!(
-        !actions.iter().any(
-            |a| matches!(a, ClusterAction::SetSyncNames { members, .. } if members.is_empty())
-        ),
+        !actions
+            .iter()
+            .any(|a| matches!(a, ClusterAction::SetSync { members, .. } if members.is_empty())),
         "strict: never degrades to async: {actions:?}"
     );
 
@@ -467,7 +472,7 @@ fn strict_synchronous_mode_keeps_writes_waiting_without_standbys() {
     sim.done(
         ActionResult::SyncSet {
             members: vec![NodeName::new("pg2"), NodeName::new("pg3")],
-            lsn: 5000,
+            position: 5000,
         },
         50,
     );
@@ -477,7 +482,7 @@ fn strict_synchronous_mode_keeps_writes_waiting_without_standbys() {
     }
     assert!(has(
         &sim.take(),
-        &ClusterAction::SetSyncNames {
+        &ClusterAction::SetSync {
             primary: PG1,
             members: vec![NodeName::new("pg3")]
         }
@@ -488,14 +493,14 @@ fn strict_synchronous_mode_keeps_writes_waiting_without_standbys() {
     sim.done(
         ActionResult::SyncSet {
             members: vec![NodeName::new("pg3")],
-            lsn: 5000,
+            position: 5000,
         },
         350,
     );
     assert!(
         has(
             &sim.take(),
-            &ClusterAction::SetSyncNames {
+            &ClusterAction::SetSync {
                 primary: PG1,
                 members: vec![]
             }
@@ -527,7 +532,7 @@ fn planned_switchover_fences_waits_for_catch_up_then_promotes() {
     sim.done(
         ActionResult::Fenced {
             node: PG1,
-            lsn: 5100,
+            position: 5100,
         },
         150,
     );
@@ -535,7 +540,7 @@ fn planned_switchover_fences_waits_for_catch_up_then_promotes() {
         &sim.take(),
         &ClusterAction::AwaitCatchUp {
             node: PG2,
-            lsn: 5100
+            position: 5100
         }
     ));
     sim.done(ActionResult::CaughtUp { node: PG2 }, 170);
@@ -572,7 +577,7 @@ fn a_failed_catch_up_gives_the_writes_back() {
     sim.done(
         ActionResult::Fenced {
             node: PG1,
-            lsn: 5100,
+            position: 5100,
         },
         150,
     );
@@ -580,7 +585,7 @@ fn a_failed_catch_up_gives_the_writes_back() {
     sim.done(
         ActionResult::Failed {
             node: PG2,
-            action: "catch up",
+            action: ActionKind::CatchUp,
             error: "timed out".into(),
         },
         5000,
@@ -766,7 +771,7 @@ fn a_failed_rejoin_is_run_again_after_the_retry_delay() {
     sim.done(
         ActionResult::Failed {
             node: PG1,
-            action: "rejoin",
+            action: ActionKind::Rejoin,
             error: "pg_rewind exited with 1".into(),
         },
         5_000,

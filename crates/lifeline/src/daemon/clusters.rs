@@ -1,12 +1,13 @@
-//! The PostgreSQL clusters: a manager per cluster, and its writer and reader endpoints fed from
-//! the manager's routes.
+//! The database clusters: a manager per cluster, with the driver of its kind, and its writer
+//! and reader endpoints fed from the manager's routes.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
 use lifeline_control::cluster::{ClusterHandle, ClusterManager, ClusterMetrics, ClusterRoutes};
-use lifeline_model::Topology;
+use lifeline_model::{ClusterDriver, ClusterKind, Topology};
+use lifeline_postgres::PgDriver;
 use lifeline_proxy_tcp::{Backend, Route, TcpMetrics};
 use lifeline_store::StateStore;
 use tokio::net::TcpListener;
@@ -45,12 +46,14 @@ where
     }
     let mut handles = Vec::new();
     for cluster in &topology.clusters {
-        let (manager, handle) =
-            ClusterManager::start(Arc::new(cluster.clone()), store.clone(), metrics.clone())
-                .await
-                .with_context(|| {
-                    format!("cannot read the stored state of cluster {}", cluster.name)
-                })?;
+        let (manager, handle) = ClusterManager::start(
+            Arc::new(cluster.clone()),
+            driver(cluster.kind),
+            store.clone(),
+            metrics.clone(),
+        )
+        .await
+        .with_context(|| format!("cannot read the stored state of cluster {}", cluster.name))?;
         tasks.spawn(manager.run(stop()));
         let (writer, reader) = endpoint_routes(handle.routes.clone(), tasks);
         let mine: Vec<(&'static str, TcpListener)> = take_listeners(&mut bound, &cluster.name);
@@ -74,6 +77,14 @@ where
         handles.push(handle);
     }
     Ok(handles)
+}
+
+/// The driver of a cluster's kind: the one place that knows which crate speaks to which
+/// database.
+pub fn driver(kind: ClusterKind) -> Arc<dyn ClusterDriver> {
+    match kind {
+        ClusterKind::Postgres => Arc::new(PgDriver),
+    }
 }
 
 fn take_listeners(

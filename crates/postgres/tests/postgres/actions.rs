@@ -99,7 +99,7 @@ async fn sets_synchronous_standby_names() {
     let cluster = PgCluster::start(2);
     let mut primary = client(&cluster, cluster.primary());
     let states = |names: &'static [(&'static str, &'static str)]| {
-        move |f: &lifeline_model::NodeFacts| {
+        move |f: &lifeline_postgres::PgFacts| {
             f.replicas.len() == names.len()
                 && names.iter().all(|(name, state)| {
                     f.replicas

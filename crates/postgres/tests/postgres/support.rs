@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use lifeline_model::{ClusterNode, NodeFacts, NodeName, PgDsn};
-use lifeline_postgres::NodeClient;
+use lifeline_model::{ClusterNode, NodeName, PgDsn};
+use lifeline_postgres::{NodeClient, PgFacts};
 use lifeline_testkit::pg::{PgCluster, PgNode};
 
 /// The bound on connecting and on each statement in these tests.
@@ -32,8 +32,8 @@ pub fn client(cluster: &PgCluster, node: &PgNode) -> NodeClient {
 pub async fn probe_until(
     what: &str,
     client: &mut NodeClient,
-    ready: impl Fn(&NodeFacts) -> bool,
-) -> NodeFacts {
+    ready: impl Fn(&PgFacts) -> bool,
+) -> PgFacts {
     let deadline = Instant::now() + SETTLE;
     loop {
         let probed = client.probe().await;

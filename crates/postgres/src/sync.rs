@@ -1,9 +1,10 @@
-//! `synchronous_standby_names` as Lifeline writes and reads it.
+//! `synchronous_standby_names` as Lifeline writes and reads it: a synchronous set of node names
+//! in PostgreSQL's syntax, and back.
 
 use lifeline_model::NodeName;
 
 /// `ANY 1 ("pg2", "pg3")`: a commit is acknowledged once any one of them has it; empty for none.
-pub fn sync_value(members: &[NodeName]) -> String {
+pub(crate) fn sync_value(members: &[NodeName]) -> String {
     if members.is_empty() {
         return String::new();
     }
@@ -16,7 +17,7 @@ pub fn sync_value(members: &[NodeName]) -> String {
 
 /// The standby names in a `synchronous_standby_names` value Lifeline wrote (`ANY n (...)`,
 /// `FIRST n (...)` and a plain list are read too).
-pub(super) fn members_of(value: &str) -> Vec<String> {
+pub(crate) fn members_of(value: &str) -> Vec<String> {
     let list = match (value.find('('), value.rfind(')')) {
         (Some(open), Some(close)) if open < close => &value[open + 1..close],
         _ => value,
