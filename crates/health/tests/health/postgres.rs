@@ -34,7 +34,7 @@ async fn a_node_that_refuses_sessions_for_now_is_a_connect_failure_for_both_chec
     let standby = &cluster.standbys()[0];
     standby.psql("ALTER SYSTEM SET hot_standby = off");
     standby.stop();
-    standby.start_unready();
+    standby.start_unchecked();
 
     let dsn = PgDsn::parse(&standby.dsn(cluster.password())).expect("the harness's DSN parses");
     let check = PostgresCheck {

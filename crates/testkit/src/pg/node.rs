@@ -166,14 +166,14 @@ impl PgNode {
     /// [`stop`]: PgNode::stop
     /// [`kill9`]: PgNode::kill9
     pub fn start(&self) {
-        self.start_unready();
+        self.start_unchecked();
         self.wait_ready(START_TIMEOUT);
     }
 
-    /// [`start`](PgNode::start), but returns once `pg_ctl start -w` does, without waiting for
-    /// the server to accept connections: for a server that refuses them on purpose (a standby
-    /// with `hot_standby = off`).
-    pub fn start_unready(&self) {
+    /// Starts the server like [`start`](PgNode::start), but returns once `pg_ctl` sees it run,
+    /// without waiting for it to accept connections (a standby with `hot_standby = off` never
+    /// does).
+    pub fn start_unchecked(&self) {
         if let Some(pid) = self.postmaster_pid() {
             self.fail(&format!("start: already running as pid {pid}"));
         }
