@@ -21,6 +21,9 @@ pub struct Cluster {
     pub check_interval: Duration,
     /// Consecutive failed checks before the primary counts as down (seed 004: 3).
     pub failure_threshold: u32,
+    /// Consecutive good checks before a node that was down counts as healthy again, so a
+    /// flapping node does not rewrite the synchronous set and the readers on every flap.
+    pub rise: u32,
     /// Async mode: never promote a standby whose received WAL is further behind than this many
     /// bytes of the primary's last known position; also the reader endpoint's lag limit.
     pub maximum_lag_on_failover: u64,

@@ -59,6 +59,10 @@ pub trait NodeDriver: Send {
         primary: &'a ClusterNode,
     ) -> DriverFuture<'a, Result<(), DriverError>>;
 
+    /// Makes this replica stream under its own node name from the upstream it already has,
+    /// keeping the rest of how it connects, so that the primary can tell it apart.
+    fn adopt(&mut self) -> DriverFuture<'_, Result<(), DriverError>>;
+
     /// Makes `members` this primary's synchronous set, a commit acknowledged once any one of
     /// them has it (none: commits wait for no replica), and returns once the node uses it.
     fn set_synchronous<'a>(

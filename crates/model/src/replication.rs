@@ -56,6 +56,9 @@ pub struct Upstream {
     /// Time since the last message from the upstream.
     #[serde(serialize_with = "millis")]
     pub last_message_age: Option<Duration>,
+    /// The name the replica gives itself upstream, which is how the primary's
+    /// [`ReplicaLink::name`] shows it (PostgreSQL: the `application_name` it connects with).
+    pub name: Option<String>,
 }
 
 /// A primary's link to one replica.

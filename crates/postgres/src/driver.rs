@@ -73,6 +73,13 @@ impl NodeDriver for NodeClient {
         })
     }
 
+    fn adopt(&mut self) -> DriverFuture<'_, Result<(), DriverError>> {
+        Box::pin(async move {
+            let name = self.node().to_string();
+            self.stream_as(&name).await.map_err(Into::into)
+        })
+    }
+
     fn set_synchronous<'a>(
         &'a mut self,
         members: &'a [NodeName],
@@ -110,6 +117,7 @@ pub(crate) fn neutral(facts: &PgFacts) -> NodeFacts {
             port: receiver.sender_port,
             state: receiver.status,
             last_message_age: receiver.last_message_age_ms.map(Duration::from_millis),
+            name: receiver.application_name.clone(),
         }),
         replicas: facts
             .replicas
@@ -153,6 +161,7 @@ mod tests {
                 last_message_age_ms: Some(120),
                 received_timeline: Some(2),
                 flushed_lsn: Some(900),
+                application_name: Some("walreceiver".into()),
             }),
             replicas: Vec::new(),
             synchronous_standby_names: String::new(),
@@ -166,6 +175,7 @@ mod tests {
         let upstream = neutral.streaming_upstream().expect("it streams");
         assert_eq!(upstream.port, Some(5433));
         assert_eq!(upstream.last_message_age, Some(Duration::from_millis(120)));
+        assert_eq!(upstream.name.as_deref(), Some("walreceiver"));
         assert_eq!(neutral.keepalive, Some(Duration::from_secs(1)));
         assert!(neutral.synchronous.is_empty());
     }

@@ -30,6 +30,7 @@ fn cluster(name: &str) -> Arc<Cluster> {
         reader_listen: None,
         check_interval: Duration::from_secs(1),
         failure_threshold: 3,
+        rise: 2,
         maximum_lag_on_failover: 1024,
         primary_silence: Duration::from_secs(3),
         synchronous_mode: false,

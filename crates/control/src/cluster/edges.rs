@@ -95,6 +95,15 @@ pub(super) fn spawn(
                 }
             }));
         }
+        ClusterAction::Adopt { node } => {
+            let mut client = connect(node);
+            tasks.spawn(report(inputs, async move {
+                match client.adopt().await {
+                    Ok(()) => ActionResult::Adopted { node },
+                    Err(error) => failed(node, ActionKind::Adopt, error),
+                }
+            }));
+        }
         ClusterAction::Rejoin { node, primary } => {
             let Some(command) = cluster.rejoin_command.clone() else {
                 return;

@@ -28,4 +28,6 @@ pub use state::{ClusterHealth, ClusterRecord, ClusterState, NodeId, NodeState, S
 pub use status::{ClusterStatus, NodeStatus};
 
 #[cfg(test)]
+mod adopt_tests;
+#[cfg(test)]
 mod tests;

@@ -152,7 +152,7 @@ impl ClusterManager {
         let cluster = self.state.cluster();
         let cadence = Cadence {
             interval: cluster.check_interval,
-            rise: 1,
+            rise: cluster.rise,
             fall: cluster.failure_threshold,
         };
         for node in self.state.ids() {

@@ -4,7 +4,7 @@ use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lifeline_model::{Cluster, ClusterNode, NodeFacts, NodeName, Timestamp};
+use lifeline_model::{Cluster, ClusterNode, LinkState, NodeFacts, NodeName, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// One node of a cluster: its place in the config's list of nodes, which stays the same while
@@ -61,6 +61,8 @@ pub struct NodeState {
     pub healthy: bool,
     pub last_check: Option<Timestamp>,
     pub consecutive_failures: u32,
+    /// Good checks in a row: a node that was down is healthy again at the cluster's `rise`.
+    pub consecutive_successes: u32,
     #[serde(serialize_with = "millis")]
     pub response_time: Option<Duration>,
     pub down_since: Option<Timestamp>,
@@ -156,6 +158,25 @@ pub struct ClusterState {
     pub(super) sync_pending: bool,
     pub(super) unfencing: Vec<NodeId>,
     pub(super) rejoins: Vec<RejoinRun>,
+    /// Standbys being given their node name upstream, or that failed to be.
+    pub(super) adoptions: Vec<Adoption>,
+    /// Streaming standbys reported as not identifiable on the primary (once per incident).
+    pub(super) unidentified: Vec<NodeId>,
+}
+
+/// A standby being renamed so that the primary shows it under its node name.
+#[derive(Clone, Debug)]
+pub(super) struct Adoption {
+    pub node: NodeId,
+    pub stage: AdoptionStage,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum AdoptionStage {
+    Running,
+    /// Renamed at this time; waiting for it to reconnect under the new name.
+    Done(Timestamp),
+    Failed(Timestamp),
 }
 
 /// The rejoin command's latest run for an old primary. One that does not stream a while after
@@ -185,6 +206,8 @@ impl ClusterState {
             sync_pending: false,
             unfencing: Vec::new(),
             rejoins: Vec::new(),
+            adoptions: Vec::new(),
+            unidentified: Vec::new(),
         }
     }
 
@@ -249,16 +272,48 @@ impl ClusterState {
         (state.healthy && state.consecutive_failures == 0 && fresh).then_some(state.facts.as_ref()?)
     }
 
+    /// The last facts of a node that counts as healthy: unlike [`fresh_facts`], one failed
+    /// check does not take them away, only `failure_threshold` of them (and `rise` good ones
+    /// give them back). For what should not change on every flap: readers, membership, health.
+    ///
+    /// [`fresh_facts`]: ClusterState::fresh_facts
+    pub(super) fn settled_facts(&self, node: NodeId) -> Option<&NodeFacts> {
+        let state = &self.nodes[node];
+        state.healthy.then_some(state.facts.as_ref()?)
+    }
+
     /// Whether a standby streams from `primary`: its upstream link streams, and its upstream is
     /// not another node of the cluster. An upstream that matches no node's address is taken for
     /// the primary reached by another route (Lifeline may reach nodes through a proxy or NAT).
     pub(super) fn streams_from(&self, node: NodeId, primary: NodeId, now: Timestamp) -> bool {
         self.fresh_facts(node, now)
-            .and_then(|facts| facts.streaming_upstream())
-            .is_some_and(|upstream| {
-                self.node_at(upstream.host.as_deref(), upstream.port)
-                    .is_none_or(|node| node == primary)
-            })
+            .is_some_and(|facts| self.upstream_is(facts, primary))
+    }
+
+    /// [`streams_from`](ClusterState::streams_from) on settled facts.
+    pub(super) fn settled_streams_from(&self, node: NodeId, primary: NodeId) -> bool {
+        self.settled_facts(node)
+            .is_some_and(|facts| self.upstream_is(facts, primary))
+    }
+
+    /// Whether these facts show a link streaming from `primary` (or from no other node).
+    fn upstream_is(&self, facts: &NodeFacts, primary: NodeId) -> bool {
+        facts.streaming_upstream().is_some_and(|upstream| {
+            self.node_at(upstream.host.as_deref(), upstream.port)
+                .is_none_or(|node| node == primary)
+        })
+    }
+
+    /// Whether the primary shows `node` streaming under its own name: only such a standby can
+    /// be named in the synchronous set.
+    pub(super) fn identified_on(&self, node: NodeId, primary: NodeId) -> bool {
+        let name = self.name(node).as_str();
+        self.settled_facts(primary).is_some_and(|facts| {
+            facts
+                .replicas
+                .iter()
+                .any(|r| r.name == name && r.state == LinkState::Streaming)
+        })
     }
 
     /// The cluster node with this address, as a replica reports its upstream.

@@ -18,6 +18,9 @@ pub struct ClusterStatus {
     pub failover_count: u64,
     pub last_failover_time: Option<Timestamp>,
     pub needs_rejoin: Vec<NodeName>,
+    /// Synchronous mode: the standbys Lifeline set as the primary's synchronous set, each
+    /// streaming under its node name (empty: commits are acknowledged without a standby).
+    pub synchronous_standbys: Vec<NodeName>,
     pub nodes: Vec<NodeStatus>,
 }
 
@@ -49,6 +52,8 @@ pub struct NodeStatus {
     pub lag_seconds: Option<f64>,
     /// The port of the node it streams from.
     pub streaming_from: Option<u16>,
+    /// The name it streams under, as its upstream shows it (PostgreSQL: `application_name`).
+    pub streams_as: Option<String>,
     pub last_error: Option<String>,
 }
 
@@ -100,6 +105,9 @@ impl ClusterStatus {
                     streaming_from: facts
                         .and_then(|f| f.streaming_upstream())
                         .and_then(|upstream| upstream.port),
+                    streams_as: facts
+                        .and_then(|f| f.upstream.as_ref())
+                        .and_then(|upstream| upstream.name.clone()),
                     last_error: live.last_error.clone(),
                 }
             })
@@ -114,6 +122,12 @@ impl ClusterStatus {
             failover_count,
             last_failover_time,
             needs_rejoin: state.record().retired.clone(),
+            synchronous_standbys: state
+                .record()
+                .sync
+                .as_ref()
+                .map(|sync| sync.members.clone())
+                .unwrap_or_default(),
             nodes,
         }
     }

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use lifeline_model::{
     CheckFailure, Cluster, ClusterKind, ClusterName, ClusterNode, EventKind, FailureKind,
-    LinkState, NodeFacts, NodeName, PgDsn, Role, Timestamp, Upstream,
+    LinkState, NodeFacts, NodeName, PgDsn, ReplicaLink, Role, Timestamp, Upstream,
 };
 
 use super::*;
 
-fn node(name: &str, port: u16) -> ClusterNode {
+pub(super) fn node(name: &str, port: u16) -> ClusterNode {
     ClusterNode {
         name: NodeName::new(name),
         dsn: PgDsn::parse(&format!("host=127.0.0.1 port={port} user=lifeline")).unwrap(),
@@ -19,7 +19,7 @@ fn node(name: &str, port: u16) -> ClusterNode {
     }
 }
 
-fn cluster(configure: impl FnOnce(&mut Cluster)) -> Arc<Cluster> {
+pub(super) fn cluster(configure: impl FnOnce(&mut Cluster)) -> Arc<Cluster> {
     let mut cluster = Cluster {
         name: ClusterName::new("main"),
         kind: ClusterKind::Postgres,
@@ -28,6 +28,7 @@ fn cluster(configure: impl FnOnce(&mut Cluster)) -> Arc<Cluster> {
         reader_listen: None,
         check_interval: Duration::from_secs(1),
         failure_threshold: 3,
+        rise: 2,
         maximum_lag_on_failover: 1024 * 1024,
         primary_silence: Duration::from_secs(3),
         synchronous_mode: false,
@@ -40,7 +41,19 @@ fn cluster(configure: impl FnOnce(&mut Cluster)) -> Arc<Cluster> {
     Arc::new(cluster)
 }
 
-fn primary_facts(position: u64) -> NodeFacts {
+/// The standby `name` as the primary shows it.
+pub(super) fn replica(name: &str, position: u64) -> ReplicaLink {
+    ReplicaLink {
+        name: name.into(),
+        state: LinkState::Streaming,
+        synchronous: false,
+        flushed: Some(position),
+        applied: Some(position),
+    }
+}
+
+/// A primary that shows pg2 and pg3 streaming under their node names.
+pub(super) fn primary_facts(position: u64) -> NodeFacts {
     NodeFacts {
         role: Role::Primary,
         timeline: Some(1),
@@ -48,14 +61,14 @@ fn primary_facts(position: u64) -> NodeFacts {
         applied: None,
         lag_seconds: None,
         upstream: None,
-        replicas: Vec::new(),
+        replicas: vec![replica("pg2", position), replica("pg3", position)],
         synchronous: Vec::new(),
         keepalive: Some(Duration::from_secs(1)),
         fenced: false,
     }
 }
 
-fn standby_facts(position: u64, upstream_port: u16, age_ms: u64) -> NodeFacts {
+pub(super) fn standby_facts(position: u64, upstream_port: u16, age_ms: u64) -> NodeFacts {
     NodeFacts {
         role: Role::Replica,
         timeline: Some(1),
@@ -67,6 +80,7 @@ fn standby_facts(position: u64, upstream_port: u16, age_ms: u64) -> NodeFacts {
             port: Some(upstream_port),
             state: LinkState::Streaming,
             last_message_age: Some(Duration::from_millis(age_ms)),
+            name: None,
         }),
         replicas: Vec::new(),
         synchronous: Vec::new(),
@@ -75,26 +89,26 @@ fn standby_facts(position: u64, upstream_port: u16, age_ms: u64) -> NodeFacts {
     }
 }
 
-fn cut_off(mut facts: NodeFacts) -> NodeFacts {
+pub(super) fn cut_off(mut facts: NodeFacts) -> NodeFacts {
     facts.upstream = None;
     facts
 }
 
-const PG1: NodeId = NodeId::new(0);
-const PG2: NodeId = NodeId::new(1);
-const PG3: NodeId = NodeId::new(2);
+pub(super) const PG1: NodeId = NodeId::new(0);
+pub(super) const PG2: NodeId = NodeId::new(1);
+pub(super) const PG3: NodeId = NodeId::new(2);
 
-fn ms(millis: u64) -> Timestamp {
+pub(super) fn ms(millis: u64) -> Timestamp {
     Timestamp::from_millis(1_000_000 + millis)
 }
 
-struct Sim {
-    state: ClusterState,
+pub(super) struct Sim {
+    pub(super) state: ClusterState,
     actions: Vec<ClusterAction>,
 }
 
 impl Sim {
-    fn new(cluster: Arc<Cluster>) -> Self {
+    pub(super) fn new(cluster: Arc<Cluster>) -> Self {
         Self::with_record(cluster, ClusterRecord::default())
     }
 
@@ -105,7 +119,7 @@ impl Sim {
         }
     }
 
-    fn check(&mut self, node: NodeId, at: u64, facts: NodeFacts) -> &mut Self {
+    pub(super) fn check(&mut self, node: NodeId, at: u64, facts: NodeFacts) -> &mut Self {
         self.input(
             ClusterInput::Checked {
                 node,
@@ -117,7 +131,7 @@ impl Sim {
         )
     }
 
-    fn fail(&mut self, node: NodeId, at: u64) -> &mut Self {
+    pub(super) fn fail(&mut self, node: NodeId, at: u64) -> &mut Self {
         let failure = CheckFailure::new(FailureKind::Connect, "connection refused");
         self.input(
             ClusterInput::Checked {
@@ -130,7 +144,7 @@ impl Sim {
         )
     }
 
-    fn done(&mut self, result: ActionResult, at: u64) -> &mut Self {
+    pub(super) fn done(&mut self, result: ActionResult, at: u64) -> &mut Self {
         self.input(ClusterInput::Done(result), at)
     }
 
@@ -141,7 +155,7 @@ impl Sim {
     }
 
     /// A healthy cluster: pg1 primary at `lsn`, pg2 and pg3 streaming from it.
-    fn healthy(cluster: Arc<Cluster>, lsn: u64) -> Self {
+    pub(super) fn healthy(cluster: Arc<Cluster>, lsn: u64) -> Self {
         let mut sim = Self::new(cluster);
         sim.check(PG1, 0, primary_facts(lsn))
             .check(PG2, 0, standby_facts(lsn, 5433, 100))
@@ -150,11 +164,11 @@ impl Sim {
         sim
     }
 
-    fn take(&mut self) -> Vec<ClusterAction> {
+    pub(super) fn take(&mut self) -> Vec<ClusterAction> {
         std::mem::take(&mut self.actions)
     }
 
-    fn events(actions: &[ClusterAction]) -> Vec<(EventKind, String)> {
+    pub(super) fn events(actions: &[ClusterAction]) -> Vec<(EventKind, String)> {
         actions
             .iter()
             .filter_map(|a| match a {
@@ -165,7 +179,7 @@ impl Sim {
     }
 }
 
-fn has(actions: &[ClusterAction], wanted: &ClusterAction) -> bool {
+pub(super) fn has(actions: &[ClusterAction], wanted: &ClusterAction) -> bool {
     actions.contains(wanted)
 }
 
@@ -422,8 +436,9 @@ fn synchronous_mode_manages_the_names_and_promotes_only_a_proven_standby() {
         "{events:?}"
     );
 
-    // pg3 is back: the more advanced of the two is proven.
-    sim.check(PG3, 1400, cut_off(standby_facts(6100, 5433, 0)))
+    // pg3 is back (two good checks: `rise`): the more advanced of the two is proven.
+    sim.check(PG3, 1350, cut_off(standby_facts(6100, 5433, 0)))
+        .check(PG3, 1400, cut_off(standby_facts(6100, 5433, 0)))
         .check(PG2, 1400, cut_off(standby_facts(6000, 5433, 0)))
         .fail(PG1, 1500);
     assert!(has(&sim.take(), &ClusterAction::Promote { node: PG3 }));
@@ -690,6 +705,8 @@ fn old_primary_back() -> (Sim, Vec<ClusterAction>) {
         },
         1300,
     );
+    // Down for three checks, it counts again after `rise` (2) good ones.
+    sim.check(PG1, 1900, primary_facts(5100));
     sim.take();
     sim.check(PG1, 2000, primary_facts(5100));
     let actions = sim.take();

@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 use lifeline_model::{FailureKind, LinkState};
 use lifeline_postgres::NodeClient;
 use lifeline_testkit::pg::PgCluster;
+use lifeline_testkit::wait;
 
-use crate::support::{client, cluster_node, current_lsn, probe_until};
+use crate::support::{client, cluster_node, current_lsn, named_cluster, probe_until};
 
 #[tokio::test]
 async fn probes_a_primary_and_its_standbys() {
-    let cluster = PgCluster::start(2);
+    let cluster = named_cluster(2).await;
     let primary = cluster.primary();
     primary.psql("CREATE TABLE t (id int)");
     primary.psql("INSERT INTO t VALUES (1)");
@@ -82,6 +83,13 @@ async fn a_killed_node_is_a_connect_failure() {
     connected.probe().await.expect("the primary answers");
 
     primary.kill9();
+    // The backend serving the kept connection may answer until it sees the postmaster gone.
+    wait::until(
+        "the killed postmaster's children to exit",
+        Duration::from_secs(5),
+        || async { primary.server_pids().is_empty().then_some(()) },
+    )
+    .await;
     let failure = connected
         .probe()
         .await

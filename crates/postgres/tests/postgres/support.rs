@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use lifeline_model::{ClusterNode, NodeName, PgDsn};
+use lifeline_model::{ClusterNode, LinkState, NodeName, PgDsn};
 use lifeline_postgres::{NodeClient, PgFacts};
 use lifeline_testkit::pg::{PgCluster, PgNode};
 
@@ -48,6 +48,34 @@ pub async fn probe_until(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A cluster with `standbys` standbys, each renamed to its node name with
+/// [`NodeClient::stream_as`] (they stream as `walreceiver` after `pg_basebackup -R`); returns
+/// once the primary shows every one under its name.
+pub async fn named_cluster(standbys: usize) -> PgCluster {
+    let cluster = PgCluster::start(standbys);
+    for standby in cluster.standbys() {
+        client(&cluster, standby)
+            .stream_as(&standby.name)
+            .await
+            .expect("renaming a standby");
+    }
+    let mut primary = client(&cluster, cluster.primary());
+    let names: Vec<String> = cluster.standbys().iter().map(|s| s.name.clone()).collect();
+    probe_until(
+        "every standby streaming under its name",
+        &mut primary,
+        |f| {
+            names.iter().all(|name| {
+                f.replicas
+                    .iter()
+                    .any(|r| &r.application_name == name && r.state == LinkState::Streaming)
+            })
+        },
+    )
+    .await;
+    cluster
 }
 
 /// A node's current WAL write position in bytes, read with psql.

@@ -1,4 +1,4 @@
-//! A node's check result: its facts, and its health by the failure threshold.
+//! A node's check result: its facts, and its health by the failure and rise thresholds.
 
 use std::time::Duration;
 
@@ -18,28 +18,38 @@ impl ClusterState {
         outcome: Result<Box<NodeFacts>, CheckFailure>,
         out: &mut Out,
     ) {
-        let threshold = self.cluster.failure_threshold;
+        let (threshold, rise) = (self.cluster.failure_threshold, self.cluster.rise);
         let subject = self.subject(node);
         let state = &mut self.nodes[node];
         state.last_check = Some(at);
         state.response_time = Some(latency);
         match outcome {
             Ok(facts) => {
-                let was_down = !state.healthy && state.last_error.is_some();
-                state.healthy = true;
                 state.consecutive_failures = 0;
+                state.consecutive_successes = state.consecutive_successes.saturating_add(1);
                 state.down_since = None;
                 if let Some(upstream) = facts.streaming_upstream() {
                     state.upstream_port = upstream.port.or(state.upstream_port);
                 }
                 state.facts = Some(*facts);
                 state.facts_at = Some(at);
-                if was_down {
-                    out.event(at, EventKind::NodeUp, subject, "checks succeed again");
+                // A node seen for the first time counts at once; one that was down needs `rise`
+                // good checks in a row, so that a flapping node stays out.
+                let was_down = !state.healthy && state.last_error.is_some();
+                if !state.healthy && (!was_down || state.consecutive_successes >= rise) {
+                    state.healthy = true;
+                    if was_down {
+                        let reason = format!(
+                            "{} consecutive checks succeed again",
+                            state.consecutive_successes
+                        );
+                        out.event(at, EventKind::NodeUp, subject, reason);
+                    }
                 }
             }
             Err(failure) => {
                 state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+                state.consecutive_successes = 0;
                 state.down_since.get_or_insert(at);
                 state.last_error = Some(failure.to_string());
                 let was_healthy = state.healthy;

@@ -37,7 +37,7 @@ impl ClusterState {
                         self.name(target)
                     ),
                 );
-                self.publish_route(None, now, out);
+                self.publish_route(None, out);
                 out.push(ClusterAction::Fence { node: old });
             }
         }
@@ -70,7 +70,7 @@ impl ClusterState {
                 self.name(candidate)
             ),
         );
-        self.publish_route(None, now, out);
+        self.publish_route(None, out);
         out.push(ClusterAction::Promote { node: candidate });
     }
 
@@ -95,7 +95,7 @@ impl ClusterState {
                 started: now,
                 attempts: 1,
             });
-            self.publish_route(None, now, out);
+            self.publish_route(None, out);
             out.push(ClusterAction::Promote { node });
         } else {
             self.promoted(node, facts.timeline.unwrap_or(0), now, out);
@@ -227,6 +227,7 @@ impl ClusterState {
         match action {
             ActionKind::SetSync => self.sync_pending = false,
             ActionKind::Rejoin => self.rejoin_finished(node, now),
+            ActionKind::Adopt => self.adoption_failed(node, now),
             _ => {}
         }
         match self.operation.clone() {

@@ -5,12 +5,14 @@
 //!   due, or only Lifeline's link to it broke.
 //! - `failover`: failovers and switchovers, from their start to the promotion's outcome.
 //! - `standbys`: standbys re-pointed at the primary; old primaries rejoining.
+//! - `adopt`: standbys given their node name upstream, so the primary can tell them apart.
 //! - `sync`: the primary's synchronous set in synchronous mode.
 //! - `routes`: the writer and reader endpoints, and the cluster's state.
 //!
 //! Each input is folded in by its phase, then [`ClusterState::reconcile`] runs the phases in
 //! order. Everything here is pure: facts in, [`ClusterAction`]s out.
 
+mod adopt;
 mod checks;
 mod failover;
 mod primary;
@@ -70,6 +72,9 @@ pub enum ActionResult {
     Rejoined {
         node: NodeId,
     },
+    Adopted {
+        node: NodeId,
+    },
     Failed {
         node: NodeId,
         action: ActionKind,
@@ -87,6 +92,7 @@ pub enum ActionKind {
     Unfence,
     SetSync,
     Rejoin,
+    Adopt,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -125,6 +131,10 @@ pub enum ClusterAction {
     Rejoin {
         node: NodeId,
         primary: NodeId,
+    },
+    /// Make the standby stream under its node name, keeping the rest of how it connects.
+    Adopt {
+        node: NodeId,
     },
 }
 
@@ -181,6 +191,7 @@ impl ActionKind {
             ActionKind::Unfence => "unfence",
             ActionKind::SetSync => "set the synchronous standbys",
             ActionKind::Rejoin => "rejoin",
+            ActionKind::Adopt => "give the standby its node name",
         }
     }
 }
@@ -211,6 +222,7 @@ impl ClusterState {
                 self.sync_set(members, position, now, out)
             }
             ActionResult::Rejoined { node } => self.rejoined(node, now, out),
+            ActionResult::Adopted { node } => self.adopted(node, now, out),
             ActionResult::Failed {
                 node,
                 action,
@@ -246,6 +258,7 @@ impl ClusterState {
             && let Some(primary) = self.primary().filter(|p| self.nodes[*p].healthy)
         {
             self.keep_standbys(primary, now, out);
+            self.adopt_standbys(primary, now, out);
             self.keep_sync(primary, now, out);
         }
         if self.operation.is_none() {
@@ -257,7 +270,7 @@ impl ClusterState {
                         .as_ref()
                         .is_some_and(|f| f.is_replica())
             });
-            self.publish_route(writer, now, out);
+            self.publish_route(writer, out);
         }
         self.report_health(now, out);
     }

@@ -11,7 +11,7 @@ use crate::cluster::state::{ClusterHealth, ClusterState, NodeId};
 impl ClusterState {
     /// The writer endpoint goes to `writer` (`None`: new connections wait); the reader endpoint
     /// to the standbys within `maximum_lag_on_failover` of the primary, else to the writer.
-    pub(super) fn publish_route(&mut self, writer: Option<NodeId>, now: Timestamp, out: &mut Out) {
+    pub(super) fn publish_route(&mut self, writer: Option<NodeId>, out: &mut Out) {
         let primary_position = self.last_primary_position;
         let limit = self.cluster.maximum_lag_on_failover;
         let mut readers: Vec<NodeId> = match writer {
@@ -19,7 +19,7 @@ impl ClusterState {
                 .ids()
                 .filter(|n| *n != primary && !self.is_retired(*n))
                 .filter(|n| {
-                    self.fresh_facts(*n, now).is_some_and(|f| {
+                    self.settled_facts(*n).is_some_and(|f| {
                         f.is_replica()
                             && f.applied.is_some_and(|applied| {
                                 primary_position.is_none_or(|p| p.saturating_sub(applied) <= limit)
@@ -89,7 +89,7 @@ impl ClusterState {
         let standbys_fine = self
             .ids()
             .filter(|n| *n != primary)
-            .all(|n| self.streams_from(n, primary, now));
+            .all(|n| self.settled_streams_from(n, primary));
         if standbys_fine {
             ClusterHealth::Healthy
         } else {

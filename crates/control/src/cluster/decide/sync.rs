@@ -13,7 +13,7 @@ impl ClusterState {
     /// With none: strict mode keeps the old set (writes wait), otherwise the cluster degrades
     /// to async.
     pub(super) fn keep_sync(&mut self, primary: NodeId, now: Timestamp, out: &mut Out) {
-        if !self.cluster.synchronous_mode || self.sync_pending {
+        if !self.cluster.synchronous_mode {
             return;
         }
         let Some(current) = self
@@ -22,21 +22,24 @@ impl ClusterState {
         else {
             return;
         };
-        // Membership follows health (the failure threshold), not every single failed check.
-        let members: Vec<NodeName> = self
+        // Membership follows health (the failure and rise thresholds), not every single check;
+        // and only a standby the primary shows under its node name can be named, or the set
+        // would match no one and every commit would wait forever.
+        let candidates: Vec<NodeId> = self
             .ids()
             .filter(|n| {
                 *n != primary && !self.is_retired(*n) && !self.cluster.nodes[*n].no_failover
             })
-            .filter(|n| {
-                self.nodes[*n].healthy
-                    && self.nodes[*n]
-                        .facts
-                        .as_ref()
-                        .is_some_and(|f| f.is_replica())
-            })
-            .map(|n| self.name(n).clone())
+            .filter(|n| self.settled_facts(*n).is_some_and(|f| f.is_replica()))
             .collect();
+        let (identified, unknown): (Vec<NodeId>, Vec<NodeId>) = candidates
+            .into_iter()
+            .partition(|n| self.identified_on(*n, primary));
+        self.report_unidentified(primary, &unknown, now, out);
+        if self.sync_pending {
+            return;
+        }
+        let members: Vec<NodeName> = identified.iter().map(|n| self.name(*n).clone()).collect();
         if members.is_empty() && self.cluster.synchronous_mode_strict && !current.is_empty() {
             return;
         }
@@ -66,7 +69,8 @@ impl ClusterState {
             facts.synchronous = members.iter().map(ToString::to_string).collect();
         }
         let reason = if members.is_empty() {
-            "no healthy standby: commits are acknowledged without one (degraded to async)"
+            "no healthy standby the primary can identify: commits are acknowledged without one \
+             (degraded to async)"
                 .to_string()
         } else {
             let names: Vec<&str> = members.iter().map(NodeName::as_str).collect();
