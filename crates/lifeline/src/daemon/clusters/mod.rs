@@ -129,10 +129,10 @@ impl Clusters {
             let outcome = match (fate, previous) {
                 (Fate::Unchanged, Some(running)) => Ok((running, None)),
                 (Fate::Changed { keys }, Some(running)) => {
-                    let line = format!("cluster {name}: {} changed", keys.join(", "));
-                    self.event(&name, format!("{}: its manager restarted with them", line))
-                        .await;
-                    summary.push(line);
+                    let keys = keys.join(", ");
+                    let reason = format!("{keys}: its manager restarted with the new settings");
+                    self.event(&name, reason).await;
+                    summary.push(format!("cluster {name} reloaded: {keys}"));
                     self.restart(running, cluster, &mut bound, &mut summary)
                         .await
                 }

@@ -78,7 +78,7 @@ pub fn changed_keys(old: &Cluster, new: &Cluster) -> Vec<String> {
     differs("rejoin_command", old.rejoin_command != new.rejoin_command);
     for node in &old.nodes {
         match new.node(node.name.as_str()) {
-            None => keys.push(format!("nodes: {} removed", node.name)),
+            None => keys.push(format!("nodes[{}] removed", node.name)),
             Some(now) => {
                 for (key, changed) in [
                     ("dsn", now.dsn != node.dsn),
@@ -86,7 +86,7 @@ pub fn changed_keys(old: &Cluster, new: &Cluster) -> Vec<String> {
                     ("no_failover", now.no_failover != node.no_failover),
                 ] {
                     if changed {
-                        keys.push(format!("nodes: {} {key}", node.name));
+                        keys.push(format!("nodes[{}].{key}", node.name));
                     }
                 }
             }
@@ -97,7 +97,7 @@ pub fn changed_keys(old: &Cluster, new: &Cluster) -> Vec<String> {
         .iter()
         .filter(|n| old.node(n.name.as_str()).is_none())
     {
-        keys.push(format!("nodes: {} added", node.name));
+        keys.push(format!("nodes[{}] added", node.name));
     }
     let order_changed = old
         .nodes
@@ -110,7 +110,7 @@ pub fn changed_keys(old: &Cluster, new: &Cluster) -> Vec<String> {
             .map(|n| &n.name)
             .filter(|n| old.node(n.as_str()).is_some()));
     if order_changed {
-        keys.push("nodes: order".to_string());
+        keys.push("nodes (their order)".to_string());
     }
     if keys.is_empty() {
         // A setting this list does not know yet.
@@ -129,10 +129,10 @@ pub fn keeps_primary(old: &Cluster, new: &Cluster, status: &ClusterStatus) -> Re
     let was = old.node(primary.as_str()).map(|n| n.dsn.address());
     match new.node(primary.as_str()) {
         None => Err(format!(
-            "nodes: {primary} is the primary and cannot be removed by a reload; switch over to another node first"
+            "nodes[{primary}] is the primary and cannot be removed by a reload; switch over to another node first"
         )),
         Some(node) if was.is_some_and(|was| was != node.dsn.address()) => Err(format!(
-            "nodes: the dsn of {primary}, the primary, moves it to {}; a reload cannot move the primary (switch over to another node first)",
+            "nodes[{primary}].dsn moves the primary to {}; a reload cannot move the primary (switch over to another node first)",
             node.dsn.address()
         )),
         Some(_) => Ok(()),
@@ -243,9 +243,9 @@ mod tests {
             [
                 "synchronous_mode",
                 "writer_wait",
-                "nodes: pg2 priority",
-                "nodes: pg3 removed",
-                "nodes: pg4 added"
+                "nodes[pg2].priority",
+                "nodes[pg3] removed",
+                "nodes[pg4] added"
             ]
         );
         assert_eq!(removed_nodes(&old, &new), [NodeName::new("pg3")]);
@@ -259,7 +259,7 @@ mod tests {
             PgDsn::parse("host=127.0.0.1 port=5433 user=lifeline password=other").unwrap();
         new.nodes.swap(1, 2);
         let keys = changed_keys(&old, &new);
-        assert_eq!(keys, ["nodes: pg1 dsn", "nodes: order"]);
+        assert_eq!(keys, ["nodes[pg1].dsn", "nodes (their order)"]);
         assert!(
             keys.iter()
                 .all(|k| !k.contains("s3cret") && !k.contains("other"))
@@ -272,7 +272,7 @@ mod tests {
         let mut without = cluster("main");
         without.nodes.remove(0);
         let why = keeps_primary(&old, &without, &status(&old, Some("pg1"))).unwrap_err();
-        assert!(why.starts_with("nodes: pg1 is the primary"), "{why}");
+        assert!(why.starts_with("nodes[pg1] is the primary"), "{why}");
         assert_eq!(
             keeps_primary(&old, &without, &status(&old, Some("pg2"))),
             Ok(())
@@ -282,7 +282,7 @@ mod tests {
         let mut moved = cluster("main");
         moved.nodes[0].dsn = PgDsn::parse("host=127.0.0.1 port=6000 user=lifeline").unwrap();
         let why = keeps_primary(&old, &moved, &status(&old, Some("pg1"))).unwrap_err();
-        assert!(why.contains("moves it to 127.0.0.1:6000"), "{why}");
+        assert!(why.contains("moves the primary to 127.0.0.1:6000"), "{why}");
         // A new password for the primary keeps its address, and its connections.
         let mut password = cluster("main");
         password.nodes[0].dsn =
