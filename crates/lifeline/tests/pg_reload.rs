@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::pg::Setup;
 use lifeline_testkit::daemon::TOKEN;
-use lifeline_testkit::pg::PgOptions;
+use lifeline_testkit::pg::{PgCluster, PgOptions};
 use lifeline_testkit::ports::free_port;
 use lifeline_testkit::wait;
 use serde_json::Value;
@@ -391,4 +391,88 @@ async fn a_reload_while_the_rejoin_command_runs_is_refused_and_changes_nothing()
     assert_eq!(status["settings"]["failure_threshold"], 3, "{status}");
     assert_eq!(status["primary"], promoted["primary"]);
     assert_eq!(status["state"], "recovery_in_progress", "{status}");
+}
+
+#[tokio::test]
+async fn a_reload_adds_and_removes_a_whole_cluster_beside_a_running_one() {
+    let other = PgCluster::start(1);
+    let setup = Setup::start(three_nodes(), "").await;
+    let main_writer = Session::open(&setup.writer_dsn()).await;
+    let other_port = free_port();
+    let main_config = setup.config(&["pg1", "pg2", "pg3"], "");
+    let other_section = format!(
+        r#"
+[[cluster]]
+name = "other"
+kind = "postgres"
+nodes = [
+  {{ name = "o1", dsn = "host=127.0.0.1 port={} user=lifeline password={password} dbname=postgres" }},
+  {{ name = "o2", dsn = "host=127.0.0.1 port={} user=lifeline password={password} dbname=postgres" }},
+]
+writer_listen = "127.0.0.1:{other_port}"
+check_interval = "500ms"
+"#,
+        other.primary().port,
+        other.standbys()[0].port,
+        password = other.password()
+    );
+    setup
+        .daemon
+        .write_config(&format!("{main_config}{other_section}"));
+    let (code, body) = setup.daemon.post("/reload", Some(TOKEN)).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body["summary"]
+            .as_str()
+            .unwrap()
+            .contains("cluster other added"),
+        "{body}"
+    );
+    let (_, status) = setup.daemon.get("/failover/status?cluster=other").await;
+    assert_eq!(status["clusters"][0]["writer"], "o1", "{status}");
+    let other_dsn = setup.writer_dsn().replace(
+        &format!("port={}", setup.writer_port),
+        &format!("port={other_port}"),
+    );
+    let other_dsn = other_dsn.replace(setup.cluster.password(), other.password());
+    let other_writer = Session::open(&other_dsn).await;
+    assert_eq!(other_writer.port, other.primary().port);
+    main_writer
+        .assert_same_connection("main's writer after other was added")
+        .await;
+
+    setup.daemon.write_config(&main_config);
+    let (code, body) = setup.daemon.post("/reload", Some(TOKEN)).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body["summary"]
+            .as_str()
+            .unwrap()
+            .contains("cluster other removed: its endpoints stopped"),
+        "{body}"
+    );
+    let (code, _) = setup.daemon.get("/failover/status?cluster=other").await;
+    assert_eq!(code, 404);
+    let (_, everything) = setup.daemon.get("/status").await;
+    assert_eq!(everything["clusters"].as_array().unwrap().len(), 1);
+    closed(&other_writer.client, "other's writer connection").await;
+    wait::until(
+        "other's writer address to close",
+        Duration::from_secs(5),
+        || async {
+            tokio_postgres::connect(&other_dsn, NoTls)
+                .await
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        !common::metrics_text(&setup.daemon)
+            .await
+            .contains("failover_state{cluster=\"other\"}")
+    );
+    main_writer
+        .assert_same_connection("main's writer after other was removed")
+        .await;
 }
