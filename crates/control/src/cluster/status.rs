@@ -20,6 +20,9 @@ pub struct ClusterStatus {
     pub needs_rejoin: Vec<NodeName>,
     /// The `[[cluster]]` settings this manager runs with (a reload restarts it with new ones).
     pub settings: ClusterSettings,
+    /// Synchronous mode: the standbys Lifeline set in `synchronous_standby_names`, each
+    /// streaming under its node name (empty: commits are acknowledged without a standby).
+    pub synchronous_standbys: Vec<NodeName>,
     pub nodes: Vec<NodeStatus>,
 }
 
@@ -28,6 +31,7 @@ pub struct ClusterStatus {
 pub struct ClusterSettings {
     pub check_interval_ms: u64,
     pub failure_threshold: u32,
+    pub rise: u32,
     pub maximum_lag_on_failover: u64,
     pub primary_silence_ms: u64,
     pub synchronous_mode: bool,
@@ -60,6 +64,8 @@ pub struct NodeStatus {
     pub lag_bytes: Option<u64>,
     /// The port of the node it streams from.
     pub streaming_from: Option<u16>,
+    /// The `application_name` it streams under, as its upstream names it.
+    pub streams_as: Option<String>,
     pub last_error: Option<String>,
 }
 
@@ -115,6 +121,9 @@ impl ClusterStatus {
                         .and_then(|f| f.receiver.as_ref())
                         .filter(|r| r.status == "streaming")
                         .and_then(|r| r.sender_port),
+                    streams_as: facts
+                        .and_then(|f| f.receiver.as_ref())
+                        .and_then(|r| r.application_name.clone()),
                     last_error: live.last_error.clone(),
                 }
             })
@@ -132,6 +141,7 @@ impl ClusterStatus {
             settings: ClusterSettings {
                 check_interval_ms: millis(cluster.check_interval),
                 failure_threshold: cluster.failure_threshold,
+                rise: cluster.rise,
                 maximum_lag_on_failover: cluster.maximum_lag_on_failover,
                 primary_silence_ms: millis(cluster.primary_silence),
                 synchronous_mode: cluster.synchronous_mode,
@@ -140,6 +150,12 @@ impl ClusterStatus {
                 writer_wait_ms: millis(cluster.writer_wait),
                 rejoin_command: cluster.rejoin_command.is_some(),
             },
+            synchronous_standbys: state
+                .record()
+                .sync
+                .as_ref()
+                .map(|sync| sync.members.clone())
+                .unwrap_or_default(),
             nodes,
         }
     }

@@ -57,6 +57,7 @@ pub fn changed_keys(old: &Cluster, new: &Cluster) -> Vec<String> {
         "failure_threshold",
         old.failure_threshold != new.failure_threshold,
     );
+    differs("rise", old.rise != new.rise);
     differs(
         "maximum_lag_on_failover",
         old.maximum_lag_on_failover != new.maximum_lag_on_failover,
@@ -177,6 +178,7 @@ mod tests {
             reader_listen: None,
             check_interval: Duration::from_secs(1),
             failure_threshold: 3,
+            rise: 2,
             maximum_lag_on_failover: 1024 * 1024,
             primary_silence: Duration::from_secs(3),
             synchronous_mode: false,
