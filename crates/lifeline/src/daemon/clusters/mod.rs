@@ -129,11 +129,7 @@ impl Clusters {
             let outcome = match (fate, previous) {
                 (Fate::Unchanged, Some(running)) => Ok((running, None)),
                 (Fate::Changed { keys }, Some(running)) => {
-                    let keys = keys.join(", ");
-                    let reason = format!("{keys}: its manager restarted with the new settings");
-                    self.event(&name, reason).await;
-                    summary.push(format!("cluster {name} reloaded: {keys}"));
-                    self.restart(running, cluster, &mut bound, &mut summary)
+                    self.restart(running, cluster, &keys.join(", "), &mut bound, &mut summary)
                         .await
                 }
                 (_, _) => {
@@ -226,18 +222,22 @@ impl Clusters {
         self.publish();
     }
 
-    /// A changed cluster: a new manager with the new settings behind the same endpoints. If
-    /// it cannot start, the old settings go on.
+    /// A changed cluster (`keys` says what changed): a new manager with the new settings
+    /// behind the same endpoints. If it cannot start, the old settings go on.
     async fn restart(
         &mut self,
         mut running: Running,
         cluster: Arc<Cluster>,
+        keys: &str,
         bound: &mut Bound,
         summary: &mut Vec<String>,
     ) -> Result<(Running, Option<Started>), StoreError> {
         let previous = running.handle.status.load_full();
         match launch(self, &cluster, &running.endpoints, Some(&previous)).await {
             Ok((handle, waiting)) => {
+                let reason = format!("{keys}: its manager restarted with the new settings");
+                self.event(&cluster.name, reason).await;
+                summary.push(format!("cluster {} reloaded: {keys}", cluster.name));
                 let removed = plan::removed_nodes(&running.cluster, &cluster);
                 self.metrics.forget_nodes(&running.cluster, &removed);
                 running.endpoints.serve(
