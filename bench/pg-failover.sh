@@ -149,9 +149,9 @@ psql_at() { # dir port sql
   as_pg "$PG_BIN/psql" -X -Atq -v ON_ERROR_STOP=1 -h "$1" -p "$2" -U postgres -d postgres -c "$3"
 }
 
-# Standbys streaming from a primary: named members only, since pg_basebackup's own WAL stream
-# (-X stream) shows as `streaming` too while a standby is still being copied.
-STREAMING_SQL="SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name ~ '^pg[0-9]+\$'"
+# Standbys streaming from a primary (as `walreceiver`, or under their node names), but not
+# pg_basebackup's own WAL stream (-X stream), which shows as `streaming` while a standby is copied.
+STREAMING_SQL="SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name NOT LIKE '%basebackup%'"
 wait_streaming() { # socket_dir port count -> waits until COUNT standbys stream from it
   local deadline=$((SECONDS + 60)) n
   while :; do

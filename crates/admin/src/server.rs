@@ -43,8 +43,8 @@ pub struct AdminState {
     pub topology: Arc<ArcSwap<Topology>>,
     /// Requests for the daemon (reload, ...).
     pub commands: mpsc::Sender<AdminCommand>,
-    /// The PostgreSQL clusters' managers.
-    pub clusters: Vec<ClusterHandle>,
+    /// The database clusters' managers; a reload swaps in the new set.
+    pub clusters: Arc<ArcSwap<Vec<ClusterHandle>>>,
 }
 
 /// A change the admin API asks the daemon to make.

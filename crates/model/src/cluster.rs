@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::dsn::PgDsn;
 use crate::names::{ClusterName, NodeName};
 
-#[derive(Clone, Debug)]
+/// Equality compares every setting (passwords included), so a reload sees any change.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Cluster {
     pub name: ClusterName,
     /// Which database the nodes run, and so which driver speaks to them.
@@ -77,7 +78,7 @@ impl ClusterKind {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ClusterNode {
     pub name: NodeName,
     pub dsn: PgDsn,

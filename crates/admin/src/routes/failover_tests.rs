@@ -56,7 +56,7 @@ fn post_json(uri: &str, body: &str) -> Request<Body> {
 
 #[tokio::test]
 async fn refusals_are_409_unknown_names_404_and_a_stopped_cluster_503() {
-    let mut f = fixture(Some(TOKEN)).await;
+    let f = fixture(Some(TOKEN)).await;
     let metrics = ClusterMetrics::default();
     let (running, running_handle) = ClusterManager::start(
         cluster("main"),
@@ -73,7 +73,9 @@ async fn refusals_are_409_unknown_names_404_and_a_stopped_cluster_503() {
             .await
             .unwrap();
     drop(stopped);
-    f.state.clusters = vec![running_handle, stopped_handle];
+    f.state
+        .clusters
+        .store(Arc::new(vec![running_handle, stopped_handle]));
 
     let cases = [
         (

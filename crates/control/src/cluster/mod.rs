@@ -22,10 +22,10 @@ mod status;
 pub use decide::{ActionKind, ActionResult, ClusterAction, ClusterInput, decide};
 pub use error::OperationError;
 pub use metrics::ClusterMetrics;
-pub use runtime::{ClusterHandle, ClusterManager, ClusterRoutes};
+pub use runtime::{ClusterHandle, ClusterManager, ClusterRoutes, RetireCheck};
 pub use select::{Plan, plan_request};
 pub use state::{ClusterHealth, ClusterRecord, ClusterState, NodeId, NodeState, SyncSet};
-pub use status::{ClusterStatus, NodeStatus};
+pub use status::{ClusterSettings, ClusterStatus, NodeStatus};
 
 #[cfg(test)]
 mod adopt_tests;

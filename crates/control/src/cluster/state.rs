@@ -242,6 +242,11 @@ impl ClusterState {
         (0..self.cluster.nodes.len()).map(NodeId)
     }
 
+    /// Every node has answered (or failed) a check at least once.
+    pub fn all_checked(&self) -> bool {
+        self.nodes.iter().all(|n| n.last_check.is_some())
+    }
+
     /// What the last checks saw of `node`.
     pub fn node(&self, node: NodeId) -> &NodeState {
         &self.nodes[node]

@@ -24,8 +24,8 @@ use lifeline_store::{EmbeddedStore, StateStore};
 use prometheus_client::registry::Registry;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
 
+use self::clusters::Clusters;
 use self::listeners::Listeners;
 use self::reload::{Reloader, log_outcome};
 
@@ -165,16 +165,9 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
 
     let (stop_tx, stop) = watch::channel(false);
     let controller_task = tokio::spawn(controller.run(stopped(stop.clone())));
-    let mut cluster_tasks = JoinSet::new();
-    let clusters = clusters::start(
-        &topology,
-        &store,
-        &cluster_metrics,
-        &tcp_metrics,
-        || stopped(stop.clone()),
-        &mut cluster_tasks,
-    )
-    .await?;
+    let mut clusters = Clusters::new(store.clone(), cluster_metrics, tcp_metrics, stop.clone());
+    let endpoints = clusters.bind(&topology).await?;
+    clusters.start(&topology, endpoints).await?;
     let mut scheduler = Scheduler::start(&topology, observations_tx.clone());
     let (commands_tx, mut commands) = mpsc::channel(8);
     let running = Arc::new(ArcSwap::new(topology.clone()));
@@ -184,7 +177,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         registry: Arc::new(registry),
         topology: running.clone(),
         commands: commands_tx,
-        clusters,
+        clusters: clusters.handles(),
     };
     let admin_task = tokio::spawn(lifeline_admin::serve(
         admin_listener,
@@ -211,12 +204,12 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
             _ = terminations.recv() => break "SIGTERM",
             _ = interrupts.recv() => break "SIGINT",
             _ = hangups.recv() => {
-                let outcome = reloader.reload(&mut scheduler, &mut listeners).await;
+                let outcome = reloader.reload(&mut scheduler, &mut listeners, &mut clusters).await;
                 log_outcome("SIGHUP", &outcome);
             }
             Some(command) = commands.recv() => match command {
                 AdminCommand::Reload { reply } => {
-                    let outcome = reloader.reload(&mut scheduler, &mut listeners).await;
+                    let outcome = reloader.reload(&mut scheduler, &mut listeners, &mut clusters).await;
                     log_outcome("admin API", &outcome);
                     if reply.send(outcome).is_err() {
                         tracing::debug!("reload requester went away");
@@ -237,11 +230,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         tracing::debug!("every task had already stopped");
     }
     controller_task.await.context("the controller failed")?;
-    while let Some(joined) = cluster_tasks.join_next().await {
-        if let Err(error) = joined {
-            tracing::error!(%error, "a cluster task failed");
-        }
-    }
+    clusters.join().await;
     admin_task.await.context("the admin API failed")?;
     record(
         store.as_ref(),

@@ -236,7 +236,7 @@ impl ClusterState {
     fn reconcile(&mut self, now: Timestamp, out: &mut Out) {
         // Until every node has answered (or failed) once, a second writable primary could be
         // hiding: nothing is decided and the writer holds.
-        if !self.nodes.iter().all(|n| n.last_check.is_some()) {
+        if !self.all_checked() {
             return;
         }
         if self.operation.is_none() {
