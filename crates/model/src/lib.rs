@@ -9,6 +9,7 @@
 mod cluster;
 mod dsn;
 mod event;
+mod finding;
 mod health;
 mod load_balancer;
 mod names;
@@ -20,8 +21,9 @@ mod time;
 mod topology;
 
 pub use cluster::{Cluster, ClusterNode, NodeFacts, ReplicaView, WalReceiver};
-pub use dsn::{DSN_KEYS, DsnError, DsnProblem, PgDsn};
+pub use dsn::{CertCheck, DSN_KEYS, DsnError, DsnProblem, PgDsn, SslMode};
 pub use event::{Event, EventKind, NewEvent};
+pub use finding::Finding;
 pub use health::{Health, OriginHealth, PoolState};
 pub use load_balancer::{
     Cidr, Listener, LoadBalancer, Route, Rule, SessionAffinity, SteeringPolicy, TlsFiles,
