@@ -4,12 +4,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-use lifeline_model::{CheckFailure, ClusterNode, NodeFacts, NodeName, Secret};
+use lifeline_model::{CheckFailure, ClusterNode, NodeFacts, NodeName, PgDsn, Secret};
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::{Client, Config, Statement};
 
 use crate::error::{DriverFailure, PgError, classify, describe};
 use crate::facts::{FACTS_SQL, facts_from_rows};
+use crate::tls::{MakeRustls, driver_mode};
 
 /// The `application_name` of Lifeline's own sessions, as `pg_stat_activity` shows them.
 const APPLICATION_NAME: &str = "lifeline";
@@ -22,8 +23,9 @@ pub struct NodeClient {
     node: NodeName,
     /// The driver's configuration, or why the node's DSN cannot be one (reported by every call).
     config: Result<Config, String>,
-    /// Scrubbed from every message, should the driver or the server ever repeat it.
-    password: Option<Secret>,
+    /// For the TLS settings (`sslmode`, `sslrootcert`), which the driver is given apart; its
+    /// password is scrubbed from every message, should the driver or the server repeat it.
+    dsn: PgDsn,
     /// Bound on connecting (TCP, authentication, preparing the facts query) and on each statement.
     timeout: Duration,
     session: Option<Session>,
@@ -49,19 +51,20 @@ impl NodeClient {
     pub fn new(node: &ClusterNode, timeout: Duration) -> Self {
         let config = node
             .dsn
-            .conninfo_with_secret()
+            .conninfo_without_tls()
             .parse::<Config>()
             .map(|mut config| {
                 config
                     .application_name(APPLICATION_NAME)
-                    .connect_timeout(timeout);
+                    .connect_timeout(timeout)
+                    .ssl_mode(driver_mode(node.dsn.ssl_mode()));
                 config
             })
             .map_err(|err| describe(&err, &password_of(node)));
         Self {
             node: node.name.clone(),
             config,
-            password: node.dsn.password.clone(),
+            dsn: node.dsn.clone(),
             timeout,
             session: None,
         }
@@ -150,7 +153,7 @@ impl NodeClient {
     ) -> PgError {
         let node = self.node.clone();
         let mut secrets = hide.to_vec();
-        secrets.extend(self.password.as_ref().map(Secret::expose));
+        secrets.extend(self.dsn.password.as_ref().map(Secret::expose));
         match classify(err) {
             DriverFailure::Timeout => PgError::Timeout {
                 node,
@@ -175,10 +178,14 @@ impl NodeClient {
             node: self.node.clone(),
             message: message.clone(),
         })?;
+        let tls = MakeRustls::for_dsn(&self.dsn).map_err(|message| PgError::Config {
+            node: self.node.clone(),
+            message,
+        })?;
         let connecting = async {
-            let (client, connection) = config.connect(NoTls).await?;
+            let (client, connection) = config.connect(tls).await?;
             let node = self.node.clone();
-            let password = self.password.clone();
+            let password = self.dsn.password.clone();
             let connection = ConnectionTask(tokio::spawn(async move {
                 if let Err(err) = connection.await {
                     let secrets: Vec<&str> = password.iter().map(Secret::expose).collect();

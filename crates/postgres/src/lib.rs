@@ -9,6 +9,7 @@
 //! - `literal`: SQL string literals and conninfo values, built without parameters.
 //! - `rejoin`: [`run_rejoin`], the configured shell command that turns an old primary into a
 //!   standby.
+//! - `tls`: rustls for Lifeline's connections, as libpq reads `sslmode` and `sslrootcert`.
 //! - `error`: [`PgError`], and driver errors made into one line without secrets.
 //!
 //! [`NodeFacts`]: lifeline_model::NodeFacts
@@ -19,6 +20,7 @@ mod error;
 mod facts;
 mod literal;
 mod rejoin;
+mod tls;
 
 pub use client::NodeClient;
 pub use error::PgError;

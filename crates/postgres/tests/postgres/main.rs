@@ -6,3 +6,4 @@ mod actions;
 mod probe;
 mod rejoin;
 mod support;
+mod tls;

@@ -3,6 +3,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::panic;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use super::exec::{self, Install};
 use super::node::PgNode;
 use super::procs::{self, SIGCONT, SIGKILL, SIGQUIT};
 use crate::ports::free_port;
+use crate::tls::CertifiedKey;
 
 /// How long the standbys get to show up as `streaming` on the primary.
 const STREAMING_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,6 +31,10 @@ pub struct PgOptions {
     pub synchronous_standby_names: Option<String>,
     /// Extra postgresql.conf lines (`"key = value"`) for every node, after the harness's own.
     pub extra_conf: Vec<String>,
+    /// Leave `wal_sender_timeout` at PostgreSQL's default (60 s) rather than the harness's 2 s.
+    pub default_wal_sender_timeout: bool,
+    /// `ssl = on` on every node with this certificate and key; `None` (the default): no TLS.
+    pub tls: Option<CertifiedKey>,
 }
 
 /// A primary (`pg1`) and its streaming standbys, each on its own loopback port.
@@ -74,7 +80,7 @@ impl PgCluster {
         };
 
         cluster.add_node(1);
-        cluster.init_primary(&options.extra_conf);
+        cluster.init_primary(&options);
 
         for i in 0..options.standbys {
             cluster.add_node(i + 2);
@@ -83,7 +89,7 @@ impl PgCluster {
             let handles: Vec<_> = cluster
                 .standbys()
                 .iter()
-                .map(|standby| scope.spawn(|| cluster.init_standby(standby, &options.extra_conf)))
+                .map(|standby| scope.spawn(|| cluster.init_standby(standby, &options)))
                 .collect();
             for handle in handles {
                 if let Err(payload) = handle.join() {
@@ -193,7 +199,7 @@ impl PgCluster {
     }
 
     /// initdb, configuration, start, and the `lifeline` role.
-    fn init_primary(&self, extra_conf: &[String]) {
+    fn init_primary(&self, options: &PgOptions) {
         let primary = self.primary();
         let mut initdb = Install::get().command("initdb", primary.dir());
         initdb
@@ -205,8 +211,7 @@ impl PgCluster {
         if let Err(e) = exec::run(&mut initdb) {
             primary.fail(&format!("initdb failed: {e}"));
         }
-        let conf = conf::node_conf(primary.port, primary.socket_dir(), extra_conf);
-        append(primary, "postgresql.conf", &conf);
+        append(primary, "postgresql.conf", &node_conf(primary, options));
         let hba = primary.data_dir.join("pg_hba.conf");
         fs::write(&hba, conf::HBA)
             .unwrap_or_else(|e| primary.fail(&format!("cannot write {}: {e}", hba.display())));
@@ -218,7 +223,7 @@ impl PgCluster {
     }
 
     /// pg_basebackup from the primary as `lifeline`, standby configuration, start.
-    fn init_standby(&self, standby: &PgNode, extra_conf: &[String]) {
+    fn init_standby(&self, standby: &PgNode, options: &PgOptions) {
         let primary = self.primary();
         let mut backup = Install::get().command("pg_basebackup", standby.dir());
         backup
@@ -238,8 +243,7 @@ impl PgCluster {
         if let Err(e) = exec::run(&mut backup) {
             primary.fail(&format!("pg_basebackup for {} failed: {e}", standby.name));
         }
-        let conf = conf::node_conf(standby.port, standby.socket_dir(), extra_conf);
-        append(standby, "postgresql.conf", &conf);
+        append(standby, "postgresql.conf", &node_conf(standby, options));
         let conninfo = conf::primary_conninfo(primary.port, &self.password, &standby.name);
         append(standby, "postgresql.auto.conf", &conninfo);
         let signal = standby.data_dir.join("standby.signal");
@@ -248,6 +252,33 @@ impl PgCluster {
         Install::get().give(&signal);
         standby.start();
     }
+}
+
+/// The lines `node` appends to its postgresql.conf: the harness's, TLS with its own copy of the
+/// certificate and key (in the node's directory, outside the data directory), then `extra_conf`.
+fn node_conf(node: &PgNode, options: &PgOptions) -> String {
+    let mut extra = Vec::new();
+    if let Some(tls) = &options.tls {
+        let (certificate, key) = (node.dir().join("server.crt"), node.dir().join("server.key"));
+        for (path, text) in [(&certificate, &tls.certificate_pem), (&key, &tls.key_pem)] {
+            fs::write(path, text)
+                .unwrap_or_else(|e| node.fail(&format!("cannot write {}: {e}", path.display())));
+            Install::get().give(path);
+        }
+        // PostgreSQL refuses a key that others can read.
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600))
+            .unwrap_or_else(|e| node.fail(&format!("cannot chmod {}: {e}", key.display())));
+        extra.push("ssl = on".to_string());
+        extra.push(format!("ssl_cert_file = '{}'", certificate.display()));
+        extra.push(format!("ssl_key_file = '{}'", key.display()));
+    }
+    extra.extend(options.extra_conf.iter().cloned());
+    conf::node_conf(
+        node.port,
+        node.socket_dir(),
+        !options.default_wal_sender_timeout,
+        &extra,
+    )
 }
 
 /// Appends `text` to the file `name` in the node's data directory (which keeps its owner).

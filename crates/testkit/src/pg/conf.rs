@@ -8,7 +8,13 @@ pub(crate) const ROLE: &str = "lifeline";
 
 /// Lines appended to a node's postgresql.conf; later lines override earlier ones, so a standby
 /// (whose file is a copy of the primary's) appends its own port and socket directory again.
-pub(crate) fn node_conf(port: u16, socket_dir: &Path, extra: &[String]) -> String {
+/// Without `short_wal_sender_timeout`, `wal_sender_timeout` keeps PostgreSQL's default.
+pub(crate) fn node_conf(
+    port: u16,
+    socket_dir: &Path,
+    short_wal_sender_timeout: bool,
+    extra: &[String],
+) -> String {
     let mut conf = format!(
         "\n# --- lifeline testkit ---\n\
          listen_addresses = '127.0.0.1'\n\
@@ -22,7 +28,6 @@ pub(crate) fn node_conf(port: u16, socket_dir: &Path, extra: &[String]) -> Strin
          max_replication_slots = 10\n\
          hot_standby = on\n\
          wal_keep_size = '64MB'\n\
-         wal_sender_timeout = '2s'\n\
          wal_receiver_timeout = '2s'\n\
          wal_receiver_status_interval = '1s'\n\
          wal_retrieve_retry_interval = '200ms'\n\
@@ -30,6 +35,9 @@ pub(crate) fn node_conf(port: u16, socket_dir: &Path, extra: &[String]) -> Strin
          log_line_prefix = '%m [%p] %q%a '\n",
         socket_dir = socket_dir.display(),
     );
+    if short_wal_sender_timeout {
+        conf.push_str("wal_sender_timeout = '2s'\n");
+    }
     for line in extra {
         conf.push_str(line);
         conf.push('\n');
