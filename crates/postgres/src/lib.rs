@@ -6,6 +6,8 @@
 //! - `client`: [`NodeClient`], one kept connection per node, and [`NodeClient::probe`].
 //! - `facts`: the one-round-trip facts query and how its rows become [`NodeFacts`].
 //! - `actions`: promote, follow, `synchronous_standby_names`, fence and unfence.
+//! - `preflight`: [`preflight`], the settings and role rights that make failover slow or
+//!   unsafe, read from every node and evaluated (purely) into findings.
 //! - `literal`: SQL string literals and conninfo values, built without parameters.
 //! - `rejoin`: [`run_rejoin`], the configured shell command that turns an old primary into a
 //!   standby.
@@ -19,9 +21,11 @@ mod client;
 mod error;
 mod facts;
 mod literal;
+mod preflight;
 mod rejoin;
 mod tls;
 
 pub use client::NodeClient;
 pub use error::PgError;
+pub use preflight::preflight;
 pub use rejoin::run_rejoin;

@@ -3,6 +3,7 @@
 //! own cluster.
 
 mod actions;
+mod preflight;
 mod probe;
 mod rejoin;
 mod support;

@@ -166,6 +166,14 @@ impl PgNode {
     /// [`stop`]: PgNode::stop
     /// [`kill9`]: PgNode::kill9
     pub fn start(&self) {
+        self.start_unchecked();
+        self.wait_ready(START_TIMEOUT);
+    }
+
+    /// Starts the server like [`start`](PgNode::start), but returns once `pg_ctl` sees it run,
+    /// without waiting for it to accept connections (a standby with `hot_standby = off` never
+    /// does).
+    pub fn start_unchecked(&self) {
         if let Some(pid) = self.postmaster_pid() {
             self.fail(&format!("start: already running as pid {pid}"));
         }
@@ -202,7 +210,6 @@ impl PgNode {
         if let Err(e) = exec::run(&mut command) {
             self.fail(&format!("pg_ctl start failed: {e}"));
         }
-        self.wait_ready(START_TIMEOUT);
     }
 
     /// Waits until the server answers `SELECT 1` over its unix socket; panics at the deadline.
