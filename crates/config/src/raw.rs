@@ -155,6 +155,7 @@ pub(crate) struct RawCluster {
     pub reader_listen: Field<String>,
     pub check_interval: Field<String>,
     pub failure_threshold: Field<i64>,
+    pub rise: Field<i64>,
     pub maximum_lag_on_failover: Field<SizeText>,
     pub primary_silence: Field<String>,
     pub synchronous_mode: Field<bool>,

@@ -21,6 +21,9 @@ pub struct Cluster {
     pub check_interval: Duration,
     /// Consecutive failed checks before the primary counts as down (seed 004: 3).
     pub failure_threshold: u32,
+    /// Consecutive good checks before a node that was down counts as healthy again, so a
+    /// flapping node does not rewrite the synchronous set and the readers on every flap.
+    pub rise: u32,
     /// Async mode: never promote a standby whose received WAL is further behind than this many
     /// bytes of the primary's last known position; also the reader endpoint's lag limit.
     pub maximum_lag_on_failover: u64,
@@ -91,6 +94,9 @@ pub struct WalReceiver {
     pub received_timeline: Option<u32>,
     /// Flushed WAL position it reported.
     pub flushed_lsn: Option<u64>,
+    /// The `application_name` it streams under: how its upstream's `pg_stat_replication`
+    /// names it (`walreceiver` for a standby made with `pg_basebackup -R`).
+    pub application_name: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

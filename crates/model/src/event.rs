@@ -41,6 +41,10 @@ pub enum EventKind {
     /// A step (promote, re-point, ...) failed; it is retried or reported.
     ActionFailed,
     StandbyRepointed,
+    /// A standby was given its node name as `application_name`, so the primary can tell it.
+    StandbyAdopted,
+    /// A standby streams, but the primary cannot tell which node it is: it is not synchronous.
+    StandbyUnidentified,
     SyncStandbysChanged,
     SplitBrain,
     /// An old primary must be rebuilt as a standby before it may serve again.
@@ -76,6 +80,8 @@ impl EventKind {
             EventKind::SwitchoverCompleted => "switchover_completed",
             EventKind::ActionFailed => "action_failed",
             EventKind::StandbyRepointed => "standby_repointed",
+            EventKind::StandbyAdopted => "standby_adopted",
+            EventKind::StandbyUnidentified => "standby_unidentified",
             EventKind::SyncStandbysChanged => "sync_standbys_changed",
             EventKind::SplitBrain => "split_brain",
             EventKind::NeedsRejoin => "needs_rejoin",

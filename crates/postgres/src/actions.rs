@@ -14,7 +14,7 @@ use tokio_postgres::types::Type;
 use crate::client::{NodeClient, Session};
 use crate::error::PgError;
 use crate::facts::timeline_of_walfile;
-use crate::literal::{primary_conninfo, sql_literal};
+use crate::literal::{conninfo_pairs, primary_conninfo, sql_literal, with_application_name};
 
 /// How often a reloaded setting, or a terminated session, is looked at again while waiting.
 const POLL: Duration = Duration::from_millis(10);
@@ -112,6 +112,59 @@ impl NodeClient {
         self.reload(&session, "follow").await?;
         self.keep(session);
         tracing::info!(node = %self.node(), primary = %primary.name, "following");
+        Ok(())
+    }
+
+    /// Makes this standby stream under `application_name` from the upstream it already has:
+    /// its own `primary_conninfo` (as `pg_basebackup -R` or the user wrote it, kept whole) with
+    /// `application_name` appended, `ALTER SYSTEM`, and a reload, which restarts the WAL
+    /// receiver. Reading `primary_conninfo` takes superuser or `pg_read_all_settings`; any
+    /// password in it is scrubbed from errors, and the statement is never logged.
+    pub async fn stream_as(&mut self, application_name: &str) -> Result<(), PgError> {
+        const ACTION: &str = "adopt";
+        let session = self.session().await?;
+        let current: String = self
+            .bounded(ACTION, self.timeout(), async {
+                session
+                    .client
+                    .query_typed_one("SELECT current_setting('primary_conninfo')", &[])
+                    .await?
+                    .try_get(0)
+            })
+            .await?;
+        if current.trim().is_empty() {
+            return Err(PgError::Query {
+                node: self.node().clone(),
+                action: ACTION,
+                message: "primary_conninfo is empty or hidden from this role (it needs \
+                          superuser or pg_read_all_settings)"
+                    .to_string(),
+            });
+        }
+        let Some(conninfo) = with_application_name(&current, application_name) else {
+            self.keep(session);
+            return Ok(());
+        };
+        let pairs = conninfo_pairs(&current);
+        let hide: Vec<&str> = pairs
+            .iter()
+            .filter(|(key, value)| key == "password" && !value.is_empty())
+            .map(|(_, value)| value.as_str())
+            .collect();
+        let statement = format!(
+            "ALTER SYSTEM SET primary_conninfo = {}",
+            sql_literal(&conninfo)
+        );
+        self.bounded_hiding(
+            ACTION,
+            self.timeout(),
+            &hide,
+            session.client.execute_typed(&statement, &[]),
+        )
+        .await?;
+        self.reload(&session, ACTION).await?;
+        self.keep(session);
+        tracing::info!(node = %self.node(), application_name, "standby renamed for its primary");
         Ok(())
     }
 

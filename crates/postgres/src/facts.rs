@@ -2,6 +2,8 @@
 //! so a probe is one round trip), and how its rows become [`NodeFacts`].
 
 use lifeline_model::{NodeFacts, ReplicaView, WalReceiver};
+
+use crate::literal::conninfo_pairs;
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
 
@@ -13,7 +15,9 @@ use tokio_postgres::types::FromSql;
 /// is read from its WAL file name (parsed in Rust); a standby's is the one its WAL receiver
 /// streams, else its last checkpoint's (`received_tli` is visible to superusers and members of
 /// `pg_read_all_stats`). The receiver's message age uses `clock_timestamp()`, the time of reading,
-/// and is clamped at 0 in Rust. `wal_sender_timeout` comes from `pg_settings` with its unit.
+/// and is clamped at 0 in Rust. `wal_sender_timeout` comes from `pg_settings` with its unit. The
+/// receiver's conninfo (passwords shown as `********`) says the `application_name` it streams
+/// under, which is how the primary's `pg_stat_replication` names it.
 pub(crate) const FACTS_SQL: &str = "\
 SELECT r.in_recovery,
        CASE WHEN r.in_recovery
@@ -31,6 +35,7 @@ SELECT r.in_recovery,
        (extract(epoch FROM clock_timestamp() - w.last_msg_receipt_time) * 1000)::bigint
            AS receiver_message_age_ms,
        w.received_tli AS receiver_timeline,
+       w.conninfo AS receiver_conninfo,
        pg_wal_lsn_diff(w.flushed_lsn, '0/0')::bigint AS receiver_flushed_lsn,
        current_setting('synchronous_standby_names') AS synchronous_standby_names,
        s.setting AS wal_sender_timeout,
@@ -98,7 +103,25 @@ fn receiver_from_row(row: &Row) -> Result<Option<WalReceiver>, String> {
         last_message_age_ms: age.map(|age| age.max(0).unsigned_abs()),
         received_timeline: timeline.and_then(|timeline| u32::try_from(timeline).ok()),
         flushed_lsn: lsn(row, "receiver_flushed_lsn")?,
+        application_name: get::<Option<String>>(row, "receiver_conninfo")?
+            .as_deref()
+            .and_then(streams_as),
     }))
+}
+
+/// The `application_name` a WAL receiver connects with, from its conninfo: its own
+/// `application_name`, else the `fallback_application_name` the server gives it (`cluster_name`,
+/// or `walreceiver`).
+fn streams_as(conninfo: &str) -> Option<String> {
+    let pairs = conninfo_pairs(conninfo);
+    let value = |key: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    value("application_name").or_else(|| value("fallback_application_name"))
 }
 
 fn replica_from_row(row: &Row) -> Result<Option<ReplicaView>, String> {
@@ -172,6 +195,19 @@ mod tests {
         assert_eq!(timeline_of_walfile("0000000A00000000000000FF"), Some(10));
         assert_eq!(timeline_of_walfile("xyz"), None);
         assert_eq!(timeline_of_walfile("zzzzzzzz0000"), None);
+    }
+
+    #[test]
+    fn reads_the_name_a_receiver_streams_under() {
+        let basebackup = "user=lifeline password=******** channel_binding=prefer dbname=replication \
+                          host=127.0.0.1 port=5432 fallback_application_name=walreceiver sslmode=prefer";
+        assert_eq!(streams_as(basebackup).as_deref(), Some("walreceiver"));
+        let named = "host=h port=1 application_name=pg2 fallback_application_name=walreceiver";
+        assert_eq!(streams_as(named).as_deref(), Some("pg2"));
+        let quoted = r"host=h application_name='pg \'2\'' fallback_application_name=main";
+        assert_eq!(streams_as(quoted).as_deref(), Some("pg '2'"));
+        assert_eq!(streams_as("host=h").as_deref(), None);
+        assert_eq!(streams_as("").as_deref(), None);
     }
 
     #[test]

@@ -38,11 +38,21 @@ fn primary_and_two_standbys_replicate_and_clean_up() {
     for standby in cluster.standbys() {
         assert_eq!(standby.psql("SELECT pg_is_in_recovery()"), "t");
     }
+    // Built as the manual says: `pg_basebackup -R`, no application_name, no cluster_name.
     let mut streaming = primary.psql(
         "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1",
     );
     streaming = streaming.replace('\n', ",");
-    assert_eq!(streaming, "pg2,pg3");
+    assert_eq!(streaming, "walreceiver,walreceiver");
+    for standby in cluster.standbys() {
+        assert_eq!(standby.psql("SHOW cluster_name"), "");
+        let conninfo = standby.psql("SHOW primary_conninfo");
+        assert!(
+            conninfo.contains(&format!("port={}", primary.port))
+                && !conninfo.contains("application_name"),
+            "{conninfo}"
+        );
+    }
 
     // Replication.
     primary.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one')");

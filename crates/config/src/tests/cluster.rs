@@ -30,6 +30,7 @@ writer_listen = "127.0.0.1:6432"
 reader_listen = "127.0.0.1:6433"
 check_interval = "500ms"
 failure_threshold = 5
+rise = 4
 maximum_lag_on_failover = "512kB"
 primary_silence = "4s"
 synchronous_mode = true
@@ -70,6 +71,7 @@ fn a_full_cluster_builds_the_model() {
     assert_eq!(main.reader_listen, Some("127.0.0.1:6433".parse().unwrap()));
     assert_eq!(main.check_interval, Duration::from_millis(500));
     assert_eq!(main.failure_threshold, 5);
+    assert_eq!(main.rise, 4);
     assert_eq!(main.maximum_lag_on_failover, 524_288);
     assert_eq!(main.primary_silence, Duration::from_secs(4));
     assert!(main.synchronous_mode && main.synchronous_mode_strict && !main.auto_failover);
@@ -118,6 +120,7 @@ fn cluster_defaults() {
     assert_eq!((small.writer_listen, small.reader_listen), (None, None));
     assert_eq!(small.check_interval, Duration::from_secs(1));
     assert_eq!(small.failure_threshold, 3);
+    assert_eq!(small.rise, 2);
     assert_eq!(small.maximum_lag_on_failover, 1_048_576);
     assert_eq!(small.primary_silence, Duration::from_secs(3));
     assert!(!small.synchronous_mode && !small.synchronous_mode_strict);

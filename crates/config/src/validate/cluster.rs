@@ -20,6 +20,8 @@ const SECTION: &str = "[[cluster]]";
 const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_FAILURE_THRESHOLD: i64 = 3;
 const MAX_FAILURE_THRESHOLD: i64 = 100;
+/// HAProxy's default `rise`, as for monitors.
+const DEFAULT_RISE: i64 = 2;
 /// 1MB, PostgreSQL's and Patroni's units: 1024-based.
 const DEFAULT_MAXIMUM_LAG: u64 = 1024 * 1024;
 const DEFAULT_PRIMARY_SILENCE: Duration = Duration::from_secs(3);
@@ -49,6 +51,7 @@ pub(super) struct Context<'a> {
 struct Settings {
     check_interval: Duration,
     failure_threshold: u32,
+    rise: u32,
     maximum_lag_on_failover: u64,
     primary_silence: Duration,
     failover: Failover,
@@ -138,6 +141,7 @@ fn cluster(
         reader_listen: reader_listen?,
         check_interval: settings.check_interval,
         failure_threshold: settings.failure_threshold,
+        rise: settings.rise,
         maximum_lag_on_failover: settings.maximum_lag_on_failover,
         primary_silence: settings.primary_silence,
         synchronous_mode: settings.failover.synchronous_mode,
@@ -164,6 +168,14 @@ fn settings(raw: &RawCluster, report: &mut Report<'_>) -> Option<Settings> {
         report,
     )
     .and_then(|threshold| u32::try_from(threshold).ok());
+    let rise = fields::integer(
+        &raw.rise,
+        "rise",
+        DEFAULT_RISE,
+        1..=MAX_FAILURE_THRESHOLD,
+        report,
+    )
+    .and_then(|rise| u32::try_from(rise).ok());
     let maximum_lag = size(
         &raw.maximum_lag_on_failover,
         "maximum_lag_on_failover",
@@ -183,6 +195,7 @@ fn settings(raw: &RawCluster, report: &mut Report<'_>) -> Option<Settings> {
     Some(Settings {
         check_interval: check_interval?,
         failure_threshold: failure_threshold?,
+        rise: rise?,
         maximum_lag_on_failover: maximum_lag?,
         primary_silence: primary_silence?,
         failover: failover?,

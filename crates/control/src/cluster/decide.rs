@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use lifeline_model::{CheckFailure, EventKind, NewEvent, NodeFacts, NodeName, Timestamp};
 
+use super::adopt::ADOPT;
 use super::select::{Plan, plan_request};
 use super::state::{
     ClusterHealth, ClusterRecord, ClusterState, Operation, RejoinRun, SwitchStage, SyncSet,
@@ -24,7 +25,8 @@ pub enum ClusterInput {
         node: usize,
         at: Timestamp,
         latency: Duration,
-        outcome: Result<NodeFacts, CheckFailure>,
+        /// Boxed: facts are large next to the other inputs.
+        outcome: Result<Box<NodeFacts>, CheckFailure>,
     },
     /// An operator's failover or switchover, already planned with [`plan_request`].
     Start(Plan),
@@ -56,6 +58,9 @@ pub enum ActionResult {
         lsn: u64,
     },
     Rejoined {
+        node: usize,
+    },
+    Adopted {
         node: usize,
     },
     /// Any action failed; `action` names it for the event.
@@ -103,6 +108,11 @@ pub enum ClusterAction {
         node: usize,
         primary: usize,
     },
+    /// Make the standby stream under its node name as `application_name`, keeping the rest of
+    /// how it connects.
+    Adopt {
+        node: usize,
+    },
 }
 
 pub fn decide(state: &mut ClusterState, input: ClusterInput, now: Timestamp) -> Vec<ClusterAction> {
@@ -122,14 +132,14 @@ pub fn decide(state: &mut ClusterState, input: ClusterInput, now: Timestamp) -> 
 }
 
 #[derive(Default)]
-struct Out(Vec<ClusterAction>);
+pub(super) struct Out(Vec<ClusterAction>);
 
 impl Out {
-    fn push(&mut self, action: ClusterAction) {
+    pub(super) fn push(&mut self, action: ClusterAction) {
         self.0.push(action);
     }
 
-    fn event(
+    pub(super) fn event(
         &mut self,
         at: Timestamp,
         kind: EventKind,
@@ -145,7 +155,7 @@ impl Out {
 // === impl ClusterState: inputs ===
 
 impl ClusterState {
-    fn subject(&self, node: usize) -> String {
+    pub(super) fn subject(&self, node: usize) -> String {
         format!("{}/{}", self.cluster.name, self.name(node))
     }
 
@@ -154,32 +164,42 @@ impl ClusterState {
         node: usize,
         at: Timestamp,
         latency: Duration,
-        outcome: Result<NodeFacts, CheckFailure>,
+        outcome: Result<Box<NodeFacts>, CheckFailure>,
         out: &mut Out,
     ) {
-        let threshold = self.cluster.failure_threshold;
+        let (threshold, rise) = (self.cluster.failure_threshold, self.cluster.rise);
         let subject = self.subject(node);
         let state = &mut self.nodes[node];
         state.last_check = Some(at);
         state.response_time = Some(latency);
         match outcome {
             Ok(facts) => {
-                let was_down = !state.healthy && state.last_error.is_some();
-                state.healthy = true;
                 state.consecutive_failures = 0;
+                state.consecutive_successes = state.consecutive_successes.saturating_add(1);
                 state.down_since = None;
                 if let Some(receiver) = facts.receiver.as_ref().filter(|r| r.status == "streaming")
                 {
                     state.upstream_port = receiver.sender_port.or(state.upstream_port);
                 }
-                state.facts = Some(facts);
+                state.facts = Some(*facts);
                 state.facts_at = Some(at);
-                if was_down {
-                    out.event(at, EventKind::NodeUp, subject, "checks succeed again");
+                // A node seen for the first time counts at once; one that was down needs `rise`
+                // good checks in a row, so that a flapping node stays out.
+                let was_down = !state.healthy && state.last_error.is_some();
+                if !state.healthy && (!was_down || state.consecutive_successes >= rise) {
+                    state.healthy = true;
+                    if was_down {
+                        let reason = format!(
+                            "{} consecutive checks succeed again",
+                            state.consecutive_successes
+                        );
+                        out.event(at, EventKind::NodeUp, subject, reason);
+                    }
                 }
             }
             Err(failure) => {
                 state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+                state.consecutive_successes = 0;
                 state.down_since.get_or_insert(at);
                 state.last_error = Some(failure.to_string());
                 let was_healthy = state.healthy;
@@ -223,7 +243,7 @@ impl ClusterState {
                         self.name(target)
                     ),
                 );
-                self.publish_route(None, now, out);
+                self.publish_route(None, out);
                 out.push(ClusterAction::Fence { node: old });
             }
         }
@@ -250,7 +270,7 @@ impl ClusterState {
                 self.name(candidate)
             ),
         );
-        self.publish_route(None, now, out);
+        self.publish_route(None, out);
         out.push(ClusterAction::Promote { node: candidate });
     }
 
@@ -306,7 +326,8 @@ impl ClusterState {
                 });
                 out.push(ClusterAction::Persist(self.record.clone()));
                 let reason = if value.is_empty() {
-                    "no healthy standby: commits are acknowledged without one (degraded to async)"
+                    "no healthy standby the primary can identify: commits are acknowledged \
+                     without one (degraded to async)"
                         .to_string()
                 } else {
                     format!("synchronous_standby_names = '{value}'")
@@ -322,6 +343,7 @@ impl ClusterState {
                     "rejoin command finished; waiting for it to stream",
                 );
             }
+            ActionResult::Adopted { node } => self.adopted(node, now, out),
             ActionResult::Failed {
                 node,
                 action,
@@ -428,6 +450,9 @@ impl ClusterState {
         if action == "rejoin" {
             self.rejoin_finished(node, now);
         }
+        if action == ADOPT {
+            self.adoption_failed(node, now);
+        }
         match self.operation.clone() {
             Some(Operation::Failover {
                 candidate,
@@ -522,6 +547,7 @@ impl ClusterState {
             && let Some(primary) = self.primary().filter(|p| self.nodes[*p].healthy)
         {
             self.keep_standbys(primary, now, out);
+            self.adopt_standbys(primary, now, out);
             self.keep_sync(primary, now, out);
         }
         if self.operation.is_none() {
@@ -530,7 +556,7 @@ impl ClusterState {
                     && !self.unfencing.contains(p)
                     && !self.nodes[*p].facts.as_ref().is_some_and(|f| f.in_recovery)
             });
-            self.publish_route(writer, now, out);
+            self.publish_route(writer, out);
         }
         self.report_health(now, out);
     }
@@ -556,7 +582,7 @@ impl ClusterState {
                 started: now,
                 attempts: 1,
             });
-            self.publish_route(None, now, out);
+            self.publish_route(None, out);
             out.push(ClusterAction::Promote { node });
         } else {
             self.promoted(node, facts.timeline.unwrap_or(0), now, out);
@@ -808,7 +834,7 @@ impl ClusterState {
     /// standbys that may be promoted. With none: strict mode keeps the old list (writes wait),
     /// otherwise the cluster degrades to async.
     fn keep_sync(&mut self, primary: usize, now: Timestamp, out: &mut Out) {
-        if !self.cluster.synchronous_mode || self.sync_pending {
+        if !self.cluster.synchronous_mode {
             return;
         }
         let Some(current) = self
@@ -817,17 +843,23 @@ impl ClusterState {
         else {
             return;
         };
-        // Membership follows health (the failure threshold), not every single failed check.
-        let members: Vec<NodeName> = (0..self.nodes.len())
+        // Membership follows health (the failure and rise thresholds), not every single check;
+        // and only a standby the primary shows under its node name can be named, or the
+        // setting would match no one and every commit would wait forever.
+        let candidates: Vec<usize> = (0..self.nodes.len())
             .filter(|n| {
                 *n != primary && !self.is_retired(*n) && !self.cluster.nodes[*n].no_failover
             })
-            .filter(|n| {
-                self.nodes[*n].healthy
-                    && self.nodes[*n].facts.as_ref().is_some_and(|f| f.in_recovery)
-            })
-            .map(|n| self.name(n).clone())
+            .filter(|n| self.settled_facts(*n).is_some_and(|f| f.in_recovery))
             .collect();
+        let (identified, unknown): (Vec<usize>, Vec<usize>) = candidates
+            .into_iter()
+            .partition(|n| self.identified_on(*n, primary));
+        self.report_unidentified(primary, &unknown, now, out);
+        if self.sync_pending {
+            return;
+        }
+        let members: Vec<NodeName> = identified.iter().map(|n| self.name(*n).clone()).collect();
         if members.is_empty() && self.cluster.synchronous_mode_strict && !current.is_empty() {
             return;
         }
@@ -844,14 +876,14 @@ impl ClusterState {
         out.push(ClusterAction::SetSyncNames { primary, members });
     }
 
-    fn publish_route(&mut self, writer: Option<usize>, now: Timestamp, out: &mut Out) {
+    fn publish_route(&mut self, writer: Option<usize>, out: &mut Out) {
         let primary_lsn = self.last_primary_lsn;
         let limit = self.cluster.maximum_lag_on_failover;
         let mut readers: Vec<usize> = match writer {
             Some(primary) => (0..self.nodes.len())
                 .filter(|n| *n != primary && !self.is_retired(*n))
                 .filter(|n| {
-                    self.fresh_facts(*n, now).is_some_and(|f| {
+                    self.settled_facts(*n).is_some_and(|f| {
                         f.in_recovery
                             && f.replay_lsn.is_some_and(|replayed| {
                                 primary_lsn.is_none_or(|p| p.saturating_sub(replayed) <= limit)
@@ -919,7 +951,7 @@ impl ClusterState {
         }
         let standbys_fine = (0..self.nodes.len())
             .filter(|n| *n != primary)
-            .all(|n| self.streams_from(n, primary, now));
+            .all(|n| self.settled_streams_from(n, primary));
         if standbys_fine {
             ClusterHealth::Healthy
         } else {

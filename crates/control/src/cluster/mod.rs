@@ -6,6 +6,7 @@
 //! decides on are read from the nodes themselves at check time, never from shared state that
 //! could be stale.
 
+mod adopt;
 mod decide;
 mod metrics;
 mod runtime;
@@ -22,5 +23,7 @@ pub use state::{ClusterHealth, ClusterRecord, ClusterState, NodeState, SyncSet};
 pub use status::{ClusterStatus, NodeStatus};
 pub use sync::sync_value;
 
+#[cfg(test)]
+mod adopt_tests;
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ use lifeline_store::{StateStore, StoreError};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
+use super::adopt::ADOPT;
 use super::metrics::ClusterMetrics;
 use super::status::ClusterStatus;
 use super::{
@@ -342,6 +343,16 @@ impl ClusterManager {
                     }
                 }));
             }
+            ClusterAction::Adopt { node } => {
+                let mut client = client(node);
+                let name = cluster.nodes[node].name.to_string();
+                tasks.spawn(report(inputs, async move {
+                    match client.stream_as(&name).await {
+                        Ok(()) => ActionResult::Adopted { node },
+                        Err(error) => failed(node, ADOPT, error),
+                    }
+                }));
+            }
             ClusterAction::Rejoin { node, primary } => {
                 let Some(command) = cluster.rejoin_command.clone() else {
                     return;
@@ -408,7 +419,7 @@ async fn probe_loop(
     loop {
         let started = Instant::now();
         let at = Timestamp::now();
-        let outcome = client.probe().await;
+        let outcome = client.probe().await.map(Box::new);
         let next = if outcome.is_ok() {
             interval
         } else {

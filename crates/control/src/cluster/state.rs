@@ -55,6 +55,8 @@ pub struct NodeState {
     pub healthy: bool,
     pub last_check: Option<Timestamp>,
     pub consecutive_failures: u32,
+    /// Good checks in a row: a node that was down is healthy again at the cluster's `rise`.
+    pub consecutive_successes: u32,
     #[serde(serialize_with = "millis")]
     pub response_time: Option<Duration>,
     pub down_since: Option<Timestamp>,
@@ -148,6 +150,25 @@ pub struct ClusterState {
     pub(super) sync_pending: bool,
     pub(super) unfencing: Vec<usize>,
     pub(super) rejoins: Vec<RejoinRun>,
+    /// Standbys being given their node name as `application_name`, or that failed to be.
+    pub(super) adoptions: Vec<Adoption>,
+    /// Streaming standbys reported as not identifiable on the primary (once per incident).
+    pub(super) unidentified: Vec<usize>,
+}
+
+/// A standby being renamed so that the primary's `pg_stat_replication` shows its node name.
+#[derive(Clone, Debug)]
+pub(super) struct Adoption {
+    pub node: usize,
+    pub stage: AdoptionStage,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum AdoptionStage {
+    Running,
+    /// Renamed at this time; waiting for its WAL receiver to reconnect under the new name.
+    Done(Timestamp),
+    Failed(Timestamp),
 }
 
 /// The rejoin command's latest run for an old primary. One that does not stream a while after
@@ -177,6 +198,8 @@ impl ClusterState {
             sync_pending: false,
             unfencing: Vec::new(),
             rejoins: Vec::new(),
+            adoptions: Vec::new(),
+            unidentified: Vec::new(),
         }
     }
 
@@ -231,18 +254,49 @@ impl ClusterState {
         (state.healthy && state.consecutive_failures == 0 && fresh).then_some(state.facts.as_ref()?)
     }
 
+    /// The last facts of a node that counts as healthy: unlike [`fresh_facts`], one failed
+    /// check does not take them away, only `failure_threshold` of them (and `rise` good ones
+    /// give them back). For what should not change on every flap: readers, membership, health.
+    ///
+    /// [`fresh_facts`]: ClusterState::fresh_facts
+    pub(super) fn settled_facts(&self, node: usize) -> Option<&NodeFacts> {
+        let state = &self.nodes[node];
+        state.healthy.then_some(state.facts.as_ref()?)
+    }
+
     /// Whether a standby streams from `primary`: its WAL receiver streams, and its sender is
     /// not another node of the cluster. A sender that matches no node's address is taken for
     /// the primary reached by another route (Lifeline may reach nodes through a proxy or NAT).
     pub(super) fn streams_from(&self, node: usize, primary: usize, now: Timestamp) -> bool {
         self.fresh_facts(node, now)
-            .and_then(|facts| facts.receiver.as_ref())
-            .is_some_and(|receiver| {
-                receiver.status == "streaming"
-                    && self
-                        .node_at(receiver.sender_host.as_deref(), receiver.sender_port)
-                        .is_none_or(|upstream| upstream == primary)
-            })
+            .is_some_and(|facts| self.receiver_streams_from(facts, primary))
+    }
+
+    /// [`streams_from`](ClusterState::streams_from) on settled facts.
+    pub(super) fn settled_streams_from(&self, node: usize, primary: usize) -> bool {
+        self.settled_facts(node)
+            .is_some_and(|facts| self.receiver_streams_from(facts, primary))
+    }
+
+    fn receiver_streams_from(&self, facts: &NodeFacts, primary: usize) -> bool {
+        facts.receiver.as_ref().is_some_and(|receiver| {
+            receiver.status == "streaming"
+                && self
+                    .node_at(receiver.sender_host.as_deref(), receiver.sender_port)
+                    .is_none_or(|upstream| upstream == primary)
+        })
+    }
+
+    /// Whether the primary's `pg_stat_replication` shows `node` streaming under its own name:
+    /// only such a standby can be named in `synchronous_standby_names`.
+    pub(super) fn identified_on(&self, node: usize, primary: usize) -> bool {
+        let name = self.name(node).as_str();
+        self.settled_facts(primary).is_some_and(|facts| {
+            facts
+                .replicas
+                .iter()
+                .any(|r| r.application_name == name && r.state == "streaming")
+        })
     }
 
     /// The cluster node with this address, as a WAL receiver reports its sender.

@@ -18,6 +18,9 @@ pub struct ClusterStatus {
     pub failover_count: u64,
     pub last_failover_time: Option<Timestamp>,
     pub needs_rejoin: Vec<NodeName>,
+    /// Synchronous mode: the standbys Lifeline set in `synchronous_standby_names`, each
+    /// streaming under its node name (empty: commits are acknowledged without a standby).
+    pub synchronous_standbys: Vec<NodeName>,
     pub nodes: Vec<NodeStatus>,
 }
 
@@ -41,6 +44,8 @@ pub struct NodeStatus {
     pub lag_bytes: Option<u64>,
     /// The port of the node it streams from.
     pub streaming_from: Option<u16>,
+    /// The `application_name` it streams under, as its upstream names it.
+    pub streams_as: Option<String>,
     pub last_error: Option<String>,
 }
 
@@ -94,6 +99,9 @@ impl ClusterStatus {
                         .and_then(|f| f.receiver.as_ref())
                         .filter(|r| r.status == "streaming")
                         .and_then(|r| r.sender_port),
+                    streams_as: facts
+                        .and_then(|f| f.receiver.as_ref())
+                        .and_then(|r| r.application_name.clone()),
                     last_error: live.last_error.clone(),
                 }
             })
@@ -108,6 +116,12 @@ impl ClusterStatus {
             failover_count,
             last_failover_time,
             needs_rejoin: state.record().retired.clone(),
+            synchronous_standbys: state
+                .record()
+                .sync
+                .as_ref()
+                .map(|sync| sync.members.clone())
+                .unwrap_or_default(),
             nodes,
         }
     }

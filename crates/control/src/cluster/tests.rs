@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use lifeline_model::{
     CheckFailure, Cluster, ClusterName, ClusterNode, EventKind, FailureKind, NodeFacts, NodeName,
-    PgDsn, Timestamp, WalReceiver,
+    PgDsn, ReplicaView, Timestamp, WalReceiver,
 };
 
 use super::*;
 
-fn node(name: &str, port: u16) -> ClusterNode {
+pub(super) fn node(name: &str, port: u16) -> ClusterNode {
     ClusterNode {
         name: NodeName::new(name),
         dsn: PgDsn::parse(&format!("host=127.0.0.1 port={port} user=lifeline")).unwrap(),
@@ -19,7 +19,7 @@ fn node(name: &str, port: u16) -> ClusterNode {
     }
 }
 
-fn cluster(configure: impl FnOnce(&mut Cluster)) -> Arc<Cluster> {
+pub(super) fn cluster(configure: impl FnOnce(&mut Cluster)) -> Arc<Cluster> {
     let mut cluster = Cluster {
         name: ClusterName::new("main"),
         nodes: vec![node("pg1", 5433), node("pg2", 5434), node("pg3", 5435)],
@@ -27,6 +27,7 @@ fn cluster(configure: impl FnOnce(&mut Cluster)) -> Arc<Cluster> {
         reader_listen: None,
         check_interval: Duration::from_secs(1),
         failure_threshold: 3,
+        rise: 2,
         maximum_lag_on_failover: 1024 * 1024,
         primary_silence: Duration::from_secs(3),
         synchronous_mode: false,
@@ -39,21 +40,33 @@ fn cluster(configure: impl FnOnce(&mut Cluster)) -> Arc<Cluster> {
     Arc::new(cluster)
 }
 
-fn primary_facts(lsn: u64) -> NodeFacts {
+/// The standby `name` as the primary's `pg_stat_replication` shows it.
+pub(super) fn replica(name: &str, lsn: u64) -> ReplicaView {
+    ReplicaView {
+        application_name: name.into(),
+        state: "streaming".into(),
+        sync_state: "async".into(),
+        flush_lsn: Some(lsn),
+        replay_lsn: Some(lsn),
+    }
+}
+
+/// A primary whose `pg_stat_replication` shows pg2 and pg3 under their node names.
+pub(super) fn primary_facts(lsn: u64) -> NodeFacts {
     NodeFacts {
         in_recovery: false,
         timeline: Some(1),
         wal_lsn: Some(lsn),
         replay_lsn: None,
         receiver: None,
-        replicas: Vec::new(),
+        replicas: vec![replica("pg2", lsn), replica("pg3", lsn)],
         synchronous_standby_names: String::new(),
         wal_sender_timeout_ms: Some(2000),
         read_only: false,
     }
 }
 
-fn standby_facts(lsn: u64, upstream_port: u16, age_ms: u64) -> NodeFacts {
+pub(super) fn standby_facts(lsn: u64, upstream_port: u16, age_ms: u64) -> NodeFacts {
     NodeFacts {
         in_recovery: true,
         timeline: Some(1),
@@ -66,6 +79,7 @@ fn standby_facts(lsn: u64, upstream_port: u16, age_ms: u64) -> NodeFacts {
             last_message_age_ms: Some(age_ms),
             received_timeline: Some(1),
             flushed_lsn: Some(lsn),
+            application_name: None,
         }),
         replicas: Vec::new(),
         synchronous_standby_names: String::new(),
@@ -74,22 +88,22 @@ fn standby_facts(lsn: u64, upstream_port: u16, age_ms: u64) -> NodeFacts {
     }
 }
 
-fn cut_off(mut facts: NodeFacts) -> NodeFacts {
+pub(super) fn cut_off(mut facts: NodeFacts) -> NodeFacts {
     facts.receiver = None;
     facts
 }
 
-fn ms(millis: u64) -> Timestamp {
+pub(super) fn ms(millis: u64) -> Timestamp {
     Timestamp::from_millis(1_000_000 + millis)
 }
 
-struct Sim {
-    state: ClusterState,
+pub(super) struct Sim {
+    pub(super) state: ClusterState,
     actions: Vec<ClusterAction>,
 }
 
 impl Sim {
-    fn new(cluster: Arc<Cluster>) -> Self {
+    pub(super) fn new(cluster: Arc<Cluster>) -> Self {
         Self::with_record(cluster, ClusterRecord::default())
     }
 
@@ -100,19 +114,19 @@ impl Sim {
         }
     }
 
-    fn check(&mut self, node: usize, at: u64, facts: NodeFacts) -> &mut Self {
+    pub(super) fn check(&mut self, node: usize, at: u64, facts: NodeFacts) -> &mut Self {
         self.input(
             ClusterInput::Checked {
                 node,
                 at: ms(at),
                 latency: Duration::from_millis(2),
-                outcome: Ok(facts),
+                outcome: Ok(Box::new(facts)),
             },
             at,
         )
     }
 
-    fn fail(&mut self, node: usize, at: u64) -> &mut Self {
+    pub(super) fn fail(&mut self, node: usize, at: u64) -> &mut Self {
         let failure = CheckFailure::new(FailureKind::Connect, "connection refused");
         self.input(
             ClusterInput::Checked {
@@ -125,7 +139,7 @@ impl Sim {
         )
     }
 
-    fn done(&mut self, result: ActionResult, at: u64) -> &mut Self {
+    pub(super) fn done(&mut self, result: ActionResult, at: u64) -> &mut Self {
         self.input(ClusterInput::Done(result), at)
     }
 
@@ -136,7 +150,7 @@ impl Sim {
     }
 
     /// A healthy cluster: pg1 primary at `lsn`, pg2 and pg3 streaming from it.
-    fn healthy(cluster: Arc<Cluster>, lsn: u64) -> Self {
+    pub(super) fn healthy(cluster: Arc<Cluster>, lsn: u64) -> Self {
         let mut sim = Self::new(cluster);
         sim.check(0, 0, primary_facts(lsn))
             .check(1, 0, standby_facts(lsn, 5433, 100))
@@ -145,11 +159,11 @@ impl Sim {
         sim
     }
 
-    fn take(&mut self) -> Vec<ClusterAction> {
+    pub(super) fn take(&mut self) -> Vec<ClusterAction> {
         std::mem::take(&mut self.actions)
     }
 
-    fn events(actions: &[ClusterAction]) -> Vec<(EventKind, String)> {
+    pub(super) fn events(actions: &[ClusterAction]) -> Vec<(EventKind, String)> {
         actions
             .iter()
             .filter_map(|a| match a {
@@ -160,7 +174,7 @@ impl Sim {
     }
 }
 
-fn has(actions: &[ClusterAction], wanted: &ClusterAction) -> bool {
+pub(super) fn has(actions: &[ClusterAction], wanted: &ClusterAction) -> bool {
     actions.contains(wanted)
 }
 
@@ -401,8 +415,9 @@ fn synchronous_mode_manages_the_names_and_promotes_only_a_proven_standby() {
         "{events:?}"
     );
 
-    // pg3 is back: the more advanced of the two is proven.
-    sim.check(2, 1400, cut_off(standby_facts(6100, 5433, 0)))
+    // pg3 is back (two good checks: `rise`): the more advanced of the two is proven.
+    sim.check(2, 1350, cut_off(standby_facts(6100, 5433, 0)))
+        .check(2, 1400, cut_off(standby_facts(6100, 5433, 0)))
         .check(1, 1400, cut_off(standby_facts(6000, 5433, 0)))
         .fail(0, 1500);
     assert!(has(&sim.take(), &ClusterAction::Promote { node: 2 }));
@@ -649,6 +664,8 @@ fn old_primary_back() -> (Sim, Vec<ClusterAction>) {
         },
         1300,
     );
+    // Down for three checks, it counts again after `rise` (2) good ones.
+    sim.check(0, 1900, primary_facts(5100));
     sim.take();
     sim.check(0, 2000, primary_facts(5100));
     let actions = sim.take();

@@ -118,6 +118,56 @@ check_interval = "500ms"
         status
     }
 
+    /// Waits until Lifeline has made the cluster synchronous: `/failover/status` names its
+    /// synchronous standbys, and the primary itself shows one as `quorum`. Returns the names.
+    pub async fn wait_synchronous(&self, deadline: Duration) -> Vec<String> {
+        let (members, _) = wait::until("a synchronous standby", deadline, || async {
+            let status = self.status().await;
+            let members: Vec<String> = status["synchronous_standbys"]
+                .as_array()?
+                .iter()
+                .filter_map(|m| m.as_str().map(str::to_string))
+                .collect();
+            let primary = self.cluster.node(status["primary"].as_str()?);
+            let quorum = primary
+                .try_psql("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'quorum'")
+                .ok()?;
+            (!members.is_empty() && quorum.trim() != "0").then_some(members)
+        })
+        .await;
+        members
+    }
+
+    /// The timeline `node` writes on, read from the node itself (its current WAL file's name).
+    pub fn writing_timeline(&self, node: &str) -> u32 {
+        let walfile = self
+            .cluster
+            .node(node)
+            .psql("SELECT pg_walfile_name(pg_current_wal_lsn())");
+        u32::from_str_radix(&walfile.trim()[..8], 16).expect("a WAL file name")
+    }
+
+    /// Waits until Lifeline has checked `node` at least `checks` more times, as its status's
+    /// `last_health_check` shows, and returns the status then.
+    pub async fn wait_checked(&self, node: &str, checks: usize, deadline: Duration) -> Value {
+        let seen = std::cell::RefCell::new(Vec::new());
+        let (status, _) = wait::until(&format!("{checks} checks of {node}"), deadline, || async {
+            let status = self.status().await;
+            let at = status["nodes"]
+                .as_array()?
+                .iter()
+                .find(|n| n["name"] == node)?["last_health_check"]
+                .clone();
+            let mut seen = seen.borrow_mut();
+            if seen.last() != Some(&at) {
+                seen.push(at);
+            }
+            (seen.len() > checks).then_some(status)
+        })
+        .await;
+        status
+    }
+
     pub async fn events(&self, kind: &str) -> Vec<Value> {
         let (_, history) = self
             .daemon

@@ -11,7 +11,7 @@ mod query;
 
 use std::time::Duration;
 
-use lifeline_model::{Cluster, Finding, NodeName};
+use lifeline_model::{ClusterNode, Finding, NodeName};
 use tokio::task::JoinSet;
 
 use crate::client::NodeClient;
@@ -80,16 +80,20 @@ pub const ALTERED_PARAMETERS: [&str; 3] = [
     "default_transaction_read_only",
 ];
 
-/// Reads every node of `cluster` at once (each bounded by `timeout`) and evaluates what they
-/// said. A driver for another kind of database returns the same [`Finding`]s.
-pub async fn preflight(cluster: &Cluster, timeout: Duration) -> Vec<Finding> {
+/// Reads every node of a cluster at once (each bounded by `timeout`) and evaluates what they
+/// said; `check_interval` is the cluster's. A driver for another kind of database returns the
+/// same [`Finding`]s.
+pub async fn preflight(
+    nodes: &[ClusterNode],
+    check_interval: Duration,
+    timeout: Duration,
+) -> Vec<Finding> {
     let mut reads = JoinSet::new();
-    for (index, node) in cluster.nodes.iter().enumerate() {
+    for (index, node) in nodes.iter().enumerate() {
         let mut client = NodeClient::new(node, timeout);
         reads.spawn(async move { (index, client.read_settings().await) });
     }
-    let mut readings: Vec<(NodeName, NodeReading)> = cluster
-        .nodes
+    let mut readings: Vec<(NodeName, NodeReading)> = nodes
         .iter()
         .map(|node| {
             (
@@ -104,5 +108,5 @@ pub async fn preflight(cluster: &Cluster, timeout: Duration) -> Vec<Finding> {
             Err(error) => tracing::error!(%error, "a preflight read failed"),
         }
     }
-    evaluate(&readings, cluster.check_interval)
+    evaluate(&readings, check_interval)
 }

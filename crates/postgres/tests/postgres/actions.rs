@@ -7,7 +7,7 @@ use lifeline_postgres::PgError;
 use lifeline_testkit::pg::{PgCluster, PgNode};
 use lifeline_testkit::wait;
 
-use crate::support::{SETTLE, client, cluster_node, current_lsn, probe_until};
+use crate::support::{SETTLE, client, cluster_node, current_lsn, named_cluster, probe_until};
 
 /// Waits until `sql` on `node` returns `expected`.
 async fn psql_until(node: &PgNode, sql: &str, expected: &str) {
@@ -17,6 +17,25 @@ async fn psql_until(node: &PgNode, sql: &str, expected: &str) {
         || async { (node.try_psql(sql).ok()? == expected).then_some(()) },
     )
     .await;
+}
+
+#[tokio::test]
+async fn stream_as_renames_a_basebackup_standby_and_keeps_how_it_connects() {
+    let cluster = PgCluster::start(1);
+    let (primary, standby) = (cluster.primary(), &cluster.standbys()[0]);
+    let written = standby.psql("SHOW primary_conninfo");
+    assert!(!written.contains("application_name"), "{written}");
+    let streaming_as = "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'";
+    assert_eq!(primary.psql(streaming_as), "walreceiver");
+
+    let mut client = client(&cluster, standby);
+    client.stream_as("pg2").await.expect("rename");
+    psql_until(primary, streaming_as, "pg2").await;
+    let renamed = standby.psql("SHOW primary_conninfo");
+    assert_eq!(renamed, format!("{written} application_name=pg2"));
+    // Asked again, it changes nothing.
+    client.stream_as("pg2").await.expect("rename again");
+    assert_eq!(standby.psql("SHOW primary_conninfo"), renamed);
 }
 
 #[tokio::test]
@@ -95,7 +114,7 @@ async fn promotes_a_standby_and_makes_the_other_follow_it() {
 
 #[tokio::test]
 async fn sets_synchronous_standby_names() {
-    let cluster = PgCluster::start(2);
+    let cluster = named_cluster(2).await;
     let mut primary = client(&cluster, cluster.primary());
     let states = |names: &'static [(&'static str, &'static str)]| {
         move |f: &lifeline_model::NodeFacts| {

@@ -2,33 +2,18 @@
 
 use std::time::Duration;
 
-use lifeline_model::{Cluster, ClusterName, ClusterNode, NodeName, PgDsn};
+use lifeline_model::{ClusterNode, NodeName, PgDsn};
 use lifeline_postgres::preflight;
 use lifeline_testkit::pg::{PgCluster, PgOptions};
 
 use crate::support::{TIMEOUT, cluster_node};
 
-fn cluster_of(nodes: Vec<ClusterNode>) -> Cluster {
-    Cluster {
-        name: ClusterName::new("main"),
-        nodes,
-        writer_listen: None,
-        reader_listen: None,
-        check_interval: Duration::from_millis(500),
-        failure_threshold: 3,
-        maximum_lag_on_failover: 1 << 20,
-        primary_silence: Duration::from_secs(1),
-        synchronous_mode: false,
-        synchronous_mode_strict: false,
-        auto_failover: true,
-        writer_wait: Duration::from_secs(5),
-        rejoin_command: None,
-    }
-}
+/// The cluster's check interval, as the findings' texts use it.
+const INTERVAL: Duration = Duration::from_millis(500);
 
 /// `(node, code)` of every finding.
-async fn codes(cluster: &Cluster) -> Vec<(String, &'static str)> {
-    preflight(cluster, TIMEOUT)
+async fn codes(nodes: &[ClusterNode]) -> Vec<(String, &'static str)> {
+    preflight(nodes, INTERVAL, TIMEOUT)
         .await
         .into_iter()
         .map(|finding| (finding.node.to_string(), finding.code))
@@ -42,19 +27,19 @@ fn found(node: &str, code: &'static str) -> (String, &'static str) {
 #[tokio::test]
 async fn a_cluster_as_the_harness_builds_it_has_no_finding() {
     let cluster = PgCluster::start(1);
-    let nodes = cluster
+    let nodes: Vec<ClusterNode> = cluster
         .nodes()
         .iter()
         .map(|node| cluster_node(&cluster, node))
         .collect();
-    assert_eq!(codes(&cluster_of(nodes)).await, []);
+    assert_eq!(codes(&nodes).await, []);
 }
 
 #[tokio::test]
-async fn reports_the_default_wal_sender_timeout_and_each_missing_right_of_the_role() {
+async fn reports_stock_settings_and_each_missing_right_of_the_role() {
     let cluster = PgCluster::start_with(PgOptions {
         standbys: 1,
-        default_wal_sender_timeout: true,
+        stock_settings: true,
         ..PgOptions::default()
     });
     let primary = cluster.primary();
@@ -78,13 +63,12 @@ async fn reports_the_default_wal_sender_timeout_and_each_missing_right_of_the_ro
             }
         })
         .collect();
-    let cluster_model = cluster_of(nodes);
     // The role reaches the standby once it has replayed the CREATE ROLE.
     let findings = lifeline_testkit::wait::until(
         "the standby to know the role",
         Duration::from_secs(15),
         || async {
-            let findings = preflight(&cluster_model, TIMEOUT).await;
+            let findings = preflight(&nodes, INTERVAL, TIMEOUT).await;
             (!findings.iter().any(|f| f.code == "unreachable")).then_some(findings)
         },
     )
@@ -93,6 +77,7 @@ async fn reports_the_default_wal_sender_timeout_and_each_missing_right_of_the_ro
     let expected = |node: &str| {
         [
             "wal_sender_timeout_default",
+            "pg_rewind_impossible",
             "role_cannot_alter_system",
             "role_cannot_reload",
             "role_cannot_signal_backends",
@@ -135,12 +120,11 @@ async fn a_standby_with_hot_standby_off_and_one_that_does_not_stream() {
         .iter()
         .map(|node| cluster_node(&cluster, node))
         .collect();
-    let cluster_model = cluster_of(nodes);
     let (found_now, _) = lifeline_testkit::wait::until(
         "pg3's WAL receiver to stop streaming",
         Duration::from_secs(15),
         || async {
-            let now = codes(&cluster_model).await;
+            let now = codes(&nodes).await;
             now.contains(&found("pg3", "standby_not_streaming"))
                 .then_some(now)
         },
@@ -170,7 +154,7 @@ async fn an_unreachable_node_is_a_finding_with_its_reason_and_no_password() {
         cluster.password()
     );
     nodes[0].dsn = PgDsn::parse(&wrong).unwrap();
-    let findings = preflight(&cluster_of(nodes), TIMEOUT).await;
+    let findings = preflight(&nodes, INTERVAL, TIMEOUT).await;
     let shown: Vec<(&str, &str)> = findings.iter().map(|f| (f.node.as_str(), f.code)).collect();
     assert_eq!(shown, [("pg1", "unreachable"), ("pg2", "unreachable")]);
     assert!(

@@ -6,11 +6,11 @@ use lifeline_model::FailureKind;
 use lifeline_postgres::NodeClient;
 use lifeline_testkit::pg::PgCluster;
 
-use crate::support::{client, cluster_node, current_lsn, probe_until};
+use crate::support::{client, cluster_node, current_lsn, named_cluster, probe_until};
 
 #[tokio::test]
 async fn probes_a_primary_and_its_standbys() {
-    let cluster = PgCluster::start(2);
+    let cluster = named_cluster(2).await;
     let primary = cluster.primary();
     primary.psql("CREATE TABLE t (id int)");
     primary.psql("INSERT INTO t VALUES (1)");

@@ -50,6 +50,34 @@ pub async fn probe_until(
     }
 }
 
+/// A cluster with `standbys` standbys, each renamed to its node name with
+/// [`NodeClient::stream_as`] (they stream as `walreceiver` after `pg_basebackup -R`); returns
+/// once the primary shows every one under its name.
+pub async fn named_cluster(standbys: usize) -> PgCluster {
+    let cluster = PgCluster::start(standbys);
+    for standby in cluster.standbys() {
+        client(&cluster, standby)
+            .stream_as(&standby.name)
+            .await
+            .expect("renaming a standby");
+    }
+    let mut primary = client(&cluster, cluster.primary());
+    let names: Vec<String> = cluster.standbys().iter().map(|s| s.name.clone()).collect();
+    probe_until(
+        "every standby streaming under its name",
+        &mut primary,
+        |f| {
+            names.iter().all(|name| {
+                f.replicas
+                    .iter()
+                    .any(|r| &r.application_name == name && r.state == "streaming")
+            })
+        },
+    )
+    .await;
+    cluster
+}
+
 /// A node's current WAL write position in bytes, read with psql.
 pub fn current_lsn(node: &PgNode) -> u64 {
     node.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")

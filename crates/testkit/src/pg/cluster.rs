@@ -1,5 +1,7 @@
-//! [`PgCluster`]: a real primary with streaming standbys in a temporary directory, built with
-//! initdb and pg_basebackup, and torn down (immediate shutdown, directory removed) on drop.
+//! [`PgCluster`]: a real primary with streaming standbys in a temporary directory, built the way
+//! PostgreSQL's manual tells users to (initdb, then `pg_basebackup -R` for each standby: no
+//! `application_name`, no `cluster_name`), and torn down (immediate shutdown, directory removed)
+//! on drop.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -26,13 +28,15 @@ pub struct PgOptions {
     /// Number of streaming standbys (`pg2`, `pg3`, ...); 0 gives a lone primary.
     pub standbys: usize,
     /// `synchronous_standby_names` set on the primary (`ALTER SYSTEM`) once every standby streams,
-    /// e.g. `"ANY 1 (pg2, pg3)"`; start waits until one standby is `sync`/`quorum`, so it must name
-    /// one. `None` (the default) keeps replication asynchronous.
+    /// e.g. `"*"` (standbys stream as `walreceiver`, pg_basebackup's default); start waits until
+    /// one standby is `sync`/`quorum`, so it must match one. `None` (the default) keeps
+    /// replication asynchronous.
     pub synchronous_standby_names: Option<String>,
+    /// Leave every replication setting at PostgreSQL's default (`wal_sender_timeout` 60 s,
+    /// `wal_log_hints` off, ...) instead of the failover-friendly ones `lifeline doctor` asks for.
+    pub stock_settings: bool,
     /// Extra postgresql.conf lines (`"key = value"`) for every node, after the harness's own.
     pub extra_conf: Vec<String>,
-    /// Leave `wal_sender_timeout` at PostgreSQL's default (60 s) rather than the harness's 2 s.
-    pub default_wal_sender_timeout: bool,
     /// `ssl = on` on every node with this certificate and key; `None` (the default): no TLS.
     pub tls: Option<CertifiedKey>,
 }
@@ -134,28 +138,26 @@ impl PgCluster {
         &self.password
     }
 
-    /// Waits until `pg_stat_replication` on [`primary`](PgCluster::primary) shows every standby
-    /// as `streaming`; panics at the deadline with the logs of the primary and the stragglers.
+    /// Waits until `pg_stat_replication` on [`primary`](PgCluster::primary) shows as many
+    /// `streaming` standbys as the cluster has (they all stream as `walreceiver` until a failover
+    /// manager names them); panics at the deadline with the logs of the primary and the standbys.
     pub fn wait_streaming(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        let query = "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'";
+        let query = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'";
         loop {
             let streaming = self.primary().try_psql(query).unwrap_or_default();
-            let missing: Vec<&PgNode> = self
-                .standbys()
-                .iter()
-                .filter(|s| !streaming.lines().any(|line| line == s.name))
-                .collect();
-            if missing.is_empty() {
+            if streaming == self.standbys().len().to_string() {
                 return;
             }
             if Instant::now() >= deadline {
-                let logs: String = missing
+                let logs: String = self
+                    .standbys()
                     .iter()
                     .map(|s| format!("\n--- log of {} ---\n{}", s.name, s.log_tail(20)))
                     .collect();
                 self.primary().fail(&format!(
-                    "standbys not streaming after {timeout:?} (streaming: {streaming:?}){logs}"
+                    "{streaming:?} of {} standbys streaming after {timeout:?}{logs}",
+                    self.standbys().len()
                 ));
             }
             thread::sleep(Duration::from_millis(20));
@@ -222,7 +224,8 @@ impl PgCluster {
         ));
     }
 
-    /// pg_basebackup from the primary as `lifeline`, standby configuration, start.
+    /// `pg_basebackup -R` from the primary as `lifeline` (which writes `primary_conninfo` and
+    /// `standby.signal`), its own port and socket directory, start.
     fn init_standby(&self, standby: &PgNode, options: &PgOptions) {
         let primary = self.primary();
         let mut backup = Install::get().command("pg_basebackup", standby.dir());
@@ -237,19 +240,12 @@ impl PgCluster {
             ])
             .arg("-D")
             .arg(&standby.data_dir)
-            .args(["-X", "stream", "-c", "fast", "--no-sync", "-w"])
-            .env("PGPASSWORD", &self.password)
-            .env("PGAPPNAME", format!("{}-basebackup", standby.name));
+            .args(["-R", "-X", "stream", "-c", "fast", "--no-sync", "-w"])
+            .env("PGPASSWORD", &self.password);
         if let Err(e) = exec::run(&mut backup) {
             primary.fail(&format!("pg_basebackup for {} failed: {e}", standby.name));
         }
         append(standby, "postgresql.conf", &node_conf(standby, options));
-        let conninfo = conf::primary_conninfo(primary.port, &self.password, &standby.name);
-        append(standby, "postgresql.auto.conf", &conninfo);
-        let signal = standby.data_dir.join("standby.signal");
-        fs::write(&signal, "")
-            .unwrap_or_else(|e| standby.fail(&format!("cannot write {}: {e}", signal.display())));
-        Install::get().give(&signal);
         standby.start();
     }
 }
@@ -276,7 +272,7 @@ fn node_conf(node: &PgNode, options: &PgOptions) -> String {
     conf::node_conf(
         node.port,
         node.socket_dir(),
-        !options.default_wal_sender_timeout,
+        !options.stock_settings,
         &extra,
     )
 }

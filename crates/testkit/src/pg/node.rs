@@ -20,8 +20,7 @@ const LOG_TAIL_LINES: usize = 40;
 /// One PostgreSQL server, a primary or a streaming standby.
 #[derive(Debug)]
 pub struct PgNode {
-    /// `pg1` for the first primary, then `pg2`, `pg3`, ... for the standbys; also the standby's
-    /// `application_name` in `pg_stat_replication`.
+    /// `pg1` for the first primary, then `pg2`, `pg3`, ... for the standbys.
     pub name: String,
     /// TCP port on 127.0.0.1.
     pub port: u16,
