@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::names::NodeName;
+use crate::time::Timestamp;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -32,4 +33,11 @@ impl Finding {
             fix: fix.into(),
         }
     }
+}
+
+/// One cluster's latest preflight: when it ran and what it found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Preflight {
+    pub checked_at: Timestamp,
+    pub findings: Vec<Finding>,
 }

@@ -23,7 +23,7 @@ mod topology;
 pub use cluster::{Cluster, ClusterNode, NodeFacts, ReplicaView, WalReceiver};
 pub use dsn::{CertCheck, DSN_KEYS, DsnError, DsnProblem, PgDsn, SslMode};
 pub use event::{Event, EventKind, NewEvent};
-pub use finding::Finding;
+pub use finding::{Finding, Preflight};
 pub use health::{Health, OriginHealth, PoolState};
 pub use load_balancer::{
     Cidr, Listener, LoadBalancer, Route, Rule, SessionAffinity, SteeringPolicy, TlsFiles,
