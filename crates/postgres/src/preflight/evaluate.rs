@@ -118,15 +118,13 @@ fn across_nodes(
 
 /// A standby whose WAL receiver does not stream.
 fn replication(node: &NodeName, settings: &NodeSettings, findings: &mut Vec<Finding>) {
-    if !settings.in_recovery {
+    // A receiver the role cannot see counts as streaming; role_not_pg_monitor says why.
+    if settings.streams() {
         return;
     }
     let state = match &settings.receiver {
-        Receiver::Status(status) if status == "streaming" => return,
-        // The role cannot see it; role_not_pg_monitor says so.
-        Receiver::Hidden => return,
         Receiver::Status(status) => format!("its WAL receiver is `{status}`"),
-        Receiver::NotRunning => "no WAL receiver runs".to_string(),
+        _ => "no WAL receiver runs".to_string(),
     };
     findings.push(Finding::new(
         node,

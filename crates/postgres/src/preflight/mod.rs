@@ -80,6 +80,11 @@ pub const ALTERED_PARAMETERS: [&str; 3] = [
     "default_transaction_read_only",
 ];
 
+/// A standby found not streaming is read again after this: longer than PostgreSQL's default
+/// `wal_retrieve_retry_interval` (5 s), the pause before it starts a WAL receiver again (after
+/// a new `primary_conninfo`, say), so that a receiver being restarted is not reported.
+const STREAMING_GRACE: Duration = Duration::from_secs(6);
+
 /// Reads every node of a cluster at once (each bounded by `timeout`) and evaluates what they
 /// said; `check_interval` is the cluster's. A driver for another kind of database returns the
 /// same [`Finding`]s.
@@ -88,11 +93,6 @@ pub async fn preflight(
     check_interval: Duration,
     timeout: Duration,
 ) -> Vec<Finding> {
-    let mut reads = JoinSet::new();
-    for (index, node) in nodes.iter().enumerate() {
-        let mut client = NodeClient::new(node, timeout);
-        reads.spawn(async move { (index, client.read_settings().await) });
-    }
     let mut readings: Vec<(NodeName, NodeReading)> = nodes
         .iter()
         .map(|node| {
@@ -102,11 +102,47 @@ pub async fn preflight(
             )
         })
         .collect();
+    read(nodes, 0..nodes.len(), timeout, &mut readings).await;
+    let lagging: Vec<usize> = (0..nodes.len())
+        .filter(|&index| matches!(&readings[index].1, NodeReading::Read(s) if !s.streams()))
+        .collect();
+    if !lagging.is_empty() {
+        tokio::time::sleep(STREAMING_GRACE).await;
+        read(nodes, lagging, timeout, &mut readings).await;
+    }
+    evaluate(&readings, check_interval)
+}
+
+/// Reads the nodes at `indices` at once into `readings`.
+async fn read(
+    nodes: &[ClusterNode],
+    indices: impl IntoIterator<Item = usize>,
+    timeout: Duration,
+    readings: &mut [(NodeName, NodeReading)],
+) {
+    let mut reads = JoinSet::new();
+    for index in indices {
+        let mut client = NodeClient::new(&nodes[index], timeout);
+        reads.spawn(async move { (index, client.read_settings().await) });
+    }
     while let Some(joined) = reads.join_next().await {
         match joined {
             Ok((index, reading)) => readings[index].1 = reading,
             Err(error) => tracing::error!(%error, "a preflight read failed"),
         }
     }
-    evaluate(&readings, check_interval)
+}
+
+// === impl NodeSettings ===
+
+impl NodeSettings {
+    /// A primary, or a standby whose WAL receiver streams (or may, unseen by the role).
+    fn streams(&self) -> bool {
+        !self.in_recovery
+            || match &self.receiver {
+                Receiver::Status(status) => status == "streaming",
+                Receiver::Hidden => true,
+                Receiver::NotRunning => false,
+            }
+    }
 }
