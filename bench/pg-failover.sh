@@ -10,6 +10,10 @@
 #               defaults (check_interval 1s, failure_threshold 3), Patroni with its defaults
 #               (ttl 30, loop_wait 10, retry_timeout 10) and tuned (ttl 10, loop_wait 1,
 #               retry_timeout 4); asynchronous replication, and SYNC_RUNS runs in synchronous mode.
+#   stock       the cluster exactly as the manual builds it (initdb, `pg_basebackup -R`, every
+#               PostgreSQL setting at its default: no application_name, wal_sender_timeout 60s)
+#               under Lifeline's defaults in synchronous mode, STOCK_RUNS runs, beside Patroni
+#               tuned in synchronous mode (which sets its own parameters).
 #   switchover  `lifeline switchover main` / `patronictl switchover --force` with the writer
 #               running: the longest gap between two acknowledged writes around it.
 #   rto         ... each run's "seconds" counts from the kill to the first ack on a connection
@@ -19,7 +23,8 @@
 #               postmaster is restarted in place; Lifeline has no agent on the node): what each
 #               tool did, promoted with N lost, or refused and why (Lifeline's failover_refused).
 #
-#   bench/pg-failover.sh                      # RUNS=5 SYNC_RUNS=1 TUNED=1 TRAP=1
+#   bench/pg-failover.sh                      # RUNS=5 SYNC_RUNS=1 STOCK_RUNS=5 TUNED=1 TRAP=1
+#   SCENARIOS=stock bench/pg-failover.sh      # the standard-built synchronous cluster only
 #   RUNS=3 TUNED=0 bench/pg-failover.sh
 #   PATRONI=0 bench/pg-failover.sh            # the Lifeline side only
 set -euo pipefail
@@ -27,11 +32,12 @@ cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-5}
 SYNC_RUNS=${SYNC_RUNS:-1}
+STOCK_RUNS=${STOCK_RUNS:-$RUNS}
 SWITCHOVER_RUNS=${SWITCHOVER_RUNS:-$RUNS}
 TUNED=${TUNED:-1}
 TRAP=${TRAP:-1}
 PATRONI=${PATRONI:-1}
-SCENARIOS=${SCENARIOS:-"rto sync switchover trap"}
+SCENARIOS=${SCENARIOS:-"rto sync stock switchover trap"}
 KEEP=${KEEP:-0} # 1: keep every run's directory (logs, acks) and print where
 TRAP_AFTER=${TRAP_AFTER:-9}
 BASE_PORT=${BASE_PORT:-25400}
@@ -143,9 +149,9 @@ psql_at() { # dir port sql
   as_pg "$PG_BIN/psql" -X -Atq -v ON_ERROR_STOP=1 -h "$1" -p "$2" -U postgres -d postgres -c "$3"
 }
 
-# Standbys streaming from a primary: named members only, since pg_basebackup's own WAL stream
-# (-X stream) shows as `streaming` too while a standby is still being copied.
-STREAMING_SQL="SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name ~ '^pg[0-9]+\$'"
+# Standbys streaming from a primary (as `walreceiver`, or under their node names), but not
+# pg_basebackup's own WAL stream (-X stream), which shows as `streaming` while a standby is copied.
+STREAMING_SQL="SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name NOT LIKE '%basebackup%'"
 wait_streaming() { # socket_dir port count -> waits until COUNT standbys stream from it
   local deadline=$((SECONDS + 60)) n
   while :; do
@@ -181,8 +187,9 @@ wait_ack_after() { # t timeout_s [--any] -> 0 once a write was acknowledged afte
 
 # === Lifeline's cluster ===
 
-# initdb, pg_basebackup -R -X stream: the same cluster as crates/testkit/src/pg.
-node_conf() { # port socket_dir
+# initdb, pg_basebackup -R -X stream: the same cluster as crates/testkit/src/pg, built as the
+# manual says (standbys stream as `walreceiver`; Lifeline names them itself).
+node_conf() { # port socket_dir stock(0|1)
   cat <<EOF
 
 # --- bench/pg-failover.sh (as crates/testkit/src/pg/conf.rs) ---
@@ -191,18 +198,16 @@ port = $1
 unix_socket_directories = '$2'
 max_connections = 50
 shared_buffers = '16MB'
-wal_level = replica
+logging_collector = off
+log_line_prefix = '%m [%p] %q%a '
+EOF
+  [ "$3" = 1 ] || cat <<EOF
 wal_log_hints = on
-max_wal_senders = 10
-max_replication_slots = 10
-hot_standby = on
 wal_keep_size = '64MB'
 wal_sender_timeout = '2s'
 wal_receiver_timeout = '2s'
 wal_receiver_status_interval = '1s'
 wal_retrieve_retry_interval = '200ms'
-logging_collector = off
-log_line_prefix = '%m [%p] %q%a '
 EOF
 }
 
@@ -210,8 +215,8 @@ pg_start() { # node_dir
   as_pg "$PG_BIN/pg_ctl" start -w -t 60 -s -D "$1/data" -l "$1/postgres.log" >/dev/null
 }
 
-lifeline_cluster() {
-  local i dir p1=${L_PG[0]}
+lifeline_cluster() { # stock(0|1)
+  local i dir p1=${L_PG[0]} stock=${1:-0}
   for i in 1 2 3; do
     mkdir -p "$run_dir/pg$i"
     chown "$owner" "$run_dir/pg$i"
@@ -219,18 +224,15 @@ lifeline_cluster() {
   dir=$run_dir/pg1
   as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -E UTF8 --locale=C --auth-local=trust \
     --auth-host=scram-sha-256 --no-sync --no-instructions >"$dir/initdb.log" 2>&1
-  node_conf "$p1" "$dir" >>"$dir/data/postgresql.conf"
+  node_conf "$p1" "$dir" "$stock" >>"$dir/data/postgresql.conf"
   printf 'local all all trust\nlocal replication all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost replication all 127.0.0.1/32 scram-sha-256\n' >"$dir/data/pg_hba.conf"
   pg_start "$dir"
   psql_at "$dir" "$p1" "CREATE ROLE lifeline WITH LOGIN REPLICATION SUPERUSER PASSWORD '$PG_PASSWORD'"
   for i in 2 3; do
     dir=$run_dir/pg$i
-    as_pg env PGPASSWORD="$PG_PASSWORD" PGAPPNAME="pg$i-basebackup" "$PG_BIN/pg_basebackup" \
-      -h 127.0.0.1 -p "$p1" -U lifeline -D "$dir/data" -X stream -c fast --no-sync -w
-    node_conf "${L_PG[$((i - 1))]}" "$dir" >>"$dir/data/postgresql.conf"
-    printf "primary_conninfo = 'host=127.0.0.1 port=%s user=lifeline password=%s application_name=pg%s'\n" \
-      "$p1" "$PG_PASSWORD" "$i" >>"$dir/data/postgresql.auto.conf"
-    as_pg touch "$dir/data/standby.signal"
+    as_pg env PGPASSWORD="$PG_PASSWORD" "$PG_BIN/pg_basebackup" \
+      -h 127.0.0.1 -p "$p1" -U lifeline -D "$dir/data" -R -X stream -c fast --no-sync -w
+    node_conf "${L_PG[$((i - 1))]}" "$dir" "$stock" >>"$dir/data/postgresql.conf"
   done
   pg_start "$run_dir/pg2" &
   local started=$!
@@ -275,11 +277,11 @@ lifeline_wait_sync() { # Lifeline's synchronous_mode sets synchronous_standby_na
 
 L_DSN="host=127.0.0.1 port=$L_WRITER user=lifeline password=$PG_PASSWORD dbname=postgres"
 
-lifeline_setup() { # sync
+lifeline_setup() { # sync stock
   run_dir=$work/run-$((++run_seq))
   mkdir -p "$run_dir"
   chown "$owner" "$run_dir"
-  lifeline_cluster && lifeline_start "$1" && lifeline_wait_healthy &&
+  lifeline_cluster "${2:-0}" && lifeline_start "$1" && lifeline_wait_healthy &&
     { [ "$1" = 0 ] || lifeline_wait_sync; }
 }
 
@@ -496,10 +498,11 @@ row() { # run tool scenario value lost acked primary notes...
   printf '%-4s %-16s %-11s %9s %11s  %-8s %s\n' "$@"
 }
 
-lifeline_rto() { # run sync
+lifeline_rto() { # run sync stock
   local mode=async r
   [ "$2" = 1 ] && mode=sync
-  if ! lifeline_setup "$2"; then
+  [ "${3:-0}" = 1 ] && mode=$mode-stock
+  if ! lifeline_setup "$2" "${3:-0}"; then
     row "$1" "lifeline" "rto-$mode" fail - - "setup failed (see above)"
     [ -f "$run_dir/lifeline.log" ] && show_lifeline_trouble
     teardown
@@ -510,7 +513,7 @@ lifeline_rto() { # run sync
   measure_kill lifeline "$run_dir/pg1"
   row "$1" "lifeline" "rto-$mode" "$rto" "$lost/$acked" "$primary" "epoch $(l_status epoch), state $(l_status state)"
   echo "rto-$mode lifeline $rto $lost $acked" >>"$rows"
-  if [ "$rto" = none ] || { [ "$mode" = sync ] && [ "$lost" != 0 ]; }; then show_lifeline_trouble; fi
+  if [ "$rto" = none ] || { [ "$2" = 1 ] && [ "$lost" != 0 ]; }; then show_lifeline_trouble; fi
   teardown
 }
 
@@ -670,6 +673,7 @@ fi
 has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 has rto || RUNS=0
 has sync || SYNC_RUNS=0
+has stock || STOCK_RUNS=0
 has switchover || SWITCHOVER_RUNS=0
 has trap || TRAP=0
 run_seq=0
@@ -677,7 +681,7 @@ run_seq=0
 printf 'PostgreSQL 15, 1 primary + 2 standbys; writer: 1 row per transaction every 10 ms through the endpoint\n'
 printf 'Lifeline defaults (check_interval 1s, failure_threshold 3); Patroni defaults (ttl 30, loop_wait 10, retry_timeout 10)%s\n' \
   "$([ "$TUNED" = 1 ] && echo ' and tuned (ttl 10, loop_wait 1, retry_timeout 4)')"
-printf 'RUNS=%s SYNC_RUNS=%s SWITCHOVER_RUNS=%s, interleaved, each on a fresh cluster\n\n' "$RUNS" "$SYNC_RUNS" "$SWITCHOVER_RUNS"
+printf 'RUNS=%s SYNC_RUNS=%s STOCK_RUNS=%s SWITCHOVER_RUNS=%s, interleaved, each on a fresh cluster\n\n' "$RUNS" "$SYNC_RUNS" "$STOCK_RUNS" "$SWITCHOVER_RUNS"
 row run tool scenario "seconds" "lost/acked" primary notes
 started=$SECONDS
 for run in $(seq 1 "$RUNS"); do
@@ -690,6 +694,10 @@ done
 for run in $(seq 1 "$SYNC_RUNS"); do
   lifeline_rto "$run" 1
   [ "$patroni_ok" = 1 ] && patroni_rto "$run" default 1
+done
+for run in $(seq 1 "$STOCK_RUNS"); do
+  lifeline_rto "$run" 1 1
+  [ "$patroni_ok" = 1 ] && patroni_rto "$run" tuned 1
 done
 for run in $(seq 1 "$SWITCHOVER_RUNS"); do
   lifeline_switchover "$run"
@@ -718,7 +726,7 @@ def fmt(x, unit="s"):
     return "-" if x is None else f"{x:.2f}{unit}"
 print()
 tools = ["lifeline", "patroni-default", "patroni-tuned", "patroni"]
-for scenario, label in (("rto-async", "RTO, async"), ("rto-sync", "RTO, sync"), ("switchover", "switchover pause")):
+for scenario, label in (("rto-async", "RTO, async"), ("rto-sync", "RTO, sync"), ("rto-sync-stock", "RTO, sync, stock"), ("switchover", "switchover pause")):
     line = []
     meds = {}
     for tool in tools:
@@ -736,6 +744,15 @@ for scenario, label in (("rto-async", "RTO, async"), ("rto-sync", "RTO, sync"), 
     for tool, m in meds.items():
         if tool != "lifeline" and m and meds.get("lifeline"):
             print(f"  ratio lifeline/{tool}: {meds['lifeline'] / m:.2f}")
+stock = med(values("rto-sync-stock", "lifeline", 2))
+patroni_sync = med(values("rto-sync", "patroni-tuned", 2))
+if stock and patroni_sync:
+    print(f"  ratio lifeline (stock cluster, sync)/patroni-tuned (sync): {stock / patroni_sync:.2f}")
+stock_lost = values("rto-sync-stock", "lifeline", 3)
+if count("rto-sync-stock", "lifeline"):
+    print(f"goals on the standard-built synchronous cluster: median RTO < 2s: "
+          f"{'met' if stock is not None and stock < 2 else 'NOT met'}; "
+          f"0 lost in every run: {'met' if len(stock_lost) == count('rto-sync-stock', 'lifeline') and max(stock_lost) == 0 else 'NOT met'}")
 rto = med(values("rto-async", "lifeline", 2))
 sync_lost = values("rto-sync", "lifeline", 3)
 pause = med(values("switchover", "lifeline", 2))
