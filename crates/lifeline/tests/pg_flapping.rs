@@ -89,7 +89,10 @@ async fn a_standby_stopped_and_continued_every_second_moves_the_synchronous_set_
     // Neither do the readers and the cluster's state follow every flap.
     let states = setup.events("cluster_state_changed").await;
     let flipped = &states[states_before..];
-    assert!(flipped.len() <= 2, "the cluster state flapped: {flipped:#?}");
+    assert!(
+        flipped.len() <= 2,
+        "the cluster state flapped: {flipped:#?}"
+    );
     assert!(history.acknowledged.iter().any(|id| *id <= before));
     assert!(history.acknowledged.iter().any(|id| *id > after));
     let primary = setup.status().await["primary"]

@@ -4,10 +4,14 @@
 //!
 //! - `query`: the one statement that reads a node's [`NodeSettings`], and reaching the node.
 //! - `evaluate`: pure, from what every node said to findings (per node, and across nodes:
-//!   several primaries, timelines that disagree).
+//!   several primaries, timelines that disagree); `rights`: the role's part of it.
 
 mod evaluate;
 mod query;
+mod rights;
+
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
