@@ -1,4 +1,4 @@
-//! From what every node of a cluster said to [`Finding`]s: pure, so every rule is tested here.
+//! From what every node of a cluster said to [`Finding`]s: pure, tested in `tests.rs`.
 //! Findings come node by node in the cluster's order; for each node, reachability first, then
 //! what disagrees across nodes, replication, settings, and the role's rights.
 
