@@ -44,8 +44,8 @@ pub struct AdminState {
     pub topology: Arc<ArcSwap<Topology>>,
     /// Requests for the daemon (reload, ...).
     pub commands: mpsc::Sender<AdminCommand>,
-    /// The PostgreSQL clusters' managers.
-    pub clusters: Vec<ClusterHandle>,
+    /// The PostgreSQL clusters' managers; a reload swaps in the new set.
+    pub clusters: Arc<ArcSwap<Vec<ClusterHandle>>>,
     /// Each cluster's latest preflight, refreshed by the daemon (`GET /failover/health`).
     pub preflight: PreflightResults,
 }

@@ -219,12 +219,13 @@ async fn reload_and_sigterm_keep_in_flight_requests() {
     // A reload that adds b while a slow request is in flight.
     let slow_url = format!("{}slow", setup.url);
     let slow = tokio::spawn(async move { get_origin(&slow_url).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    a.wait_in_flight().await;
     let config =
         lb_config(&[&a, &b], &c, "200ms", "").replace("{lb}", &format!("127.0.0.1:{}", setup.port));
     setup.daemon.write_config(&config);
     let (code, body) = setup.daemon.post("/reload", Some(TOKEN)).await;
     assert_eq!(code, 200, "{body}");
+    assert_eq!(a.in_flight().await, 1, "the request spans the reload");
     assert_eq!(
         slow.await.unwrap(),
         (200, Some("a".to_string())),
@@ -240,7 +241,12 @@ async fn reload_and_sigterm_keep_in_flight_requests() {
     b.behave(200, Duration::from_millis(800)).await;
     let slow_url = format!("{}slow", setup.url);
     let slow = tokio::spawn(async move { get_origin(&slow_url).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait::until(
+        "the slow request to reach a or b",
+        Duration::from_secs(5),
+        || async { (a.in_flight().await + b.in_flight().await > 0).then_some(()) },
+    )
+    .await;
     let status = setup.daemon.terminate();
     assert_eq!(slow.await.unwrap().0, 200, "drained, not cut");
     assert_eq!(status.code(), Some(0));

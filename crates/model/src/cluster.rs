@@ -9,7 +9,8 @@ use serde::Serialize;
 use crate::dsn::PgDsn;
 use crate::names::{ClusterName, NodeName};
 
-#[derive(Clone, Debug)]
+/// Equality compares every setting (passwords included), so a reload sees any change.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Cluster {
     pub name: ClusterName,
     pub nodes: Vec<ClusterNode>,
@@ -49,7 +50,7 @@ impl Cluster {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ClusterNode {
     pub name: NodeName,
     pub dsn: PgDsn,

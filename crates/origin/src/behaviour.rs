@@ -66,8 +66,12 @@ impl Behaviour {
 
     /// `{"status":200,"delay_ms":0,"body":null}`.
     pub(crate) fn to_json(&self) -> String {
+        self.to_value().to_string()
+    }
+
+    pub(crate) fn to_value(&self) -> serde_json::Value {
         let delay_ms = u64::try_from(self.delay.as_millis()).unwrap_or(u64::MAX);
-        json!({ "status": self.status, "delay_ms": delay_ms, "body": self.body }).to_string()
+        json!({ "status": self.status, "delay_ms": delay_ms, "body": self.body })
     }
 
     pub(crate) fn is_healthy(&self) -> bool {

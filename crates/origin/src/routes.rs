@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -18,6 +19,25 @@ pub(crate) struct OriginState {
     name: String,
     served_by: HeaderValue,
     behaviour: ArcSwap<Behaviour>,
+    /// Catch-all requests being answered now (`GET /_control` shows it), so that a test can
+    /// wait until a request has arrived instead of sleeping.
+    in_flight: AtomicUsize,
+}
+
+/// Counts one request in flight while it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 // === impl OriginState ===
@@ -30,6 +50,7 @@ impl OriginState {
             name,
             served_by,
             behaviour: ArcSwap::from_pointee(behaviour),
+            in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -41,7 +62,9 @@ impl OriginState {
         let mut response = match (request.method(), request.uri().path()) {
             (&Method::POST, "/_control") => self.control(request.uri().query().unwrap_or("")),
             (&Method::GET, "/_control") => {
-                json_response(StatusCode::OK, self.behaviour.load().to_json())
+                let mut view = self.behaviour.load().to_value();
+                view["in_flight"] = self.in_flight.load(Ordering::SeqCst).into();
+                json_response(StatusCode::OK, view.to_string())
             }
             (_, "/health") => self.health(&request).await,
             (_, "/redirect") => {
@@ -101,6 +124,7 @@ impl OriginState {
 
     /// The catch-all: reads and discards the request body, then names the origin.
     async fn echo(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let _counted = InFlight::new(&self.in_flight);
         self.delay().await;
         let mut body = request.into_body();
         while let Some(frame) = body.frame().await {

@@ -222,3 +222,35 @@ async fn serve_answers_with_defaults() {
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn control_counts_the_requests_in_flight() {
+    let behaviour = Behaviour {
+        delay: Duration::from_secs(30),
+        ..Behaviour::default()
+    };
+    let origin = start("epsilon", behaviour).await;
+    let base = format!("http://{}", origin.addr);
+    let in_flight = || async {
+        let current = send(Method::GET, format!("{base}/_control")).await;
+        let view: serde_json::Value = serde_json::from_str(&current.body).unwrap();
+        view["in_flight"].as_u64().unwrap()
+    };
+    assert_eq!(in_flight().await, 0);
+    let slow = tokio::spawn(send(Method::GET, format!("{base}/slow")));
+    let started = Instant::now();
+    while in_flight().await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // A request cut short is no longer counted.
+    slow.abort();
+    let started = Instant::now();
+    while in_flight().await != 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "still counted");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -19,8 +19,9 @@ use crate::{open, tunnel};
 pub(crate) struct Endpoint {
     /// `cluster/role`, as in logs and metric labels: `main/writer`.
     pub(crate) name: Arc<str>,
-    /// How long a new connection waits while the route holds before it is closed.
-    pub(crate) wait: Duration,
+    /// How long a new connection waits while the route holds before it is closed; a reload
+    /// can change it, and a connection that starts waiting reads it then.
+    wait: watch::Receiver<Duration>,
     pub(crate) metrics: EndpointMetrics,
     /// Whose turn it is among the route's backends; one step per connection.
     turn: AtomicUsize,
@@ -29,13 +30,17 @@ pub(crate) struct Endpoint {
 // === impl Endpoint ===
 
 impl Endpoint {
-    pub(crate) fn new(name: &str, wait: Duration, metrics: &TcpMetrics) -> Self {
+    pub(crate) fn new(name: &str, wait: watch::Receiver<Duration>, metrics: &TcpMetrics) -> Self {
         Self {
             name: Arc::from(name),
             wait,
             metrics: metrics.endpoint(name),
             turn: AtomicUsize::new(0),
         }
+    }
+
+    pub(crate) fn wait(&self) -> Duration {
+        *self.wait.borrow()
     }
 
     pub(crate) fn next_turn(&self) -> usize {

@@ -38,7 +38,8 @@ pub(crate) async fn open(
     route: &mut watch::Receiver<Arc<Route>>,
 ) -> Option<Opened> {
     let name = &*endpoint.name;
-    let deadline = Instant::now() + endpoint.wait;
+    let wait = endpoint.wait();
+    let deadline = Instant::now() + wait;
     loop {
         let current = match timeout_at(deadline, route.wait_for(|route| !route.is_hold())).await {
             Ok(Ok(current)) => Arc::clone(&current),
@@ -55,7 +56,7 @@ pub(crate) async fn open(
                 tracing::debug!(
                     endpoint = name,
                     %peer,
-                    wait = ?endpoint.wait,
+                    wait = ?wait,
                     "held longer than the wait; connection closed"
                 );
                 return None;
@@ -159,7 +160,7 @@ mod tests {
 
     fn endpoint() -> Endpoint {
         let metrics = TcpMetrics::register(&mut Registry::default());
-        Endpoint::new("main/writer", WAIT, &metrics)
+        Endpoint::new("main/writer", watch::channel(WAIT).1, &metrics)
     }
 
     fn peer() -> SocketAddr {
@@ -198,5 +199,17 @@ mod tests {
         assert!(open(&endpoint, peer(), &mut route).await.is_none());
         assert_eq!(started.elapsed(), Duration::ZERO);
         assert_eq!(endpoint.metrics.wait_timeouts.get(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_waits_as_long_as_the_wait_said_when_it_started() {
+        let metrics = TcpMetrics::register(&mut Registry::default());
+        let (set_wait, wait) = watch::channel(WAIT);
+        let endpoint = Endpoint::new("main/writer", wait, &metrics);
+        set_wait.send_replace(Duration::from_secs(3));
+        let (_publisher, mut route) = watch::channel(hold());
+        let started = Instant::now();
+        assert!(open(&endpoint, peer(), &mut route).await.is_none());
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
     }
 }

@@ -21,13 +21,14 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// and closes every connection, waiting or proxied, before it returns.
 ///
 /// A new connection goes to a backend of the current `route`, round-robin; while the route
-/// holds (no backends) it waits at most `wait` for one. Fails only when the listener has no
+/// holds (no backends) it waits at most `wait` (its value when the connection starts waiting)
+/// for one. Fails only when the listener has no
 /// local address; accept errors are logged and the loop goes on.
 pub async fn serve(
     name: &str,
     listener: TcpListener,
     route: watch::Receiver<Arc<Route>>,
-    wait: Duration,
+    wait: watch::Receiver<Duration>,
     metrics: TcpMetrics,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {

@@ -75,6 +75,32 @@ impl OriginProcess {
         );
     }
 
+    /// Requests it is answering now (its `GET /_control` counts them).
+    pub async fn in_flight(&self) -> u64 {
+        let url = format!("http://127.0.0.1:{}/_control", self.port);
+        let view: serde_json::Value = crate::http::client()
+            .get(url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach origin {}: {e}", self.name))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("origin {} answered no JSON: {e}", self.name));
+        view["in_flight"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no in_flight in {view}"))
+    }
+
+    /// Waits until a request is in flight on it: it has arrived and is not answered yet.
+    pub async fn wait_in_flight(&self) {
+        crate::wait::until(
+            &format!("a request in flight on {}", self.name),
+            Duration::from_secs(5),
+            || async { (self.in_flight().await > 0).then_some(()) },
+        )
+        .await;
+    }
+
     /// `kill -9`: the port closes at once.
     pub fn kill9(&mut self) {
         let mut child = self

@@ -44,23 +44,21 @@ fn per_cluster(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let clusters: Vec<Value> = selected(state, q.cluster.as_deref())?
-        .into_iter()
+        .iter()
         .map(view)
         .collect();
     Ok(Json(json!({ "clusters": clusters })))
 }
 
-fn selected<'a>(
-    state: &'a AdminState,
-    name: Option<&str>,
-) -> Result<Vec<&'a ClusterHandle>, ApiError> {
+/// The clusters running now (a reload may replace them), all or the one named.
+fn selected(state: &AdminState, name: Option<&str>) -> Result<Vec<ClusterHandle>, ApiError> {
+    let clusters = state.clusters.load();
     match name {
-        None => Ok(state.clusters.iter().collect()),
-        Some(name) => state
-            .clusters
+        None => Ok(clusters.to_vec()),
+        Some(name) => clusters
             .iter()
             .find(|c| c.name.as_str() == name)
-            .map(|c| vec![c])
+            .map(|c| vec![c.clone()])
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::NOT_FOUND,
@@ -159,7 +157,7 @@ pub(super) async fn trigger(
     body: Result<Json<TriggerBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(body) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
-    let cluster = selected(&state, Some(&body.cluster))?[0];
+    let cluster = selected(&state, Some(&body.cluster))?.remove(0);
     let started = cluster
         .failover(body.target.map(|t| NodeName::new(t.as_str())), body.force)
         .await
@@ -180,7 +178,7 @@ pub(super) async fn switchover(
             "a switchover cannot be forced; use /failover/trigger",
         ));
     }
-    let cluster = selected(&state, Some(&body.cluster))?[0];
+    let cluster = selected(&state, Some(&body.cluster))?.remove(0);
     let started = cluster
         .switchover(body.target.map(|t| NodeName::new(t.as_str())))
         .await

@@ -38,6 +38,7 @@ pub(super) async fn health(State(state): State<AdminState>) -> (StatusCode, Json
         .collect();
     let clusters: BTreeMap<_, _> = state
         .clusters
+        .load()
         .iter()
         .map(|c| (c.name.to_string(), c.status.load().state.as_str()))
         .collect();

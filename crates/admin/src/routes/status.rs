@@ -12,6 +12,7 @@ pub(super) async fn status(State(state): State<AdminState>) -> impl IntoResponse
         serde_json::to_value(&*state.controller.status.load_full()).unwrap_or_default();
     let clusters: Vec<serde_json::Value> = state
         .clusters
+        .load()
         .iter()
         .map(|c| serde_json::to_value(&*c.status.load_full()).unwrap_or_default())
         .collect();

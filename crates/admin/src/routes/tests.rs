@@ -113,7 +113,7 @@ async fn fixture(token: Option<&str>) -> Fixture {
         registry: Arc::new(registry),
         topology: Arc::new(ArcSwap::new(topology)),
         commands: commands_tx,
-        clusters: Vec::new(),
+        clusters: Arc::default(),
         preflight: PreflightResults::default(),
     };
     Fixture {

@@ -1,6 +1,6 @@
 //! Seed 004's six `failover_*` metrics, verbatim, with a `cluster` label.
 
-use lifeline_model::Cluster;
+use lifeline_model::{Cluster, NodeName};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -84,6 +84,26 @@ impl ClusterMetrics {
 
     pub(super) fn recovered(&self, cluster: &Cluster) {
         self.recoveries.get_or_create(&Self::labels(cluster)).inc();
+    }
+
+    /// Drops the gauges of nodes a reload removed: nothing reports a node Lifeline no longer
+    /// watches. Counters stay: they only grow.
+    pub fn forget_nodes(&self, cluster: &Cluster, nodes: &[NodeName]) {
+        for node in nodes {
+            self.standby_healthy.remove(&StandbyLabels {
+                cluster: cluster.name.to_string(),
+                standby: node.to_string(),
+            });
+        }
+    }
+
+    /// Drops the gauges of a cluster a reload removed.
+    pub fn forget_cluster(&self, cluster: &Cluster) {
+        let labels = Self::labels(cluster);
+        self.state.remove(&labels);
+        self.primary_healthy.remove(&labels);
+        let nodes: Vec<NodeName> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+        self.forget_nodes(cluster, &nodes);
     }
 
     /// Sets the gauges from the state (and makes the counters appear at 0).

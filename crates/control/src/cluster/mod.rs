@@ -17,10 +17,10 @@ mod sync;
 
 pub use decide::{ActionResult, ClusterAction, ClusterInput, decide};
 pub use metrics::ClusterMetrics;
-pub use runtime::{ClusterHandle, ClusterManager, ClusterRoutes};
+pub use runtime::{ClusterHandle, ClusterManager, ClusterRoutes, RetireCheck};
 pub use select::{Plan, plan_request};
 pub use state::{ClusterHealth, ClusterRecord, ClusterState, NodeState, SyncSet};
-pub use status::{ClusterStatus, NodeStatus};
+pub use status::{ClusterSettings, ClusterStatus, NodeStatus};
 pub use sync::sync_value;
 
 #[cfg(test)]

@@ -38,6 +38,9 @@ pub struct ClusterRoutes {
     pub readers: Vec<(NodeName, String)>,
 }
 
+/// Whether a manager may stop for a reload, judged on its status at a quiet moment.
+pub type RetireCheck = Box<dyn FnOnce(&ClusterStatus) -> Result<(), String> + Send>;
+
 enum Command {
     Request {
         target: Option<NodeName>,
@@ -45,6 +48,17 @@ enum Command {
         switchover_only: bool,
         reply: oneshot::Sender<Result<String, String>>,
     },
+    Retire {
+        check: RetireCheck,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// What the manager does with a command.
+enum Handled {
+    Input(Box<ClusterInput>),
+    Done,
+    Retire(oneshot::Sender<Result<(), String>>),
 }
 
 /// What the rest of the daemon holds of a running cluster.
@@ -72,6 +86,23 @@ impl ClusterHandle {
     /// Checks every node now instead of at its next interval.
     pub fn check_now(&self) {
         self.check_now.notify_waiters();
+    }
+
+    /// Stops the manager between two decisions, when no failover, switchover, unfence or
+    /// rejoin runs and `check` accepts its status then; its endpoints keep the last route.
+    /// `Ok` once it has stopped, its actions ended and its writes are stored (so that a
+    /// successor resumes from them), or if it had already stopped.
+    pub async fn retire(&self, check: RetireCheck) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Retire { check, reply })
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+        answer.await.unwrap_or(Ok(()))
     }
 
     async fn request(
@@ -105,6 +136,8 @@ pub struct ClusterManager {
     check_now: Arc<Notify>,
     commands: mpsc::Receiver<Command>,
     inputs: (mpsc::Sender<ClusterInput>, mpsc::Receiver<ClusterInput>),
+    failovers: u64,
+    last_failover: Option<Timestamp>,
 }
 
 impl ClusterManager {
@@ -144,8 +177,25 @@ impl ClusterManager {
             check_now,
             commands,
             inputs: mpsc::channel(256),
+            failovers: 0,
+            last_failover: None,
         };
         Ok((manager, handle))
+    }
+
+    /// Goes on counting failovers from a predecessor's status (a reload restarts a manager).
+    pub fn carry_over(&mut self, previous: &ClusterStatus) {
+        self.failovers = previous.failover_count;
+        self.last_failover = previous.last_failover_time;
+        self.publish_status();
+    }
+
+    fn publish_status(&self) {
+        self.status.store(Arc::new(ClusterStatus::of(
+            &self.state,
+            self.failovers,
+            self.last_failover,
+        )));
     }
 
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
@@ -161,15 +211,14 @@ impl ClusterManager {
             ));
         }
         let mut actions = JoinSet::new();
-        let mut failovers = 0u64;
-        let mut last_failover = None;
-        loop {
+        let retired = loop {
             let input = tokio::select! {
                 biased;
-                () = &mut shutdown => break,
+                () = &mut shutdown => break None,
                 Some(command) = self.commands.recv() => match self.command(command) {
-                    Some(input) => input,
-                    None => continue,
+                    Handled::Input(input) => *input,
+                    Handled::Done => continue,
+                    Handled::Retire(reply) => break Some(reply),
                 },
                 Some(input) = self.inputs.1.recv() => input,
                 Some(joined) = actions.join_next(), if !actions.is_empty() => {
@@ -193,8 +242,8 @@ impl ClusterManager {
                         lifeline_model::EventKind::FailoverCompleted
                             | lifeline_model::EventKind::SwitchoverCompleted
                     ) {
-                        failovers += 1;
-                        last_failover = Some(now);
+                        self.failovers += 1;
+                        self.last_failover = Some(now);
                         self.metrics.failed_over(self.state.cluster());
                     }
                     if event.kind == lifeline_model::EventKind::NodeUp {
@@ -203,25 +252,52 @@ impl ClusterManager {
                 }
                 self.carry_out(action, &mut actions);
             }
-            self.metrics.observe(&self.state);
-            self.status.store(Arc::new(ClusterStatus::of(
-                &self.state,
-                failovers,
-                last_failover,
-            )));
-        }
+            // Before every node answered once the gauges would say "down" for nodes merely
+            // not checked yet (after a start or a reload).
+            if self.state.nodes().iter().all(|n| n.last_check.is_some()) {
+                self.metrics.observe(&self.state);
+            }
+            self.publish_status();
+        };
         probers.abort_all();
         actions.abort_all();
+        if retired.is_some() {
+            // No action of this manager may still run when its successor starts.
+            while actions.join_next().await.is_some() {}
+            while probers.join_next().await.is_some() {}
+        }
         self.recorder.flush().await;
+        if let Some(reply) = retired
+            && reply.send(Ok(())).is_err()
+        {
+            tracing::debug!("retire requester went away");
+        }
     }
 
-    fn command(&mut self, command: Command) -> Option<ClusterInput> {
-        let Command::Request {
-            target,
-            force,
-            switchover_only,
-            reply,
-        } = command;
+    fn command(&mut self, command: Command) -> Handled {
+        let (target, force, switchover_only, reply) = match command {
+            Command::Request {
+                target,
+                force,
+                switchover_only,
+                reply,
+            } => (target, force, switchover_only, reply),
+            Command::Retire { check, reply } => {
+                let verdict = self.busy().map_or_else(
+                    || check(&self.status.load()),
+                    |why| Err(format!("{why}; reload again when it is done")),
+                );
+                return match verdict {
+                    Ok(()) => Handled::Retire(reply),
+                    Err(why) => {
+                        if reply.send(Err(why)).is_err() {
+                            tracing::debug!("retire requester went away");
+                        }
+                        Handled::Done
+                    }
+                };
+            }
+        };
         let planned =
             plan_request(&self.state, target.as_ref(), force, Timestamp::now()).and_then(|plan| {
                 match plan {
@@ -250,7 +326,22 @@ impl ClusterManager {
         if reply.send(answer).is_err() {
             tracing::debug!("failover requester went away");
         }
-        planned.ok().map(ClusterInput::Start)
+        planned.ok().map_or(Handled::Done, |plan| {
+            Handled::Input(Box::new(ClusterInput::Start(plan)))
+        })
+    }
+
+    /// What would be cut short if the manager stopped now.
+    fn busy(&self) -> Option<&'static str> {
+        if self.state.in_progress() {
+            Some("a failover or switchover is running")
+        } else if !self.state.unfencing.is_empty() {
+            Some("an old primary is being unfenced")
+        } else if self.state.rejoins.iter().any(|r| r.finished.is_none()) {
+            Some("the rejoin command is running")
+        } else {
+            None
+        }
     }
 
     fn carry_out(&mut self, action: ClusterAction, tasks: &mut JoinSet<()>) {

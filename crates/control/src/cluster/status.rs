@@ -18,10 +18,28 @@ pub struct ClusterStatus {
     pub failover_count: u64,
     pub last_failover_time: Option<Timestamp>,
     pub needs_rejoin: Vec<NodeName>,
+    /// The `[[cluster]]` settings this manager runs with (a reload restarts it with new ones).
+    pub settings: ClusterSettings,
     /// Synchronous mode: the standbys Lifeline set in `synchronous_standby_names`, each
     /// streaming under its node name (empty: commits are acknowledged without a standby).
     pub synchronous_standbys: Vec<NodeName>,
     pub nodes: Vec<NodeStatus>,
+}
+
+/// `[[cluster]]`'s thresholds and switches as the manager runs them; durations in ms.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterSettings {
+    pub check_interval_ms: u64,
+    pub failure_threshold: u32,
+    pub rise: u32,
+    pub maximum_lag_on_failover: u64,
+    pub primary_silence_ms: u64,
+    pub synchronous_mode: bool,
+    pub synchronous_mode_strict: bool,
+    pub auto_failover: bool,
+    pub writer_wait_ms: u64,
+    /// Whether a rejoin command is set (the command itself may hold a secret).
+    pub rejoin_command: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -29,6 +47,8 @@ pub struct NodeStatus {
     pub name: NodeName,
     /// `host=... port=... user=... password=*** dbname=...`: never the password.
     pub dsn: String,
+    pub priority: u32,
+    pub no_failover: bool,
     /// `primary`, `standby`, `needs_rejoin` or `unknown`.
     pub role: &'static str,
     pub healthy: bool,
@@ -81,6 +101,8 @@ impl ClusterStatus {
                 NodeStatus {
                     name: node.name.clone(),
                     dsn: node.dsn.to_string(),
+                    priority: node.priority,
+                    no_failover: node.no_failover,
                     role,
                     healthy: live.healthy,
                     last_health_check: live.last_check,
@@ -116,6 +138,18 @@ impl ClusterStatus {
             failover_count,
             last_failover_time,
             needs_rejoin: state.record().retired.clone(),
+            settings: ClusterSettings {
+                check_interval_ms: millis(cluster.check_interval),
+                failure_threshold: cluster.failure_threshold,
+                rise: cluster.rise,
+                maximum_lag_on_failover: cluster.maximum_lag_on_failover,
+                primary_silence_ms: millis(cluster.primary_silence),
+                synchronous_mode: cluster.synchronous_mode,
+                synchronous_mode_strict: cluster.synchronous_mode_strict,
+                auto_failover: cluster.auto_failover,
+                writer_wait_ms: millis(cluster.writer_wait),
+                rejoin_command: cluster.rejoin_command.is_some(),
+            },
             synchronous_standbys: state
                 .record()
                 .sync
@@ -125,4 +159,8 @@ impl ClusterStatus {
             nodes,
         }
     }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -25,8 +25,8 @@ use lifeline_store::{EmbeddedStore, StateStore};
 use prometheus_client::registry::Registry;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
 
+use self::clusters::Clusters;
 use self::listeners::Listeners;
 use self::reload::{Reloader, log_outcome};
 
@@ -166,16 +166,9 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
 
     let (stop_tx, stop) = watch::channel(false);
     let controller_task = tokio::spawn(controller.run(stopped(stop.clone())));
-    let mut cluster_tasks = JoinSet::new();
-    let clusters = clusters::start(
-        &topology,
-        &store,
-        &cluster_metrics,
-        &tcp_metrics,
-        || stopped(stop.clone()),
-        &mut cluster_tasks,
-    )
-    .await?;
+    let mut clusters = Clusters::new(store.clone(), cluster_metrics, tcp_metrics, stop.clone());
+    let endpoints = clusters.bind(&topology).await?;
+    clusters.start(&topology, endpoints).await?;
     let mut scheduler = Scheduler::start(&topology, observations_tx.clone());
     let (commands_tx, mut commands) = mpsc::channel(8);
     let running = Arc::new(ArcSwap::new(topology.clone()));
@@ -183,8 +176,8 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
     let preflight_task = tokio::spawn(preflight::run(
         running.clone(),
         {
-            let clusters = clusters.clone();
-            move || clusters.clone()
+            let handles = clusters.handles();
+            move || handles.load().to_vec()
         },
         preflight_results.clone(),
         stopped(stop.clone()),
@@ -195,7 +188,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         registry: Arc::new(registry),
         topology: running.clone(),
         commands: commands_tx,
-        clusters,
+        clusters: clusters.handles(),
         preflight: preflight_results,
     };
     let admin_task = tokio::spawn(lifeline_admin::serve(
@@ -223,12 +216,12 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
             _ = terminations.recv() => break "SIGTERM",
             _ = interrupts.recv() => break "SIGINT",
             _ = hangups.recv() => {
-                let outcome = reloader.reload(&mut scheduler, &mut listeners).await;
+                let outcome = reloader.reload(&mut scheduler, &mut listeners, &mut clusters).await;
                 log_outcome("SIGHUP", &outcome);
             }
             Some(command) = commands.recv() => match command {
                 AdminCommand::Reload { reply } => {
-                    let outcome = reloader.reload(&mut scheduler, &mut listeners).await;
+                    let outcome = reloader.reload(&mut scheduler, &mut listeners, &mut clusters).await;
                     log_outcome("admin API", &outcome);
                     if reply.send(outcome).is_err() {
                         tracing::debug!("reload requester went away");
@@ -250,11 +243,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
     }
     controller_task.await.context("the controller failed")?;
     preflight_task.await.context("the preflight failed")?;
-    while let Some(joined) = cluster_tasks.join_next().await {
-        if let Err(error) = joined {
-            tracing::error!(%error, "a cluster task failed");
-        }
-    }
+    clusters.join().await;
     admin_task.await.context("the admin API failed")?;
     record(
         store.as_ref(),

@@ -1,5 +1,5 @@
 //! Re-reading the config file (SIGHUP, `POST /reload`): a bad file changes nothing; a good one
-//! switches listeners, controller and monitors over without a restart.
+//! switches listeners, clusters, controller and monitors over without a restart.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use lifeline_model::{EventKind, NewEvent, Observation, Timestamp, Topology};
 use lifeline_store::StateStore;
 use tokio::sync::mpsc;
 
+use super::clusters::Clusters;
 use super::listeners::Listeners;
 
 pub struct Reloader<'a> {
@@ -28,6 +29,7 @@ impl Reloader<'_> {
         &self,
         scheduler: &mut Scheduler,
         listeners: &mut Listeners,
+        clusters: &mut Clusters,
     ) -> ReloadOutcome {
         let topology = match lifeline_config::load(self.path, &ProcessEnv) {
             Ok(loaded) => {
@@ -44,6 +46,16 @@ impl Reloader<'_> {
         let bound = match listeners.bind_new(&topology).await {
             Ok(bound) => bound,
             Err(error) => return self.reject(vec![format!("{error:#}")]).await,
+        };
+        let endpoints = match clusters.bind(&topology).await {
+            Ok(bound) => bound,
+            Err(error) => return self.reject(vec![format!("{error:#}")]).await,
+        };
+        // Clusters go first: they are the one part that can still refuse (a manager that must
+        // not stop now, a primary the new file removes), and then nothing else changes either.
+        let cluster_changes = match clusters.reload(&topology, endpoints).await {
+            Ok(changes) => changes,
+            Err(errors) => return self.reject(errors).await,
         };
         if !self.controller.reload(topology.clone()).await {
             return ReloadOutcome::Rejected {
@@ -73,6 +85,9 @@ impl Reloader<'_> {
             summary.push_str(
                 "; admin.listen, admin.state_file and the admin limits take effect at the next restart",
             );
+        }
+        for change in cluster_changes {
+            summary.push_str(&format!("; {change}"));
         }
         for problem in problems {
             summary.push_str(&format!("; not serving {problem}"));

@@ -15,6 +15,8 @@ pub struct Setup {
     pub daemon: Daemon,
     pub writer_port: u16,
     pub reader_port: u16,
+    /// Each node's name and its entry in `nodes = [...]`.
+    node_entries: Vec<(String, String)>,
 }
 
 impl Setup {
@@ -31,46 +33,43 @@ impl Setup {
         address_of: impl Fn(&PgNode) -> String,
     ) -> Self {
         let (writer_port, reader_port) = (free_port(), free_port());
-        let nodes: Vec<String> = cluster
+        let node_entries: Vec<(String, String)> = cluster
             .nodes()
             .iter()
             .map(|node| {
                 let address = address_of(node);
                 let (host, port) = address.rsplit_once(':').expect("host:port");
-                format!(
+                let entry = format!(
                     "  {{ name = \"{}\", dsn = \"host={host} port={port} user=lifeline password={} dbname=postgres\" }},",
                     node.name,
                     cluster.password()
-                )
+                );
+                (node.name.clone(), entry)
             })
             .collect();
-        let config = format!(
-            r#"[admin]
-listen = "{{admin}}"
-token = "{{token}}"
-
-[[cluster]]
-name = "main"
-kind = "postgres"
-nodes = [
-{}
-]
-writer_listen = "127.0.0.1:{writer_port}"
-reader_listen = "127.0.0.1:{reader_port}"
-check_interval = "500ms"
-{extra}
-"#,
-            nodes.join("\n")
-        );
-        let daemon = Daemon::start(binary(), &config);
+        let all: Vec<&str> = node_entries.iter().map(|(n, _)| n.as_str()).collect();
+        let config = config(&node_entries, &all, writer_port, reader_port, extra);
         let setup = Self {
             cluster,
-            daemon,
+            daemon: Daemon::start(binary(), &config),
             writer_port,
             reader_port,
+            node_entries,
         };
         setup.wait_state("healthy", Duration::from_secs(15)).await;
         setup
+    }
+
+    /// The daemon's config with these nodes (of the cluster's, in this order) and `extra`
+    /// lines in the `[[cluster]]` section, for [`Daemon::write_config`].
+    pub fn config(&self, nodes: &[&str], extra: &str) -> String {
+        config(
+            &self.node_entries,
+            nodes,
+            self.writer_port,
+            self.reader_port,
+            extra,
+        )
     }
 
     pub fn writer_dsn(&self) -> String {
@@ -181,4 +180,42 @@ check_interval = "500ms"
             .cloned()
             .collect()
     }
+}
+
+/// A config of one `[[cluster]]` "main" with the `nodes` (names) of `entries`.
+fn config(
+    entries: &[(String, String)],
+    nodes: &[&str],
+    writer_port: u16,
+    reader_port: u16,
+    extra: &str,
+) -> String {
+    let nodes: Vec<&str> = nodes
+        .iter()
+        .map(|name| {
+            entries
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, entry)| entry.as_str())
+                .unwrap_or_else(|| panic!("no node {name}"))
+        })
+        .collect();
+    format!(
+        r#"[admin]
+listen = "{{admin}}"
+token = "{{token}}"
+
+[[cluster]]
+name = "main"
+kind = "postgres"
+nodes = [
+{}
+]
+writer_listen = "127.0.0.1:{writer_port}"
+reader_listen = "127.0.0.1:{reader_port}"
+check_interval = "500ms"
+{extra}
+"#,
+        nodes.join("\n")
+    )
 }

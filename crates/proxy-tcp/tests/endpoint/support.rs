@@ -125,6 +125,7 @@ impl Endpoint {
             }
         };
         let task = tokio::spawn(async move {
+            let (_, wait) = watch::channel(wait);
             serve(Self::NAME, listener, receiver, wait, metrics, shutdown).await
         });
         Self {
