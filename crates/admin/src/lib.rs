@@ -12,4 +12,4 @@ mod server;
 
 pub use error::ApiError;
 pub use routes::app;
-pub use server::{AdminCommand, AdminState, ReloadOutcome, serve};
+pub use server::{AdminCommand, AdminState, PreflightResults, ReloadOutcome, serve};

@@ -7,6 +7,7 @@
 //! and idle timeouts ([`conn`](crate::conn)) guarantee. Accept errors never end the loop: a
 //! shortage of descriptors is logged once and retried after a pause.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use lifeline_control::ControllerHandle;
 use lifeline_control::cluster::ClusterHandle;
-use lifeline_model::{AdminLimits, Topology};
+use lifeline_model::{AdminLimits, ClusterName, Preflight, Topology};
 use lifeline_store::StateStore;
 use prometheus_client::registry::Registry;
 use tokio::net::{TcpListener, TcpStream};
@@ -45,7 +46,12 @@ pub struct AdminState {
     pub commands: mpsc::Sender<AdminCommand>,
     /// The database clusters' managers; a reload swaps in the new set.
     pub clusters: Arc<ArcSwap<Vec<ClusterHandle>>>,
+    /// Each cluster's latest preflight, refreshed by the daemon (`GET /failover/health`).
+    pub preflight: PreflightResults,
 }
+
+/// The latest [`Preflight`] of each cluster by name; a cluster not yet checked has none.
+pub type PreflightResults = Arc<ArcSwap<HashMap<ClusterName, Preflight>>>;
 
 /// A change the admin API asks the daemon to make.
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use lifeline_model::{NodeName, Origin, OriginName, PgDsn, PostgresCheck, PostgresFacts};
+use lifeline_model::{NodeName, Origin, OriginName, PgDsn, PostgresCheck, PostgresFacts, SslMode};
 use lifeline_postgres::{NodeClient, PgFacts};
 
 use crate::probe::{CheckFuture, Probe, observe};
@@ -29,6 +29,9 @@ impl PostgresProbe {
             user: check.user.clone(),
             password: check.password.clone(),
             dbname: check.database.clone(),
+            // The monitor has no TLS keys: plain, as it always connected.
+            sslmode: Some(SslMode::Disable),
+            sslrootcert: None,
             options: Vec::new(),
         };
         let name = NodeName::new(origin.name.as_str());

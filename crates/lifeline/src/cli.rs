@@ -34,6 +34,9 @@ pub enum Command {
     Demo,
     /// Validate a config file: exit 0, or 2 with every problem found.
     Check(ConfigArgs),
+    /// Connect to every node of every cluster and report what makes failover slow or unsafe,
+    /// each with its fix: exit 0 when all is well, 1 with findings, 2 for a bad config.
+    Doctor(ConfigArgs),
     /// Show every pool and origin of a running daemon.
     Status(StatusArgs),
     /// Show a running daemon's event log.

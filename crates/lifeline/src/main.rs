@@ -5,6 +5,8 @@ mod cli;
 mod client;
 mod daemon;
 mod demo;
+mod doctor;
+mod drivers;
 mod logging;
 
 use std::process::ExitCode;
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => daemon::run(&args.config.config, args.reset_state).await,
             Command::Check(args) => daemon::check(&args.config),
+            Command::Doctor(args) => doctor::run(&args.config).await,
             Command::Status(args) => client::status(&args).await,
             Command::Events(args) => client::events(&args).await,
             Command::Reload(args) => client::reload(&args).await,

@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::cluster::ClusterNode;
+use crate::finding::Finding;
 use crate::names::NodeName;
 use crate::observation::CheckFailure;
 use crate::replication::NodeFacts;
@@ -35,6 +36,16 @@ pub trait ClusterDriver: Send + Sync {
         primary: &'a ClusterNode,
         timeout: Duration,
     ) -> DriverFuture<'a, Result<(), DriverError>>;
+
+    /// The preflight of a cluster's `nodes`: what makes failover slow or unsafe on them, each
+    /// finding with its fix. Each node is read within `timeout`; `check_interval` is the
+    /// cluster's.
+    fn preflight<'a>(
+        &'a self,
+        nodes: &'a [ClusterNode],
+        check_interval: Duration,
+        timeout: Duration,
+    ) -> DriverFuture<'a, Vec<Finding>>;
 }
 
 /// One node's connection: it reads the node's facts and carries out actions on it.

@@ -11,7 +11,7 @@ use std::ops::Range;
 use crate::secret::Secret;
 
 /// The keys a connection string may hold.
-pub const DSN_KEYS: [&str; 14] = [
+pub const DSN_KEYS: [&str; 15] = [
     "host",
     "hostaddr",
     "port",
@@ -19,6 +19,7 @@ pub const DSN_KEYS: [&str; 14] = [
     "password",
     "dbname",
     "sslmode",
+    "sslrootcert",
     "connect_timeout",
     "keepalives",
     "keepalives_idle",
@@ -36,8 +37,41 @@ pub struct PgDsn {
     pub user: String,
     pub password: Option<Secret>,
     pub dbname: String,
-    /// The other keys of [`DSN_KEYS`] (`sslmode`, `connect_timeout`, ...), in order.
+    /// `sslmode`; `None` when not given, which libpq reads as [`SslMode::Prefer`].
+    pub sslmode: Option<SslMode>,
+    /// `sslrootcert`: the CA certificates (PEM) a server's certificate must chain to. An
+    /// absolute path, as the same string reaches standbys in `primary_conninfo`.
+    pub sslrootcert: Option<String>,
+    /// The other keys of [`DSN_KEYS`] (`connect_timeout`, `keepalives`, ...), in order.
     pub options: Vec<(String, String)>,
+}
+
+/// libpq's `sslmode`, less `allow` (plain first, TLS if refused), which no client of a failover
+/// manager should want.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SslMode {
+    /// Never TLS.
+    Disable,
+    /// TLS when the server offers it, plain otherwise; the certificate is checked only when
+    /// `sslrootcert` is given (as libpq does when it finds a root certificate file).
+    Prefer,
+    /// TLS or no connection; the certificate is checked only when `sslrootcert` is given.
+    Require,
+    /// TLS, and the server's certificate chains to `sslrootcert`.
+    VerifyCa,
+    /// As `verify-ca`, and the certificate names the `host` connected to.
+    VerifyFull,
+}
+
+/// How a connection checks the server's certificate, from `sslmode` and `sslrootcert`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertCheck {
+    /// Encrypted, but anyone's certificate is taken.
+    None,
+    /// The chain must reach a CA of `sslrootcert`.
+    Chain,
+    /// The chain, and the host name (or IP address) in the certificate.
+    ChainAndHost,
 }
 
 /// Why a connection string was refused, and where. Its `Display` quotes nothing of the text.
@@ -66,6 +100,12 @@ pub enum DsnProblem {
     UnknownKey,
     /// A `port` that is not a port number.
     BadPort,
+    /// An `sslmode` that is not one of [`SslMode`]'s.
+    BadSslMode,
+    /// `sslmode=verify-ca` or `verify-full` without `sslrootcert`.
+    NoRootCert,
+    /// An `sslrootcert` that is not an absolute path.
+    RelativeRootCert,
     NoHost,
     NoUser,
 }
@@ -85,6 +125,8 @@ impl PgDsn {
             user: String::new(),
             password: None,
             dbname: "postgres".to_string(),
+            sslmode: None,
+            sslrootcert: None,
             options: Vec::new(),
         };
         let (pairs, password_at) = conninfo_pairs(text)?;
@@ -107,6 +149,17 @@ impl PgDsn {
                 "user" => dsn.user = value,
                 "password" => dsn.password = Some(Secret::new(value)),
                 "dbname" => dsn.dbname = value,
+                "sslmode" => {
+                    let mode = SslMode::parse(&value)
+                        .ok_or_else(|| error(DsnProblem::BadSslMode, key, span))?;
+                    dsn.sslmode = Some(mode);
+                }
+                "sslrootcert" => {
+                    if !value.starts_with('/') {
+                        return Err(error(DsnProblem::RelativeRootCert, key, span));
+                    }
+                    dsn.sslrootcert = Some(value);
+                }
                 name if DSN_KEYS.contains(&name) => dsn.options.push((name.to_string(), value)),
                 "" => return Err(error(DsnProblem::NoKey, key, span)),
                 _ => return Err(error(DsnProblem::UnknownKey, key, span)),
@@ -119,7 +172,27 @@ impl PgDsn {
         if dsn.user.is_empty() {
             return Err(error(DsnProblem::NoUser, end.clone(), end));
         }
+        if dsn.sslrootcert.is_none() && dsn.cert_check() != CertCheck::None {
+            return Err(error(DsnProblem::NoRootCert, end.clone(), end));
+        }
         Ok(dsn)
+    }
+
+    /// `sslmode`, or libpq's default.
+    pub fn ssl_mode(&self) -> SslMode {
+        self.sslmode.unwrap_or(SslMode::Prefer)
+    }
+
+    /// How the server's certificate is checked, as libpq does it: `verify-full` checks the
+    /// host, `verify-ca` the chain, and `prefer` or `require` the chain too when `sslrootcert`
+    /// is given (libpq's behaviour when a root certificate file exists).
+    pub fn cert_check(&self) -> CertCheck {
+        match (self.ssl_mode(), &self.sslrootcert) {
+            (SslMode::VerifyFull, _) => CertCheck::ChainAndHost,
+            (SslMode::VerifyCa, _) => CertCheck::Chain,
+            (SslMode::Disable, _) | (_, None) => CertCheck::None,
+            (SslMode::Prefer | SslMode::Require, Some(_)) => CertCheck::Chain,
+        }
     }
 
     /// `host:port`.
@@ -130,10 +203,16 @@ impl PgDsn {
     /// The full connection string, password included: only for a connection or for
     /// `primary_conninfo`, never for a log line (use `Display`, which hides the password).
     pub fn conninfo_with_secret(&self) -> String {
-        self.render(true)
+        self.render(true, true)
     }
 
-    fn render(&self, with_password: bool) -> String {
+    /// [`conninfo_with_secret`](Self::conninfo_with_secret) without `sslmode` and
+    /// `sslrootcert`, for a driver that is given its TLS settings apart.
+    pub fn conninfo_without_tls(&self) -> String {
+        self.render(true, false)
+    }
+
+    fn render(&self, with_password: bool, with_tls: bool) -> String {
         let mut pairs = vec![
             ("host", self.host.clone()),
             ("port", self.port.to_string()),
@@ -145,6 +224,13 @@ impl PgDsn {
             (None, _) => {}
         }
         pairs.push(("dbname", self.dbname.clone()));
+        if with_tls {
+            pairs.extend(
+                self.sslmode
+                    .map(|mode| ("sslmode", mode.as_str().to_string())),
+            );
+            pairs.extend(self.sslrootcert.clone().map(|path| ("sslrootcert", path)));
+        }
         let mut text: Vec<String> = pairs
             .iter()
             .map(|(k, v)| format!("{k}={}", quote(v)))
@@ -160,7 +246,41 @@ impl PgDsn {
 
 impl fmt::Display for PgDsn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.render(false))
+        f.write_str(&self.render(false, true))
+    }
+}
+
+// === impl SslMode ===
+
+impl SslMode {
+    /// Every mode, as written in a connection string.
+    pub const NAMES: [&str; 5] = ["disable", "prefer", "require", "verify-ca", "verify-full"];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "disable" => SslMode::Disable,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+impl fmt::Display for SslMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -174,6 +294,11 @@ impl fmt::Display for DsnError {
             DsnProblem::UnclosedQuote => "a value in the connection string has no closing quote",
             DsnProblem::UnknownKey => "the connection string has an unknown key",
             DsnProblem::BadPort => "the connection string's `port` is not a port number",
+            DsnProblem::BadSslMode => "the connection string's `sslmode` is not a known mode",
+            DsnProblem::NoRootCert => "sslmode verify-ca and verify-full need `sslrootcert`",
+            DsnProblem::RelativeRootCert => {
+                "the connection string's `sslrootcert` is not an absolute path"
+            }
             DsnProblem::NoHost => "the connection string has no `host`",
             DsnProblem::NoUser => "the connection string has no `user`",
         })
@@ -264,10 +389,8 @@ mod tests {
         assert_eq!(dsn.host, "127.0.0.1");
         assert_eq!(dsn.port, 5433);
         assert_eq!(dsn.password.as_ref().unwrap().expose(), "s3 cr'et");
-        assert_eq!(
-            dsn.options,
-            vec![("sslmode".to_string(), "disable".to_string())]
-        );
+        assert_eq!(dsn.sslmode, Some(SslMode::Disable));
+        assert!(dsn.options.is_empty());
         assert_eq!(
             dsn.to_string(),
             "host=127.0.0.1 port=5433 user=lifeline password=*** dbname=app sslmode=disable"
@@ -301,6 +424,59 @@ mod tests {
             (DsnProblem::UnknownKey, "w0rd", "x")
         );
         assert_eq!(problem("host=h =x user=u").0, DsnProblem::NoKey);
+    }
+
+    #[test]
+    fn reads_sslmode_and_sslrootcert_as_libpq_does() {
+        let parse = |text: &str| PgDsn::parse(&format!("host=db user=u {text}"));
+        let dsn = parse("").unwrap();
+        assert_eq!((dsn.sslmode, dsn.ssl_mode()), (None, SslMode::Prefer));
+        assert_eq!(dsn.cert_check(), CertCheck::None);
+        for name in SslMode::NAMES {
+            let mode = SslMode::parse(name).unwrap();
+            assert_eq!(mode.as_str(), name);
+        }
+        let checks = [
+            ("sslmode=disable", CertCheck::None),
+            ("sslmode=require", CertCheck::None),
+            ("sslmode=require sslrootcert=/ca.pem", CertCheck::Chain),
+            ("sslmode=prefer sslrootcert=/ca.pem", CertCheck::Chain),
+            ("sslrootcert=/ca.pem", CertCheck::Chain),
+            ("sslmode=disable sslrootcert=/ca.pem", CertCheck::None),
+            ("sslmode=verify-ca sslrootcert=/ca.pem", CertCheck::Chain),
+            (
+                "sslmode=verify-full sslrootcert=/ca.pem",
+                CertCheck::ChainAndHost,
+            ),
+        ];
+        for (text, check) in checks {
+            assert_eq!(parse(text).unwrap().cert_check(), check, "{text}");
+        }
+        let dsn = parse("sslmode=verify-full sslrootcert='/etc/my ca.pem'").unwrap();
+        assert_eq!(dsn.sslrootcert.as_deref(), Some("/etc/my ca.pem"));
+        assert_eq!(PgDsn::parse(&dsn.conninfo_with_secret()).unwrap(), dsn);
+        assert_eq!(
+            dsn.conninfo_without_tls(),
+            "host=db port=5432 user=u dbname=postgres"
+        );
+
+        let problem = |text: &str| {
+            let full = format!("host=db user=u {text}");
+            let error = PgDsn::parse(&full).unwrap_err();
+            (error.problem, full[error.value].to_string())
+        };
+        for bad in ["allow", "verify_full", "VERIFY-FULL", ""] {
+            assert_eq!(
+                problem(&format!("sslmode='{bad}'")),
+                (DsnProblem::BadSslMode, format!("'{bad}'"))
+            );
+        }
+        assert_eq!(problem("sslmode=verify-ca").0, DsnProblem::NoRootCert);
+        assert_eq!(problem("sslmode=verify-full").0, DsnProblem::NoRootCert);
+        assert_eq!(
+            problem("sslrootcert=ca.pem"),
+            (DsnProblem::RelativeRootCert, "ca.pem".to_string())
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod cluster;
 mod driver;
 mod dsn;
 mod event;
+mod finding;
 mod health;
 mod load_balancer;
 mod names;
@@ -28,8 +29,9 @@ mod topology;
 
 pub use cluster::{Cluster, ClusterKind, ClusterNode};
 pub use driver::{ClusterDriver, DriverError, DriverFuture, NodeDriver};
-pub use dsn::{DSN_KEYS, DsnError, DsnProblem, PgDsn};
+pub use dsn::{CertCheck, DSN_KEYS, DsnError, DsnProblem, PgDsn, SslMode};
 pub use event::{Event, EventKind, NewEvent};
+pub use finding::{Finding, Preflight};
 pub use health::{Health, OriginHealth, PoolState};
 pub use load_balancer::{
     Cidr, Listener, LoadBalancer, Route, Rule, SessionAffinity, SteeringPolicy, TlsFiles,

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use lifeline_model::{CheckFailure, ClusterNode, NodeName, PgDsn, Secret};
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::{Client, Config, Statement};
 
 use crate::error::{DriverFailure, PgError, classify, describe};
 use crate::facts::{FACTS_SQL, PgFacts, facts_from_rows};
+use crate::tls::{MakeRustls, driver_mode};
 
 /// The `application_name` of Lifeline's own sessions, as `pg_stat_activity` shows them.
 const APPLICATION_NAME: &str = "lifeline";
@@ -22,8 +23,9 @@ pub struct NodeClient {
     node: NodeName,
     /// The driver's configuration, or why the node's DSN cannot be one (reported by every call).
     config: Result<Config, String>,
-    /// Scrubbed from every message, should the driver or the server ever repeat it.
-    password: Option<Secret>,
+    /// For the TLS settings (`sslmode`, `sslrootcert`), which the driver is given apart; its
+    /// password is scrubbed from every message, should the driver or the server repeat it.
+    dsn: PgDsn,
     /// Bound on connecting (TCP, authentication, preparing the facts query) and on each statement.
     timeout: Duration,
     session: Option<Session>,
@@ -60,19 +62,20 @@ impl NodeClient {
     ) -> Self {
         let password: Vec<&str> = dsn.password.iter().map(Secret::expose).collect();
         let config = dsn
-            .conninfo_with_secret()
+            .conninfo_without_tls()
             .parse::<Config>()
             .map(|mut config| {
                 config
                     .application_name(application_name)
-                    .connect_timeout(timeout);
+                    .connect_timeout(timeout)
+                    .ssl_mode(driver_mode(dsn.ssl_mode()));
                 config
             })
             .map_err(|err| describe(&err, &password));
         Self {
             node: name,
             config,
-            password: dsn.password.clone(),
+            dsn: dsn.clone(),
             timeout,
             session: None,
         }
@@ -161,7 +164,7 @@ impl NodeClient {
     ) -> PgError {
         let node = self.node.clone();
         let mut secrets = hide.to_vec();
-        secrets.extend(self.password.as_ref().map(Secret::expose));
+        secrets.extend(self.dsn.password.as_ref().map(Secret::expose));
         match classify(err) {
             DriverFailure::Timeout => PgError::Timeout {
                 node,
@@ -186,10 +189,14 @@ impl NodeClient {
             node: self.node.clone(),
             message: message.clone(),
         })?;
+        let tls = MakeRustls::for_dsn(&self.dsn).map_err(|message| PgError::Config {
+            node: self.node.clone(),
+            message,
+        })?;
         let connecting = async {
-            let (client, connection) = config.connect(NoTls).await?;
+            let (client, connection) = config.connect(tls).await?;
             let node = self.node.clone();
-            let password = self.password.clone();
+            let password = self.dsn.password.clone();
             let connection = ConnectionTask(tokio::spawn(async move {
                 if let Err(err) = connection.await {
                     let secrets: Vec<&str> = password.iter().map(Secret::expose).collect();

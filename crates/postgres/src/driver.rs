@@ -5,13 +5,14 @@
 use std::time::Duration;
 
 use lifeline_model::{
-    CheckFailure, ClusterDriver, ClusterNode, DriverError, DriverFuture, NodeDriver, NodeFacts,
-    NodeName, ReplicaLink, Role, Upstream,
+    CheckFailure, ClusterDriver, ClusterNode, DriverError, DriverFuture, Finding, NodeDriver,
+    NodeFacts, NodeName, ReplicaLink, Role, Upstream,
 };
 
 use crate::client::NodeClient;
 use crate::error::PgError;
 use crate::facts::PgFacts;
+use crate::preflight::preflight;
 use crate::rejoin::run_rejoin;
 use crate::sync::{members_of, sync_value};
 
@@ -38,6 +39,15 @@ impl ClusterDriver for PgDriver {
                 .await
                 .map_err(DriverError::from)
         })
+    }
+
+    fn preflight<'a>(
+        &'a self,
+        nodes: &'a [ClusterNode],
+        check_interval: Duration,
+        timeout: Duration,
+    ) -> DriverFuture<'a, Vec<Finding>> {
+        Box::pin(preflight(nodes, check_interval, timeout))
     }
 }
 

@@ -10,9 +10,12 @@
 //! - `facts`: the one-round-trip facts query and how its rows become [`PgFacts`].
 //! - `actions`: promote, follow, `synchronous_standby_names`, fence and unfence.
 //! - `sync`: a synchronous set as `synchronous_standby_names`, and back.
+//! - `preflight`: [`preflight`], the settings and role rights that make failover slow or
+//!   unsafe, read from every node and evaluated (purely) into findings.
 //! - `literal`: SQL string literals and conninfo values, built without parameters.
 //! - `rejoin`: [`run_rejoin`], the configured shell command that turns an old primary into a
 //!   standby.
+//! - `tls`: rustls for Lifeline's connections, as libpq reads `sslmode` and `sslrootcert`.
 //! - `error`: [`PgError`], and driver errors made into one line without secrets.
 //!
 //! [`ClusterDriver`]: lifeline_model::ClusterDriver
@@ -24,11 +27,14 @@ mod driver;
 mod error;
 mod facts;
 mod literal;
+mod preflight;
 mod rejoin;
 mod sync;
+mod tls;
 
 pub use client::NodeClient;
 pub use driver::PgDriver;
 pub use error::PgError;
 pub use facts::{PgFacts, ReplicaView, WalReceiver};
+pub use preflight::preflight;
 pub use rejoin::run_rejoin;

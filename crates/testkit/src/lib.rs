@@ -7,5 +7,6 @@ pub mod pg;
 pub mod ports;
 pub mod relay;
 pub mod signal;
+pub mod tls;
 pub mod wait;
 pub mod writes;

@@ -92,11 +92,15 @@ pub(super) async fn health(
                 "promotionEligible": n.promotion_eligible,
             })
         };
+        let preflight = state.preflight.load();
+        let preflight = preflight.get(&c.name);
         json!({
             "cluster": status.name,
             "state": status.state,
             "primary": status.nodes.iter().find(|n| n.role == "primary").map(node),
             "standbys": status.nodes.iter().filter(|n| n.role != "primary").map(node).collect::<Vec<_>>(),
+            "findings": preflight.map_or(&[][..], |p| &p.findings[..]),
+            "findingsCheckedAt": preflight.map(|p| p.checked_at),
         })
     })
 }

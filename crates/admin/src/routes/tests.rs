@@ -21,7 +21,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 
-use crate::server::{AdminCommand, AdminState, ReloadOutcome};
+use crate::server::{AdminCommand, AdminState, PreflightResults, ReloadOutcome};
 
 pub(super) const TOKEN: &str = "s3cret-admin-token";
 
@@ -114,6 +114,7 @@ pub(super) async fn fixture(token: Option<&str>) -> Fixture {
         topology: Arc::new(ArcSwap::new(topology)),
         commands: commands_tx,
         clusters: Arc::default(),
+        preflight: PreflightResults::default(),
     };
     Fixture {
         state,

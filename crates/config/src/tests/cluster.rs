@@ -94,10 +94,8 @@ fn a_full_cluster_builds_the_model() {
     assert_eq!(pg2.dsn.port, 5434);
     assert_eq!(pg2.dsn.password.as_ref().unwrap().expose(), "s3cr3t too");
     assert_eq!(pg2.dsn.dbname, "postgres");
-    assert_eq!(
-        pg2.dsn.options,
-        [("sslmode".to_string(), "disable".to_string())]
-    );
+    assert_eq!(pg2.dsn.sslmode, Some(lifeline_model::SslMode::Disable));
+    assert!(pg2.dsn.options.is_empty());
     let pg3 = main.node("pg3").unwrap();
     assert_eq!(pg3.name, NodeName::from("pg3"));
     assert!(pg3.no_failover);

@@ -55,7 +55,7 @@ fn unknown_dsn_keys_are_named_with_the_keys_accepted() {
             5,
             23,
             "unknown key `bogus` in the connection string (expected host, hostaddr, port, user, \
-             password, dbname, sslmode, connect_timeout, keepalives, keepalives_idle, \
+             password, dbname, sslmode, sslrootcert, connect_timeout, keepalives, keepalives_idle, \
              keepalives_interval, tcp_user_timeout, channel_binding, options)"
         )]
     );

@@ -12,6 +12,7 @@ mod hardening;
 mod listen_errors;
 mod load_balancer;
 mod load_balancer_errors;
+mod node_tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use lifeline_model::{ClusterNode, DSN_KEYS, DsnError, DsnProblem, NodeName, PgDsn};
+use lifeline_model::{ClusterNode, DSN_KEYS, DsnError, DsnProblem, NodeName, PgDsn, SslMode};
 use toml::Spanned;
 
 use super::fields::{self, Names};
@@ -89,6 +89,7 @@ fn node(
     if let (Some(dsn), Some(value)) = (&dsn, &raw.dsn) {
         let node = raw.name.as_ref().map(|n| n.get_ref().clone());
         servers.claim(dsn, node, value.span().start, cx, report);
+        root_cert(dsn, value.span().start, report);
     }
     let priority = fields::integer(&raw.priority, "priority", 0, 0..=MAX_PRIORITY, report)
         .and_then(|priority| u32::try_from(priority).ok());
@@ -147,6 +148,29 @@ fn dsn(value: &Spanned<toml::Value>, report: &mut Report<'_>) -> Option<PgDsn> {
         .ok()
 }
 
+/// `sslrootcert`, when given: a file Lifeline can read now that holds a PEM certificate, so
+/// that a wrong path stops the start (or the reload) rather than every connection to the node.
+/// Its certificates are parsed when connecting, which reads the file again (as libpq does), so
+/// a CA file replaced later is picked up on the next connection.
+fn root_cert(dsn: &PgDsn, at: usize, report: &mut Report<'_>) {
+    let Some(path) = &dsn.sslrootcert else {
+        return;
+    };
+    let problem = match std::fs::metadata(path).and_then(|meta| {
+        if !meta.is_file() {
+            return Ok(Some("is not a file".to_string()));
+        }
+        let text = std::fs::read(path)?;
+        let pem = String::from_utf8_lossy(&text).contains("-----BEGIN CERTIFICATE-----");
+        Ok((!pem).then(|| "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_string()))
+    }) {
+        Ok(None) => return,
+        Ok(Some(problem)) => problem,
+        Err(error) => format!("cannot be read: {error}"),
+    };
+    report.error(at, format!("`sslrootcert` `{path}` {problem}"));
+}
+
 /// What is wrong with the connection string `text`. `from_env` are the byte ranges of it that
 /// came from the environment: no part of the text that overlaps them, or that comes at or after
 /// the first password, is quoted.
@@ -192,6 +216,21 @@ fn dsn_message(error: &DsnError, text: &str, from_env: &[Range<usize>]) -> Strin
         (DsnProblem::BadPort, _, Some(why)) => {
             format!("{key} is not a port number (the value is not shown, as {why})")
         }
+        (DsnProblem::BadSslMode, _, None) => format!(
+            "sslmode `{}` is not one of {}",
+            &text[error.value.clone()],
+            SslMode::NAMES.join(", ")
+        ),
+        (DsnProblem::BadSslMode, _, Some(why)) => format!(
+            "`sslmode` is not one of {} (the value is not shown, as {why})",
+            SslMode::NAMES.join(", ")
+        ),
+        (DsnProblem::NoRootCert, ..) => "sslmode verify-ca and verify-full check the server's \
+            certificate against a CA: give its file as `sslrootcert=/path/to/ca.pem`"
+            .to_string(),
+        (DsnProblem::RelativeRootCert, ..) => "`sslrootcert` must be an absolute path: Lifeline \
+            and the standbys (in `primary_conninfo`) read it from different directories"
+            .to_string(),
         (DsnProblem::NoHost, ..) => "the connection string has no `host`".to_string(),
         (DsnProblem::NoUser, ..) => "the connection string has no `user`".to_string(),
     }

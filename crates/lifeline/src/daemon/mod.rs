@@ -4,6 +4,7 @@
 
 mod clusters;
 mod listeners;
+mod preflight;
 mod reload;
 
 use std::path::Path;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
-use lifeline_admin::{AdminCommand, AdminState};
+use lifeline_admin::{AdminCommand, AdminState, PreflightResults};
 use lifeline_config::{Diagnostic, Loaded, ProcessEnv};
 use lifeline_control::cluster::ClusterMetrics;
 use lifeline_control::{Controller, Metrics, load_overrides};
@@ -171,6 +172,16 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
     let mut scheduler = Scheduler::start(&topology, observations_tx.clone());
     let (commands_tx, mut commands) = mpsc::channel(8);
     let running = Arc::new(ArcSwap::new(topology.clone()));
+    let preflight_results = PreflightResults::default();
+    let preflight_task = tokio::spawn(preflight::run(
+        running.clone(),
+        {
+            let handles = clusters.handles();
+            move || handles.load().to_vec()
+        },
+        preflight_results.clone(),
+        stopped(stop.clone()),
+    ));
     let admin = AdminState {
         controller: handle.clone(),
         store: store.clone(),
@@ -178,6 +189,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         topology: running.clone(),
         commands: commands_tx,
         clusters: clusters.handles(),
+        preflight: preflight_results,
     };
     let admin_task = tokio::spawn(lifeline_admin::serve(
         admin_listener,
@@ -230,6 +242,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         tracing::debug!("every task had already stopped");
     }
     controller_task.await.context("the controller failed")?;
+    preflight_task.await.context("the preflight failed")?;
     clusters.join().await;
     admin_task.await.context("the admin API failed")?;
     record(

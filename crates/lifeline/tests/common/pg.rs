@@ -167,6 +167,17 @@ impl Setup {
         status
     }
 
+    /// Waits until the history holds at least one `kind` event (events are stored a moment
+    /// after `/failover/status` changes), and returns them all.
+    pub async fn wait_events(&self, kind: &str, deadline: Duration) -> Vec<Value> {
+        let (events, _) = wait::until(&format!("a {kind} event"), deadline, || async {
+            let events = self.events(kind).await;
+            (!events.is_empty()).then_some(events)
+        })
+        .await;
+        events
+    }
+
     pub async fn events(&self, kind: &str) -> Vec<Value> {
         let (_, history) = self
             .daemon

@@ -3,6 +3,8 @@
 //! own cluster.
 
 mod actions;
+mod preflight;
 mod probe;
 mod rejoin;
 mod support;
+mod tls;

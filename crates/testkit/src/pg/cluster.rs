@@ -5,6 +5,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::panic;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use super::exec::{self, Install};
 use super::node::PgNode;
 use super::procs::{self, SIGCONT, SIGKILL, SIGQUIT};
 use crate::ports::free_port;
+use crate::tls::CertifiedKey;
 
 /// How long the standbys get to show up as `streaming` on the primary.
 const STREAMING_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,6 +37,8 @@ pub struct PgOptions {
     pub stock_settings: bool,
     /// Extra postgresql.conf lines (`"key = value"`) for every node, after the harness's own.
     pub extra_conf: Vec<String>,
+    /// `ssl = on` on every node with this certificate and key; `None` (the default): no TLS.
+    pub tls: Option<CertifiedKey>,
 }
 
 /// A primary (`pg1`) and its streaming standbys, each on its own loopback port.
@@ -209,13 +213,7 @@ impl PgCluster {
         if let Err(e) = exec::run(&mut initdb) {
             primary.fail(&format!("initdb failed: {e}"));
         }
-        let conf = conf::node_conf(
-            primary.port,
-            primary.socket_dir(),
-            !options.stock_settings,
-            &options.extra_conf,
-        );
-        append(primary, "postgresql.conf", &conf);
+        append(primary, "postgresql.conf", &node_conf(primary, options));
         let hba = primary.data_dir.join("pg_hba.conf");
         fs::write(&hba, conf::HBA)
             .unwrap_or_else(|e| primary.fail(&format!("cannot write {}: {e}", hba.display())));
@@ -247,15 +245,36 @@ impl PgCluster {
         if let Err(e) = exec::run(&mut backup) {
             primary.fail(&format!("pg_basebackup for {} failed: {e}", standby.name));
         }
-        let conf = conf::node_conf(
-            standby.port,
-            standby.socket_dir(),
-            !options.stock_settings,
-            &options.extra_conf,
-        );
-        append(standby, "postgresql.conf", &conf);
+        append(standby, "postgresql.conf", &node_conf(standby, options));
         standby.start();
     }
+}
+
+/// The lines `node` appends to its postgresql.conf: the harness's, TLS with its own copy of the
+/// certificate and key (in the node's directory, outside the data directory), then `extra_conf`.
+fn node_conf(node: &PgNode, options: &PgOptions) -> String {
+    let mut extra = Vec::new();
+    if let Some(tls) = &options.tls {
+        let (certificate, key) = (node.dir().join("server.crt"), node.dir().join("server.key"));
+        for (path, text) in [(&certificate, &tls.certificate_pem), (&key, &tls.key_pem)] {
+            fs::write(path, text)
+                .unwrap_or_else(|e| node.fail(&format!("cannot write {}: {e}", path.display())));
+            Install::get().give(path);
+        }
+        // PostgreSQL refuses a key that others can read.
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600))
+            .unwrap_or_else(|e| node.fail(&format!("cannot chmod {}: {e}", key.display())));
+        extra.push("ssl = on".to_string());
+        extra.push(format!("ssl_cert_file = '{}'", certificate.display()));
+        extra.push(format!("ssl_key_file = '{}'", key.display()));
+    }
+    extra.extend(options.extra_conf.iter().cloned());
+    conf::node_conf(
+        node.port,
+        node.socket_dir(),
+        !options.stock_settings,
+        &extra,
+    )
 }
 
 /// Appends `text` to the file `name` in the node's data directory (which keeps its owner).

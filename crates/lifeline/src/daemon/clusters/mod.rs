@@ -15,10 +15,7 @@ use arc_swap::ArcSwap;
 use lifeline_control::cluster::{
     ClusterHandle, ClusterManager, ClusterMetrics, ClusterRoutes, ClusterStatus, RetireCheck,
 };
-use lifeline_model::{
-    Cluster, ClusterDriver, ClusterKind, EventKind, NewEvent, Timestamp, Topology,
-};
-use lifeline_postgres::PgDriver;
+use lifeline_model::{Cluster, EventKind, NewEvent, Timestamp, Topology};
 use lifeline_proxy_tcp::TcpMetrics;
 use lifeline_store::{StateStore, StoreError};
 use tokio::sync::watch;
@@ -29,6 +26,7 @@ pub use self::endpoints::Bound;
 use self::endpoints::Endpoints;
 use self::plan::Fate;
 use super::{record, stopped};
+use crate::drivers::driver;
 
 /// The longest a reload waits for a restarted manager's first decision before it answers.
 const FIRST_DECISION_LIMIT: Duration = Duration::from_secs(10);
@@ -346,14 +344,6 @@ async fn launch(
         until: Instant::now() + limit,
     };
     Ok((handle, waiting))
-}
-
-/// The driver of a cluster's kind: the one place that knows which crate speaks to which
-/// database.
-pub fn driver(kind: ClusterKind) -> Arc<dyn ClusterDriver> {
-    match kind {
-        ClusterKind::Postgres => Arc::new(PgDriver),
-    }
 }
 
 /// Waits until each manager has made its first decision (published its first routes) or its
