@@ -173,6 +173,6 @@ async fn a_cluster_set_right_exits_0_and_a_bad_config_exits_2() {
     std::fs::write(&path, "[[cluster]]\nname = \"main\"\n").unwrap();
     let (code, out, err) = doctor(&path);
     assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
-    assert!(err.contains("missing `kind` in [[cluster]]"), "{err}");
+    assert!(err.contains("missing `nodes` in [[cluster]]"), "{err}");
     assert_eq!(out, "");
 }
