@@ -74,11 +74,11 @@ async fn reports_a_failing_command_with_its_last_lines_and_no_secrets() {
 async fn kills_a_command_that_runs_too_long() {
     let old = node("pg1", "127.0.0.1", 5433, "s3cret");
     let primary = node("pg2", "127.0.0.1", 5434, "0ther");
-    let marker = scratch("killed");
+    let pidfile = scratch("background.pid");
     // The background sleep is in the command's process group and dies with it.
     let command = format!(
-        "echo started; (sleep 2; touch {}) & sleep 30",
-        marker.display()
+        "echo started; sleep 30 & echo $! > {}; sleep 30",
+        pidfile.display()
     );
     let started = Instant::now();
     let error = run_rejoin(&command, &old, &primary, Duration::from_millis(300))
@@ -93,6 +93,15 @@ async fn kills_a_command_that_runs_too_long() {
         matches!(&error, PgError::RejoinTimeout { output, .. } if output == "started"),
         "{error}"
     );
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(!marker.exists(), "the background process outlived the kill");
+    let background: i32 = fs::read_to_string(&pidfile)
+        .expect("the command wrote its background pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    lifeline_testkit::wait::until(
+        "the background process to die with its group",
+        Duration::from_secs(2),
+        || async { (!lifeline_testkit::pg::process_alive(background)).then_some(()) },
+    )
+    .await;
 }
