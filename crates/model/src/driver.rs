@@ -53,6 +53,11 @@ pub trait NodeDriver: Send {
     /// Reads everything in [`NodeFacts`], connecting first if needed.
     fn probe(&mut self) -> DriverFuture<'_, Result<NodeFacts, CheckFailure>>;
 
+    /// Resolves when the connection kept between calls breaks (the node died or closed it), so
+    /// the node is checked at once rather than at its next interval; pending while there is no
+    /// kept connection.
+    fn connection_lost(&mut self) -> DriverFuture<'_, ()>;
+
     /// Makes this replica a primary, waiting at most `wait` (plus the timeout) for it to take
     /// writes; returns its new timeline.
     fn promote(&mut self, wait: Duration) -> DriverFuture<'_, Result<u32, DriverError>>;

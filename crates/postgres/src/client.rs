@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use lifeline_model::{CheckFailure, ClusterNode, NodeName, PgDsn, Secret};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Config, Statement};
 
@@ -37,6 +38,8 @@ pub(crate) struct Session {
     facts: Statement,
     /// Held only to end the connection with the session.
     _connection: ConnectionTask,
+    /// Turns `true` when the connection ends: the server closed it, or died.
+    ended: watch::Receiver<bool>,
 }
 
 /// The task that drives a connection's socket, aborted when dropped: even against a node that no
@@ -102,6 +105,17 @@ impl NodeClient {
         })?;
         self.keep(session);
         Ok(facts)
+    }
+
+    /// Resolves once the kept connection has ended (a server killed with `kill -9` takes its
+    /// backends with it, and their sockets close at once); never while there is none. The caller
+    /// checks the node then instead of at its next interval.
+    pub async fn connection_lost(&mut self) {
+        match self.session.as_mut() {
+            // An `Err` means the connection task is gone, which is an end too.
+            Some(session) => drop(session.ended.wait_for(|ended| *ended).await),
+            None => std::future::pending().await,
+        }
     }
 
     pub(crate) fn node(&self) -> &NodeName {
@@ -197,17 +211,20 @@ impl NodeClient {
             let (client, connection) = config.connect(tls).await?;
             let node = self.node.clone();
             let password = self.dsn.password.clone();
+            let (ended_tx, ended) = watch::channel(false);
             let connection = ConnectionTask(tokio::spawn(async move {
                 if let Err(err) = connection.await {
                     let secrets: Vec<&str> = password.iter().map(Secret::expose).collect();
                     tracing::debug!(%node, error = %describe(&err, &secrets), "postgres connection ended");
                 }
+                ended_tx.send_replace(true);
             }));
             let facts = client.prepare(FACTS_SQL).await?;
             Ok(Session {
                 client,
                 facts,
                 _connection: connection,
+                ended,
             })
         };
         self.bounded("connect", self.timeout, connecting).await

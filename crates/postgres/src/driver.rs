@@ -58,6 +58,10 @@ impl NodeDriver for NodeClient {
         Box::pin(async move { NodeClient::probe(self).await.map(|facts| neutral(&facts)) })
     }
 
+    fn connection_lost(&mut self) -> DriverFuture<'_, ()> {
+        Box::pin(NodeClient::connection_lost(self))
+    }
+
     fn promote(&mut self, wait: Duration) -> DriverFuture<'_, Result<u32, DriverError>> {
         Box::pin(async move { NodeClient::promote(self, wait).await.map_err(Into::into) })
     }

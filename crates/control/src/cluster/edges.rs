@@ -18,6 +18,8 @@ const PROMOTE_WAIT: Duration = Duration::from_secs(10);
 const CATCH_UP_WAIT: Duration = Duration::from_secs(10);
 /// How long the rejoin command may run.
 const REJOIN_WAIT: Duration = Duration::from_secs(300);
+/// A check triggered by a lost connection comes at least this long after the one before.
+const LOST_RECHECK: Duration = Duration::from_millis(50);
 /// How often a switchover target is probed while it catches up.
 const CATCH_UP_POLL: Duration = Duration::from_millis(10);
 
@@ -154,6 +156,12 @@ pub(super) async fn probe_loop(
         tokio::select! {
             () = tokio::time::sleep(next.saturating_sub(started.elapsed())) => {}
             () = check_now.notified() => {}
+            // A node killed outright is checked at once, not up to an interval later; never
+            // sooner than a moment after the last check, should a node close every connection.
+            () = async {
+                client.connection_lost().await;
+                tokio::time::sleep(LOST_RECHECK.saturating_sub(started.elapsed())).await;
+            } => {}
         }
     }
 }

@@ -135,3 +135,23 @@ async fn a_hung_node_times_out_within_the_timeout() {
     let facts = probe_until("the resumed node to answer", &mut connected, |_| true).await;
     assert!(!facts.in_recovery);
 }
+
+#[tokio::test]
+async fn a_kept_connection_reports_its_loss_when_the_node_is_killed() {
+    let cluster = PgCluster::start(0);
+    let primary = cluster.primary();
+    let mut connected = client(&cluster, primary);
+    // Without a kept connection there is nothing to lose.
+    let idle = tokio::time::timeout(Duration::from_millis(300), connected.connection_lost()).await;
+    assert!(idle.is_err(), "no connection yet, yet one was lost");
+    connected.probe().await.expect("the primary answers");
+    let alive = tokio::time::timeout(Duration::from_millis(300), connected.connection_lost()).await;
+    assert!(alive.is_err(), "the connection is up, yet it was lost");
+
+    let killed = Instant::now();
+    primary.kill9();
+    tokio::time::timeout(Duration::from_secs(2), connected.connection_lost())
+        .await
+        .expect("the loss of the connection is reported");
+    println!("connection loss seen {:?} after kill -9", killed.elapsed());
+}
