@@ -24,6 +24,7 @@ mod replication;
 mod routing;
 mod secret;
 mod status;
+mod store;
 mod time;
 mod topology;
 
@@ -36,13 +37,16 @@ pub use health::{Health, OriginHealth, PoolState};
 pub use load_balancer::{
     Cidr, Listener, LoadBalancer, Route, Rule, SessionAffinity, SteeringPolicy, TlsFiles,
 };
-pub use names::{ClusterName, LoadBalancerName, MonitorName, NodeName, OriginName, PoolName};
+pub use names::{
+    ClusterName, InstanceName, LoadBalancerName, MonitorName, NodeName, OriginName, PoolName,
+};
 pub use observation::{CheckFailure, FailureKind, Observation, PostgresFacts};
 pub use pace::{Cadence, Pace, jittered};
 pub use replication::{LinkState, NodeFacts, ReplicaLink, Role, Upstream};
 pub use routing::{Ejection, ForceTarget, OriginRouting, PoolRouting, RoutingTable};
 pub use secret::Secret;
 pub use status::{LoadBalancerStatus, OriginStatus, PoolStatus, StatusSnapshot};
+pub use store::{EtcdSettings, HealthQuorum, InstanceSettings, StoreBackend};
 pub use time::Timestamp;
 pub use topology::{
     AdminLimits, AdminSettings, CodeMatcher, HostPort, HttpCheck, LogFormat, Monitor, MonitorKind,

@@ -73,3 +73,7 @@ name_type!(
     /// The name of a database node in a cluster.
     NodeName
 );
+name_type!(
+    /// The name of one Lifeline instance (one machine) among those sharing a store.
+    InstanceName
+);

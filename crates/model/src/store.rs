@@ -1,0 +1,53 @@
+//! `[store]` and `[instance]`: where Lifeline keeps its state, and which machine this is. One
+//! machine keeps it in the embedded state file; several share it through etcd.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::names::InstanceName;
+use crate::secret::Secret;
+
+/// `[store]`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoreBackend {
+    /// One machine: the state file of `[admin] state_file` (the default).
+    Embedded,
+    /// Several machines coordinated through etcd.
+    Etcd(EtcdSettings),
+}
+
+/// How to reach etcd, and how leadership and shared health behave there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EtcdSettings {
+    /// `http://host:port` or `https://host:port`, at least one.
+    pub endpoints: Vec<String>,
+    /// Every key Lifeline writes starts with it, so several deployments can share one etcd.
+    pub prefix: String,
+    /// The lease on the leader key and on each instance's published health: an instance that
+    /// stops refreshing them loses them this long after.
+    pub lease_ttl: Duration,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// TLS to etcd: the CA that signs the servers' certificates, and a client certificate.
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub health_quorum: HealthQuorum,
+}
+
+/// How the leader turns the instances' views of an origin into its health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealthQuorum {
+    /// Down when most instances that report see it down: one instance's broken network does not
+    /// fail an origin over (the default with 3 or more instances).
+    Majority,
+    /// Down when any instance sees it down.
+    Any,
+}
+
+/// `[instance]`: this machine among the instances sharing one store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceSettings {
+    /// Unique per machine; in events and `/status`. Defaults to the host name.
+    pub name: InstanceName,
+}
