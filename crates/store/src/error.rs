@@ -78,4 +78,39 @@ pub enum StoreError {
         operation: &'static str,
         source: tokio::task::JoinError,
     },
+
+    /// No etcd endpoint answered within the connect timeout at start.
+    #[error("cannot reach etcd at {endpoints} within {timeout:?}: {cause}")]
+    Unreachable {
+        endpoints: String,
+        timeout: std::time::Duration,
+        cause: String,
+    },
+
+    /// The `[store]` settings cannot be used (a TLS file that cannot be read, ...).
+    #[error("etcd settings: {message}")]
+    Settings { message: String },
+
+    /// The store did not answer in time or refused the call (etcd down, no etcd leader, ...).
+    /// Nothing is known to have changed.
+    #[error("store unavailable during {operation}: {cause}")]
+    Unavailable {
+        operation: &'static str,
+        cause: String,
+    },
+
+    /// A guarded write of a leader that has been deposed (or whose lease expired): nothing
+    /// changed.
+    #[error("fencing token {fencing_token} no longer holds leadership; the write was refused")]
+    NotLeader { fencing_token: u64 },
+
+    /// A watch asked for changes after `after`, but the store only has them from `available`.
+    #[error(
+        "the changes after revision {after} are gone (compacted up to {available}); read the keys again and watch from there"
+    )]
+    Compacted { after: u64, available: u64 },
+
+    /// A value in etcd that this binary cannot read (written by something else).
+    #[error("etcd key {key}: {message}")]
+    Malformed { key: String, message: String },
 }

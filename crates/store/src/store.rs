@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use lifeline_model::{Event, NewEvent};
 
 use crate::error::StoreError;
+use crate::leadership::Leadership;
 use crate::watch::Watch;
 
 /// Durable state shared by the controller, the admin API and, later, several Lifeline instances.
@@ -43,13 +44,36 @@ pub trait StateStore: Send + Sync + 'static {
     /// Keys under a prefix with their values, in key order.
     async fn list(&self, prefix: &str) -> Result<Vec<(String, Versioned)>, StoreError>;
 
-    /// Becomes the one instance allowed to act. The embedded store resolves at once (its file
-    /// lock already guarantees a single instance) with a fencing token that grows by one on every
-    /// campaign and is persisted, so a restarted daemon's token is always larger.
+    /// Becomes the one instance allowed to act, waiting while another instance leads. The
+    /// fencing token grows with every new leader. The embedded store resolves at once (its file
+    /// lock already guarantees a single instance) with a token that grows by one on every
+    /// campaign and is persisted, and its leadership is never lost while the store is open. On
+    /// etcd the leadership lives on this instance's lease and is lost when the lease cannot be
+    /// refreshed before it expires.
     async fn campaign(&self, candidate: &str) -> Result<Leadership, StoreError>;
 
-    /// Changes to keys under `prefix` made through this store from now on.
+    /// Applies `write` only while `leadership` still holds, in one transaction with the check:
+    /// a deposed leader's write fails with [`StoreError::NotLeader`] and changes nothing.
+    async fn guarded(
+        &self,
+        leadership: &Leadership,
+        write: Write,
+    ) -> Result<CasOutcome, StoreError>;
+
+    /// Writes a key that lives only as long as this instance: it goes away when the instance
+    /// dies (etcd: with its lease; embedded: at the next open of the state file). Returns the
+    /// key's new version.
+    async fn put_leased(&self, key: &str, value: Vec<u8>) -> Result<u64, StoreError>;
+
+    /// Changes to keys under `prefix` made from now on.
     fn watch(&self, prefix: &str) -> Watch;
+
+    /// Changes to keys under `prefix` with a version above `after` (a version from `get` or
+    /// `list`), so nothing between a read and the watch is missed. When the store no longer has
+    /// the changes since `after`, the watch's first item is [`StoreError::Compacted`]: the
+    /// embedded store keeps no history, so there only the current revision can be watched from.
+    /// An error here is the store being unreachable.
+    async fn watch_from(&self, prefix: &str, after: u64) -> Result<Watch, StoreError>;
 
     /// A cheap round-trip proving the store can be read and written (for `GET /health`).
     async fn ping(&self) -> Result<(), StoreError>;
@@ -75,11 +99,17 @@ pub enum CasOutcome {
     Conflict { current: Option<Versioned> },
 }
 
-/// Proof of being the instance allowed to act.
+/// A write for [`StateStore::guarded`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Leadership {
-    /// Grows with every successful campaign. Actions carry it so that whatever they touch can
-    /// refuse a stale leader.
-    pub fencing_token: u64,
-    pub candidate: String,
+pub enum Write {
+    /// Like [`StateStore::compare_and_swap`].
+    Cas {
+        key: String,
+        expected: Option<u64>,
+        value: Vec<u8>,
+    },
+    /// Writes whatever is there.
+    Put { key: String, value: Vec<u8> },
+    /// Like [`StateStore::delete`].
+    Delete { key: String, expected: u64 },
 }

@@ -1,10 +1,14 @@
 //! Subscriptions to key changes, filtered by prefix.
 //!
-//! Every backend feeds one broadcast channel of [`KeyChange`]s; a [`Watch`] keeps the ones under
-//! its prefix. A watcher that falls behind skips what it missed (and logs it) rather than
-//! slowing down writers.
+//! The embedded backend feeds one broadcast channel of [`KeyChange`]s and a [`Watch`] keeps the
+//! ones under its prefix (a watcher that falls behind skips what it missed and logs it rather
+//! than slowing down writers). The etcd backend runs one task per watch that resumes a lost
+//! stream from the last revision it saw and reports [`StoreError::Compacted`] when that revision
+//! is gone.
 
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::error::StoreError;
 
 /// One committed change to a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,31 +23,67 @@ pub struct KeyChange {
 /// Changes to keys under one prefix, in commit order.
 #[derive(Debug)]
 pub struct Watch {
-    prefix: String,
-    changes: broadcast::Receiver<KeyChange>,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    Local {
+        prefix: String,
+        changes: broadcast::Receiver<KeyChange>,
+    },
+    Remote(mpsc::Receiver<Result<KeyChange, StoreError>>),
+    /// A watch that could not start: its one item is the error.
+    Failed(Option<StoreError>),
 }
 
 // === impl Watch ===
 
 impl Watch {
-    pub(crate) fn new(prefix: &str, changes: broadcast::Receiver<KeyChange>) -> Self {
+    pub(crate) fn local(prefix: &str, changes: broadcast::Receiver<KeyChange>) -> Self {
+        let prefix = prefix.to_owned();
         Self {
-            prefix: prefix.to_owned(),
-            changes,
+            source: Source::Local { prefix, changes },
         }
     }
 
-    /// The next change under the prefix, or `None` once the store is gone.
-    pub async fn next(&mut self) -> Option<KeyChange> {
-        loop {
-            match self.changes.recv().await {
-                Ok(change) if change.key.starts_with(&self.prefix) => return Some(change),
-                Ok(_) => {}
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(prefix = %self.prefix, missed, "watch fell behind; skipping ahead");
-                }
-                Err(RecvError::Closed) => return None,
+    pub(crate) fn remote(changes: mpsc::Receiver<Result<KeyChange, StoreError>>) -> Self {
+        Self {
+            source: Source::Remote(changes),
+        }
+    }
+
+    pub(crate) fn failed(error: StoreError) -> Self {
+        Self {
+            source: Source::Failed(Some(error)),
+        }
+    }
+
+    /// The next change under the prefix, or `None` once the store is gone. An error (the
+    /// revision to resume from was compacted) ends the watch: list the keys again and watch from
+    /// the list's revision.
+    pub async fn next(&mut self) -> Option<Result<KeyChange, StoreError>> {
+        match &mut self.source {
+            Source::Local { prefix, changes } => next_local(prefix, changes).await.map(Ok),
+            Source::Remote(changes) => changes.recv().await,
+            Source::Failed(error) => error.take().map(Err),
+        }
+    }
+}
+
+async fn next_local(
+    prefix: &str,
+    changes: &mut broadcast::Receiver<KeyChange>,
+) -> Option<KeyChange> {
+    use broadcast::error::RecvError;
+    loop {
+        match changes.recv().await {
+            Ok(change) if change.key.starts_with(prefix) => return Some(change),
+            Ok(_) => {}
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(prefix, missed, "watch fell behind; skipping ahead");
             }
+            Err(RecvError::Closed) => return None,
         }
     }
 }

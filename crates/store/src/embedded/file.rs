@@ -12,13 +12,15 @@ use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, Wr
 use tokio::sync::broadcast;
 
 use crate::error::StoreError;
-use crate::store::{CasOutcome, Leadership, Versioned};
+use crate::store::{CasOutcome, Versioned};
 use crate::watch::KeyChange;
 
 /// Sequence number -> the event as JSON, so old logs stay readable as events gain fields.
 const EVENTS: TableDefinition<u64, &str> = TableDefinition::new("events");
 /// Key -> (version, value).
 const KEYS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("keys");
+/// Keys written by `put_leased`: they die with the process, so an open removes them.
+const LEASED: TableDefinition<&str, ()> = TableDefinition::new("leased");
 /// The store's own counters.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -31,6 +33,15 @@ const PINGS: &str = "pings";
 
 /// How many key changes a slow watcher may fall behind before it skips ahead.
 const WATCH_CAPACITY: usize = 1024;
+
+/// What a key write expects to find.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Expect {
+    /// The key at this version (`None`: absent).
+    Version(Option<u64>),
+    /// Anything.
+    Any,
+}
 
 /// An open state file.
 pub(super) struct StateFile {
@@ -73,6 +84,7 @@ impl StateFile {
         txn.open_table(EVENTS).in_file(path)?;
         txn.open_table(KEYS).in_file(path)?;
         txn.open_table(META).in_file(path)?;
+        drop_leased(&txn).in_file(path)?;
         txn.commit().in_file(path)?;
         let (changes, _) = broadcast::channel(WATCH_CAPACITY);
         Ok(Self {
@@ -158,12 +170,16 @@ impl StateFile {
         Ok(found)
     }
 
-    /// Writes `value` (or deletes the key when `None`) if its version is `expected`.
+    /// Writes `value` (or deletes the key when `None`) if its version is as `expected` and,
+    /// with a `guard`, while that fencing token is still the last one handed out. A `leased`
+    /// key is removed at the next open.
     pub(super) fn write_key(
         &self,
         key: &str,
-        expected: Option<u64>,
+        expected: Expect,
         value: Option<Vec<u8>>,
+        guard: Option<u64>,
+        leased: bool,
     ) -> Result<CasOutcome, StoreError> {
         // Guards no data, so a poisoned lock is still usable.
         let _in_order = self
@@ -172,23 +188,39 @@ impl StateFile {
             .unwrap_or_else(PoisonError::into_inner);
         let txn = self.begin_write()?;
         let version = {
+            let mut meta = txn.open_table(META).in_file(&self.path)?;
+            if let Some(fencing_token) = guard {
+                let last = meta.get(FENCING_TOKEN).in_file(&self.path)?;
+                if last.map(|token| token.value()) != Some(fencing_token) {
+                    drop(meta);
+                    txn.abort().in_file(&self.path)?;
+                    return Err(StoreError::NotLeader { fencing_token });
+                }
+            }
             let mut keys = txn.open_table(KEYS).in_file(&self.path)?;
             let current = keys
                 .get(key)
                 .in_file(&self.path)?
                 .map(|entry| versioned(entry.value()));
-            if current.as_ref().map(|current| current.version) != expected {
-                drop(keys);
+            if let Expect::Version(expected) = expected
+                && current.as_ref().map(|current| current.version) != expected
+            {
+                drop((keys, meta));
                 txn.abort().in_file(&self.path)?;
                 return Ok(CasOutcome::Conflict { current });
             }
-            let mut meta = txn.open_table(META).in_file(&self.path)?;
             let version = self.bump(&mut meta, REVISION)?;
             match &value {
                 Some(value) => keys.insert(key, (version, value.as_slice())).map(drop),
                 None => keys.remove(key).map(drop),
             }
             .in_file(&self.path)?;
+            let mut leased_keys = txn.open_table(LEASED).in_file(&self.path)?;
+            if leased && value.is_some() {
+                leased_keys.insert(key, ()).in_file(&self.path)?;
+            } else {
+                leased_keys.remove(key).in_file(&self.path)?;
+            }
             version
         };
         txn.commit().in_file(&self.path)?;
@@ -203,17 +235,37 @@ impl StateFile {
         Ok(CasOutcome::Written { version })
     }
 
-    pub(super) fn campaign(&self, candidate: &str) -> Result<Leadership, StoreError> {
+    /// Subscribes to key changes after `after`, which must be the current revision: the file
+    /// keeps no history of changes to replay.
+    pub(super) fn subscribe_after(
+        &self,
+        after: u64,
+    ) -> Result<broadcast::Receiver<KeyChange>, StoreError> {
+        // Holding the write lock, no change can slip between reading the revision and
+        // subscribing.
+        let _in_order = self
+            .key_writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let txn = self.db.begin_read().in_file(&self.path)?;
+        let meta = txn.open_table(META).in_file(&self.path)?;
+        let revision = meta.get(REVISION).in_file(&self.path)?;
+        let available = revision.map_or(0, |revision| revision.value());
+        if after < available {
+            return Err(StoreError::Compacted { after, available });
+        }
+        Ok(self.changes.subscribe())
+    }
+
+    /// Hands out the next fencing token.
+    pub(super) fn campaign(&self) -> Result<u64, StoreError> {
         let txn = self.begin_write()?;
         let fencing_token = {
             let mut meta = txn.open_table(META).in_file(&self.path)?;
             self.bump(&mut meta, FENCING_TOKEN)?
         };
         txn.commit().in_file(&self.path)?;
-        Ok(Leadership {
-            fencing_token,
-            candidate: candidate.to_owned(),
-        })
+        Ok(fencing_token)
     }
 
     /// Reads the counters and commits a write, proving both paths work.
@@ -254,6 +306,24 @@ impl StateFile {
         })?;
         Ok(Event { seq, event })
     }
+}
+
+/// Removes the keys the previous process wrote with `put_leased`.
+fn drop_leased(txn: &WriteTransaction) -> Result<(), redb::Error> {
+    let mut leased = txn.open_table(LEASED)?;
+    let mut keys = txn.open_table(KEYS)?;
+    let mut dropped = 0_usize;
+    while let Some((key, ())) = leased
+        .pop_first()?
+        .map(|(key, value)| (key.value().to_owned(), value.value()))
+    {
+        keys.remove(key.as_str())?;
+        dropped += 1;
+    }
+    if dropped > 0 {
+        tracing::debug!(dropped, "removed the leased keys of the previous process");
+    }
+    Ok(())
 }
 
 fn versioned((version, value): (u64, &[u8])) -> Versioned {

@@ -17,14 +17,20 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use lifeline_model::{Event, NewEvent, Timestamp};
 
+use tokio::sync::watch;
+
 use crate::error::StoreError;
-use crate::store::{CasOutcome, Leadership, StateStore, Versioned};
+use crate::leadership::Leadership;
+use crate::store::{CasOutcome, StateStore, Versioned, Write};
 use crate::watch::Watch;
-use file::StateFile;
+use file::{Expect, StateFile};
 
 /// A [`StateStore`] in a local file, for a single Lifeline instance.
 pub struct EmbeddedStore {
     file: Arc<StateFile>,
+    /// Never set: one process owns the file, so its leadership lasts as long as the store. The
+    /// receivers see the channel close when the store is dropped.
+    leader: watch::Sender<bool>,
 }
 
 // === impl EmbeddedStore ===
@@ -42,6 +48,7 @@ impl EmbeddedStore {
         tracing::debug!(path = %path.display(), "opened state file");
         Ok(Self {
             file: Arc::new(file),
+            leader: watch::Sender::new(false),
         })
     }
 
@@ -95,7 +102,7 @@ impl StateStore for EmbeddedStore {
     ) -> Result<CasOutcome, StoreError> {
         let key = key.to_owned();
         self.run("compare_and_swap", move |file| {
-            file.write_key(&key, expected, Some(value))
+            file.write_key(&key, Expect::Version(expected), Some(value), None, false)
         })
         .await
     }
@@ -103,7 +110,7 @@ impl StateStore for EmbeddedStore {
     async fn delete(&self, key: &str, expected: u64) -> Result<CasOutcome, StoreError> {
         let key = key.to_owned();
         self.run("delete", move |file| {
-            file.write_key(&key, Some(expected), None)
+            file.write_key(&key, Expect::Version(Some(expected)), None, None, false)
         })
         .await
     }
@@ -114,10 +121,8 @@ impl StateStore for EmbeddedStore {
     }
 
     async fn campaign(&self, candidate: &str) -> Result<Leadership, StoreError> {
-        let candidate = candidate.to_owned();
-        let leadership = self
-            .run("campaign", move |file| file.campaign(&candidate))
-            .await?;
+        let fencing_token = self.run("campaign", StateFile::campaign).await?;
+        let leadership = Leadership::new(fencing_token, candidate, self.leader.subscribe());
         tracing::info!(
             candidate = %leadership.candidate,
             fencing_token = leadership.fencing_token,
@@ -126,8 +131,54 @@ impl StateStore for EmbeddedStore {
         Ok(leadership)
     }
 
+    async fn guarded(
+        &self,
+        leadership: &Leadership,
+        write: Write,
+    ) -> Result<CasOutcome, StoreError> {
+        let guard = Some(leadership.fencing_token);
+        self.run("guarded", move |file| match write {
+            Write::Cas {
+                key,
+                expected,
+                value,
+            } => file.write_key(&key, Expect::Version(expected), Some(value), guard, false),
+            Write::Put { key, value } => {
+                file.write_key(&key, Expect::Any, Some(value), guard, false)
+            }
+            Write::Delete { key, expected } => {
+                file.write_key(&key, Expect::Version(Some(expected)), None, guard, false)
+            }
+        })
+        .await
+    }
+
+    async fn put_leased(&self, key: &str, value: Vec<u8>) -> Result<u64, StoreError> {
+        let key = key.to_owned();
+        let outcome = self
+            .run("put_leased", move |file| {
+                file.write_key(&key, Expect::Any, Some(value), None, true)
+            })
+            .await?;
+        match outcome {
+            CasOutcome::Written { version } => Ok(version),
+            CasOutcome::Conflict { .. } => unreachable!("a write that expects anything conflicts"),
+        }
+    }
+
     fn watch(&self, prefix: &str) -> Watch {
-        Watch::new(prefix, self.file.subscribe())
+        Watch::local(prefix, self.file.subscribe())
+    }
+
+    async fn watch_from(&self, prefix: &str, after: u64) -> Result<Watch, StoreError> {
+        let subscribed = self
+            .run("watch_from", move |file| file.subscribe_after(after))
+            .await;
+        match subscribed {
+            Ok(changes) => Ok(Watch::local(prefix, changes)),
+            Err(compacted @ StoreError::Compacted { .. }) => Ok(Watch::failed(compacted)),
+            Err(error) => Err(error),
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
