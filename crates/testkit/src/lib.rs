@@ -1,6 +1,7 @@
 //! Real-process test harness: the daemon, origins, PostgreSQL clusters, ports.
 
 pub mod daemon;
+pub mod etcd;
 pub mod http;
 pub mod origin;
 pub mod pg;

@@ -1,0 +1,159 @@
+//! Real etcd for the store's tests: Debian's `etcd-server`, one member or three, on loopback.
+//!
+//! Each member gets two ports from [`free_port`] and a data directory in one temporary
+//! directory; every member is killed when the [`Etcd`] is dropped. `etcd-server` is installed
+//! with apt-get when it is missing, as `scripts/install-deps.sh` does.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::ports::free_port;
+use crate::wait;
+
+const ETCD: &str = "/usr/bin/etcd";
+
+/// A running etcd cluster.
+pub struct Etcd {
+    members: Vec<Member>,
+    _dir: TempDir,
+}
+
+struct Member {
+    name: String,
+    client_url: String,
+    child: Option<Child>,
+}
+
+// === impl Etcd ===
+
+impl Etcd {
+    /// One member, ready to serve.
+    pub async fn start() -> Self {
+        Self::with_members(1).await
+    }
+
+    /// `count` members forming one cluster, all ready to serve.
+    pub async fn with_members(count: usize) -> Self {
+        ensure_installed();
+        let dir = tempfile::tempdir().expect("cannot create a directory for etcd");
+        let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
+        let initial = ports
+            .iter()
+            .enumerate()
+            .map(|(n, (_, peer))| format!("m{n}=http://127.0.0.1:{peer}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut members = Vec::new();
+        for (n, (client, peer)) in ports.iter().enumerate() {
+            let name = format!("m{n}");
+            let client_url = format!("http://127.0.0.1:{client}");
+            let peer_url = format!("http://127.0.0.1:{peer}");
+            let log = std::fs::File::create(dir.path().join(format!("{name}.log")))
+                .expect("cannot create the etcd log");
+            let child = Command::new(ETCD)
+                .args(["--name", &name])
+                .arg("--data-dir")
+                .arg(dir.path().join(&name))
+                .args(["--listen-client-urls", &client_url])
+                .args(["--advertise-client-urls", &client_url])
+                .args(["--listen-peer-urls", &peer_url])
+                .args(["--initial-advertise-peer-urls", &peer_url])
+                .args(["--initial-cluster", &initial])
+                .args(["--initial-cluster-token", "lifeline-test"])
+                .args(["--initial-cluster-state", "new"])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {ETCD}: {e}"));
+            members.push(Member {
+                name,
+                client_url,
+                child: Some(child),
+            });
+        }
+        let etcd = Self { members, _dir: dir };
+        for member in &etcd.members {
+            member.wait_healthy().await;
+        }
+        etcd
+    }
+
+    /// The client URLs of the members, running or not.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.client_url.clone()).collect()
+    }
+
+    /// Kills member `n` with SIGKILL and waits for it to be gone.
+    pub fn kill(&mut self, n: usize) {
+        self.members[n].kill();
+    }
+
+    /// The PID of member `n` (for SIGSTOP and SIGCONT).
+    pub fn pid(&self, n: usize) -> i32 {
+        let child = self.members[n]
+            .child
+            .as_ref()
+            .expect("the member is running");
+        i32::try_from(child.id()).expect("a PID fits in i32")
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        for member in &mut self.members {
+            member.kill();
+        }
+    }
+}
+
+// === impl Member ===
+
+impl Member {
+    async fn wait_healthy(&self) {
+        let url = format!("{}/health", self.client_url);
+        let what = format!("etcd member {} to be healthy at {url}", self.name);
+        wait::until(&what, Duration::from_secs(30), || async {
+            let response = crate::http::client().get(&url).send().await.ok()?;
+            let body = response.text().await.ok()?;
+            body.contains("\"health\":\"true\"").then_some(())
+        })
+        .await;
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Err(error) = child.kill() {
+                eprintln!("etcd member {}: kill: {error}", self.name);
+            }
+            if let Err(error) = child.wait() {
+                eprintln!("etcd member {}: wait: {error}", self.name);
+            }
+        }
+    }
+}
+
+/// Installs `etcd-server` with apt-get once per process if `/usr/bin/etcd` is missing.
+fn ensure_installed() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        if std::path::Path::new(ETCD).exists() {
+            return;
+        }
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+                 apt-get install -y -qq etcd-server >/dev/null",
+            )
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run apt-get to install etcd-server: {e}"));
+        assert!(
+            status.success() && std::path::Path::new(ETCD).exists(),
+            "{ETCD} is missing and apt-get could not install etcd-server: run \
+             scripts/install-deps.sh"
+        );
+    });
+}
