@@ -116,7 +116,11 @@ async fn a_leader_whose_etcd_dies_loses_leadership_and_calls_fail_in_bounded_tim
 async fn connecting_to_a_closed_port_fails_fast_naming_the_endpoints() {
     let endpoint = format!("http://127.0.0.1:{}", free_port());
     let started = Instant::now();
-    let result = EtcdStore::connect(&settings(&[endpoint.clone()]), &InstanceName::new("a")).await;
+    let result = EtcdStore::connect(
+        &settings(std::slice::from_ref(&endpoint)),
+        &InstanceName::new("a"),
+    )
+    .await;
     let Err(error @ StoreError::Unreachable { .. }) = result else {
         panic!("expected Unreachable, got {:?}", result.map(|_| ()));
     };
