@@ -28,6 +28,4 @@ pub use state::{ClusterHealth, ClusterRecord, ClusterState, NodeId, NodeState, S
 pub use status::{ClusterSettings, ClusterStatus, NodeStatus};
 
 #[cfg(test)]
-mod adopt_tests;
-#[cfg(test)]
 mod tests;

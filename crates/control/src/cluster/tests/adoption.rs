@@ -3,7 +3,6 @@
 
 use lifeline_model::{EventKind, NodeFacts, NodeName};
 
-use super::tests::{PG1, PG2, PG3, Sim, cluster, has, primary_facts, replica, standby_facts};
 use super::*;
 
 /// A standby streaming from pg1 under `name` (`walreceiver` unless adopted).
