@@ -24,6 +24,8 @@ pub(crate) type Field<T> = Option<Spanned<T>>;
 pub(crate) struct RawConfig {
     pub admin: Option<RawAdmin>,
     pub proxy: Option<RawProxy>,
+    pub store: Field<RawStore>,
+    pub instance: Field<RawInstance>,
     #[serde(default, rename = "monitor")]
     pub monitors: Vec<Spanned<RawMonitor>>,
     #[serde(default, rename = "pool")]
@@ -55,6 +57,30 @@ pub(crate) struct RawProxy {
     pub client_body_timeout: Field<String>,
     pub send_timeout: Field<String>,
     pub max_connections: Field<i64>,
+}
+
+/// `[store]`.
+#[derive(Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawStore {
+    pub backend: Field<String>,
+    pub endpoints: Field<Vec<Spanned<String>>>,
+    pub prefix: Field<String>,
+    pub lease_ttl: Field<String>,
+    pub username: Field<String>,
+    /// Any TOML value, so a wrong type is reported without echoing it.
+    pub password: Field<toml::Value>,
+    pub ca_file: Field<String>,
+    pub cert_file: Field<String>,
+    pub key_file: Field<String>,
+    pub health_quorum: Field<String>,
+}
+
+/// `[instance]`.
+#[derive(Default, Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawInstance {
+    pub name: Field<String>,
 }
 
 /// `[[monitor]]`.

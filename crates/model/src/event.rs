@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::names::InstanceName;
 use crate::time::Timestamp;
 
 /// What happened. Later capabilities add kinds; stored events keep their kind as text, so an
@@ -50,6 +51,14 @@ pub enum EventKind {
     /// An old primary must be rebuilt as a standby before it may serve again.
     NeedsRejoin,
     Rejoined,
+    /// This instance won the campaign and acts from now on, with a new fencing token.
+    LeaderElected,
+    /// This instance's leadership ended (its lease expired or was taken over): it stops acting.
+    LeadershipLost,
+    /// Another instance started sharing the store.
+    InstanceJoined,
+    /// An instance stopped refreshing its lease and is gone from the store.
+    InstanceLost,
 }
 
 impl EventKind {
@@ -86,6 +95,10 @@ impl EventKind {
             EventKind::SplitBrain => "split_brain",
             EventKind::NeedsRejoin => "needs_rejoin",
             EventKind::Rejoined => "rejoined",
+            EventKind::LeaderElected => "leader_elected",
+            EventKind::LeadershipLost => "leadership_lost",
+            EventKind::InstanceJoined => "instance_joined",
+            EventKind::InstanceLost => "instance_lost",
         }
     }
 }
@@ -101,6 +114,10 @@ pub struct NewEvent {
     pub new: Option<String>,
     /// Why, in one line, for people.
     pub reason: String,
+    /// The Lifeline instance that recorded it, stamped by the store it is appended to. Events
+    /// stored before instances had names have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceName>,
 }
 
 impl NewEvent {
@@ -117,6 +134,7 @@ impl NewEvent {
             old: None,
             new: None,
             reason: reason.into(),
+            instance: None,
         }
     }
 

@@ -46,7 +46,9 @@ pub use replication::{LinkState, NodeFacts, ReplicaLink, Role, Upstream};
 pub use routing::{Ejection, ForceTarget, OriginRouting, PoolRouting, RoutingTable};
 pub use secret::Secret;
 pub use status::{LoadBalancerStatus, OriginStatus, PoolStatus, StatusSnapshot};
-pub use store::{EtcdSettings, HealthQuorum, InstanceSettings, StoreBackend};
+pub use store::{
+    EtcdSettings, HealthQuorum, InstanceRole, InstanceSettings, InstanceStatus, StoreBackend,
+};
 pub use time::Timestamp;
 pub use topology::{
     AdminLimits, AdminSettings, CodeMatcher, HostPort, HttpCheck, LogFormat, Monitor, MonitorKind,

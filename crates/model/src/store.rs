@@ -4,8 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::names::InstanceName;
 use crate::secret::Secret;
+use crate::time::Timestamp;
 
 /// `[store]`.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,4 +53,26 @@ pub enum HealthQuorum {
 pub struct InstanceSettings {
     /// Unique per machine; in events and `/status`. Defaults to the host name.
     pub name: InstanceName,
+}
+
+/// One instance as `GET /status` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InstanceStatus {
+    pub name: InstanceName,
+    pub role: InstanceRole,
+    /// When this instance was last heard from (for the instance answering: its last check of
+    /// the store).
+    pub last_seen: Timestamp,
+    /// The leader's fencing token as this instance knows it; `None` before any campaign.
+    pub fencing_token: Option<u64>,
+    /// Whether this instance's last call to the store succeeded.
+    pub store_reachable: bool,
+}
+
+/// Whether an instance acts (the leader) or only serves traffic and watches (a follower).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceRole {
+    Leader,
+    Follower,
 }

@@ -10,12 +10,17 @@ use crate::cluster::Cluster;
 use crate::load_balancer::LoadBalancer;
 use crate::names::{MonitorName, OriginName, PoolName};
 use crate::secret::Secret;
+use crate::store::{InstanceSettings, StoreBackend};
 
 /// Everything a daemon runs, after parsing and validation.
 #[derive(Clone, Debug)]
 pub struct Topology {
     pub admin: AdminSettings,
     pub proxy: ProxySettings,
+    /// `[store]`: the embedded state file (default) or etcd. Changing it needs a restart.
+    pub store: StoreBackend,
+    /// `[instance]`: this machine's name. Changing it needs a restart.
+    pub instance: InstanceSettings,
     pub monitors: Vec<Monitor>,
     pub pools: Vec<Pool>,
     pub load_balancers: Vec<LoadBalancer>,

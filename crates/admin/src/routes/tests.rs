@@ -27,6 +27,10 @@ pub(super) const TOKEN: &str = "s3cret-admin-token";
 
 fn topology(token: Option<&str>) -> Topology {
     Topology {
+        store: lifeline_model::StoreBackend::Embedded,
+        instance: lifeline_model::InstanceSettings {
+            name: lifeline_model::InstanceName::new("test"),
+        },
         proxy: lifeline_model::ProxySettings::default(),
         admin: AdminSettings {
             listen: "127.0.0.1:9090".parse().unwrap(),

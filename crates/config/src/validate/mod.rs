@@ -9,6 +9,7 @@ mod cluster;
 mod endpoints;
 mod fields;
 mod http;
+mod instance;
 mod listen;
 mod load_balancer;
 mod monitor;
@@ -16,6 +17,7 @@ mod node;
 mod pool;
 mod proxy;
 mod steering;
+mod store;
 
 use std::path::Path;
 
@@ -29,12 +31,15 @@ use crate::raw::RawConfig;
 pub(crate) fn topology(raw: &RawConfig, file: &Path, report: &mut Report<'_>) -> Option<Topology> {
     let admin = admin::settings(raw.admin.as_ref(), file, report);
     let proxy = proxy::settings(raw.proxy.as_ref(), report);
+    let directory = file.parent().unwrap_or(Path::new(""));
+    let store = store::backend(&raw.store, directory, report);
+    let instance = instance::settings(&raw.instance, report);
     let (monitors, monitor_names) = monitor::monitors(&raw.monitors, report);
     let (pools, pool_names, origin_names) = pool::pools(&raw.pools, &monitor_names, report);
     let admin_listen = admin.as_ref().map(|admin| admin.listen);
     let context = load_balancer::Context {
         pools: &pool_names,
-        directory: file.parent().unwrap_or(Path::new("")),
+        directory,
         admin: admin_listen,
     };
     let (load_balancers, listeners) =
@@ -48,6 +53,8 @@ pub(crate) fn topology(raw: &RawConfig, file: &Path, report: &mut Report<'_>) ->
     let topology = Topology {
         admin: admin?,
         proxy: proxy?,
+        store: store?,
+        instance: instance?,
         monitors: monitors?,
         pools: pools?,
         load_balancers: load_balancers?,

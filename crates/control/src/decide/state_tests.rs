@@ -23,6 +23,10 @@ fn origin(name: &str, port: u16) -> Origin {
 
 fn topology(pools: Vec<Pool>) -> Arc<Topology> {
     Arc::new(Topology {
+        store: lifeline_model::StoreBackend::Embedded,
+        instance: lifeline_model::InstanceSettings {
+            name: lifeline_model::InstanceName::new("test"),
+        },
         proxy: lifeline_model::ProxySettings::default(),
         admin: AdminSettings {
             listen: "127.0.0.1:9090".parse().unwrap(),

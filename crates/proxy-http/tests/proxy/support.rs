@@ -103,6 +103,10 @@ pub fn table(pools: Vec<Pool>, load_balancer: LoadBalancer, healthy: bool) -> Ro
     RoutingTable {
         generation: 1,
         topology: Arc::new(Topology {
+            store: lifeline_model::StoreBackend::Embedded,
+            instance: lifeline_model::InstanceSettings {
+                name: lifeline_model::InstanceName::new("test"),
+            },
             proxy: lifeline_model::ProxySettings::default(),
             admin: AdminSettings {
                 listen: "127.0.0.1:9090".parse().unwrap(),

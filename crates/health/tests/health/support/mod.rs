@@ -100,6 +100,10 @@ pub fn pool(name: &str, monitor: Option<&str>, origins: Vec<Origin>) -> Pool {
 
 pub fn topology(monitors: Vec<Monitor>, pools: Vec<Pool>) -> Topology {
     Topology {
+        store: lifeline_model::StoreBackend::Embedded,
+        instance: lifeline_model::InstanceSettings {
+            name: lifeline_model::InstanceName::new("test"),
+        },
         proxy: lifeline_model::ProxySettings::default(),
         admin: AdminSettings {
             listen: "127.0.0.1:0".parse().unwrap(),

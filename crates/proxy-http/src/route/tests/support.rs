@@ -31,6 +31,10 @@ impl TestTable {
     pub fn new() -> Self {
         Self {
             topology: Topology {
+                store: lifeline_model::StoreBackend::Embedded,
+                instance: lifeline_model::InstanceSettings {
+                    name: lifeline_model::InstanceName::new("test"),
+                },
                 proxy: lifeline_model::ProxySettings::default(),
                 admin: AdminSettings {
                     listen: "127.0.0.1:9090".parse().unwrap(),
