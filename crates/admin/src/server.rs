@@ -21,7 +21,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use lifeline_control::ControllerHandle;
 use lifeline_control::cluster::ClusterHandle;
-use lifeline_model::{AdminLimits, ClusterName, Preflight, Topology};
+use lifeline_model::{AdminLimits, ClusterName, InstanceStatus, Preflight, Topology};
 use lifeline_store::StateStore;
 use prometheus_client::registry::Registry;
 use tokio::net::{TcpListener, TcpStream};
@@ -48,6 +48,8 @@ pub struct AdminState {
     pub clusters: Arc<ArcSwap<Vec<ClusterHandle>>>,
     /// Each cluster's latest preflight, refreshed by the daemon (`GET /failover/health`).
     pub preflight: PreflightResults,
+    /// The Lifeline instances sharing the store, this one included, as the daemon last saw them.
+    pub instances: Arc<ArcSwap<Vec<InstanceStatus>>>,
 }
 
 /// The latest [`Preflight`] of each cluster by name; a cluster not yet checked has none.

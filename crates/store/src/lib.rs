@@ -9,6 +9,7 @@ mod embedded;
 mod error;
 mod etcd;
 mod leadership;
+mod stamped;
 mod store;
 mod watch;
 
@@ -17,5 +18,6 @@ pub use error::StoreError;
 pub use etcd::EtcdStore;
 
 pub use leadership::Leadership;
+pub use stamped::Stamped;
 pub use store::{CasOutcome, StateStore, Versioned, Write};
 pub use watch::{KeyChange, Watch};

@@ -1,4 +1,5 @@
-//! `GET /health`: every component's check, 200 `healthy` or 503 `degraded` (seed 001).
+//! `GET /health`: every component's check, 200 `healthy` or 503 `degraded` (seed 001); the store
+//! is `ok` or `unreachable`, with the reason in `store_error`.
 //! `GET /ready`: 200 once every monitored origin has been checked and the store answers.
 
 use std::collections::BTreeMap;
@@ -17,11 +18,11 @@ const CONTROLLER_STALL: Duration = Duration::from_secs(5);
 
 pub(super) async fn health(State(state): State<AdminState>) -> (StatusCode, Json<Value>) {
     let now = Timestamp::now();
-    let store = match state.store.ping().await {
-        Ok(()) => "ok".to_string(),
+    let (store, store_error) = match state.store.ping().await {
+        Ok(()) => ("ok", None),
         Err(error) => {
             tracing::warn!(%error, "state store check failed");
-            "error".to_string()
+            ("unreachable", Some(error.to_string()))
         }
     };
     let since_beat = now.since(state.controller.heartbeat.last());
@@ -51,11 +52,14 @@ pub(super) async fn health(State(state): State<AdminState>) -> (StatusCode, Json
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "degraded")
     };
-    let body = json!({
+    let mut body = json!({
         "status": status,
         "timestamp": now,
         "checks": { "store": store, "controller": controller, "pools": pools, "clusters": clusters },
     });
+    if let Some(reason) = store_error {
+        body["checks"]["store_error"] = reason.into();
+    }
     (code, Json(body))
 }
 

@@ -1,4 +1,5 @@
-//! `GET /status`: every pool and origin with its health fields, as the controller last published.
+//! `GET /status`: every pool and origin with its health fields, as the controller last published,
+//! the clusters, and the Lifeline instances sharing the store.
 
 use axum::Json;
 use axum::extract::State;
@@ -6,7 +7,7 @@ use axum::response::IntoResponse;
 
 use crate::server::AdminState;
 
-/// Pools, origins and load balancers from the controller, and the clusters.
+/// Pools, origins and load balancers from the controller, the clusters and the instances.
 pub(super) async fn status(State(state): State<AdminState>) -> impl IntoResponse {
     let mut status =
         serde_json::to_value(&*state.controller.status.load_full()).unwrap_or_default();
@@ -17,5 +18,6 @@ pub(super) async fn status(State(state): State<AdminState>) -> impl IntoResponse
         .map(|c| serde_json::to_value(&*c.status.load_full()).unwrap_or_default())
         .collect();
     status["clusters"] = clusters.into();
+    status["instances"] = serde_json::to_value(&*state.instances.load_full()).unwrap_or_default();
     Json(status)
 }

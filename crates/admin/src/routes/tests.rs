@@ -119,6 +119,7 @@ pub(super) async fn fixture(token: Option<&str>) -> Fixture {
         commands: commands_tx,
         clusters: Arc::default(),
         preflight: PreflightResults::default(),
+        instances: Arc::default(),
     };
     Fixture {
         state,

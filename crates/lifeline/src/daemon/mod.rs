@@ -3,9 +3,11 @@
 //! routes reloads and signals between them, and stops them cleanly.
 
 mod clusters;
+mod instances;
 mod listeners;
 mod preflight;
 mod reload;
+mod store;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -21,7 +23,7 @@ use lifeline_health::Scheduler;
 use lifeline_model::{EventKind, NewEvent, Timestamp, Topology};
 use lifeline_proxy_http::{DataPlane, ProxyMetrics};
 use lifeline_proxy_tcp::TcpMetrics;
-use lifeline_store::{EmbeddedStore, StateStore};
+use lifeline_store::StateStore;
 use prometheus_client::registry::Registry;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
@@ -100,10 +102,7 @@ fn raise_descriptor_limit() {
 
 async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyhow::Result<()> {
     raise_descriptor_limit();
-    let store: Arc<dyn StateStore> = Arc::new(
-        open_store(&topology.admin.state_file, reset_state)
-            .context("cannot open the state store")?,
-    );
+    let store = store::open(&topology, reset_state).await?;
     let admin_listener = tokio::net::TcpListener::bind(topology.admin.listen)
         .await
         .with_context(|| {
@@ -145,7 +144,21 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         anyhow::bail!("cannot serve {}", problems.join("; "));
     }
 
-    let leadership = store.campaign(&instance_name()).await?;
+    let instance = topology.instance.name.clone();
+    let leadership = store.campaign(instance.as_str()).await?;
+    record(
+        store.as_ref(),
+        NewEvent::new(
+            Timestamp::now(),
+            EventKind::LeaderElected,
+            instance.as_str(),
+            format!(
+                "{instance} leads with fencing token {}",
+                leadership.fencing_token
+            ),
+        ),
+    )
+    .await;
     record(
         store.as_ref(),
         NewEvent::new(
@@ -166,6 +179,14 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
 
     let (stop_tx, stop) = watch::channel(false);
     let controller_task = tokio::spawn(controller.run(stopped(stop.clone())));
+    let instances = instances::elected(&instance, &leadership);
+    let instances_task = tokio::spawn(instances::run(
+        store.clone(),
+        instance,
+        leadership,
+        instances.clone(),
+        stopped(stop.clone()),
+    ));
     let mut clusters = Clusters::new(store.clone(), cluster_metrics, tcp_metrics, stop.clone());
     let endpoints = clusters.bind(&topology).await?;
     clusters.start(&topology, endpoints).await?;
@@ -190,6 +211,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         commands: commands_tx,
         clusters: clusters.handles(),
         preflight: preflight_results,
+        instances,
     };
     let admin_task = tokio::spawn(lifeline_admin::serve(
         admin_listener,
@@ -243,6 +265,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
     }
     controller_task.await.context("the controller failed")?;
     preflight_task.await.context("the preflight failed")?;
+    instances_task.await.context("the instance status failed")?;
     clusters.join().await;
     admin_task.await.context("the admin API failed")?;
     record(
@@ -259,26 +282,6 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
     Ok(())
 }
 
-/// Opens the state file, or with `reset` moves it aside first and starts with an empty one.
-fn open_store(path: &Path, reset: bool) -> Result<EmbeddedStore, lifeline_store::StoreError> {
-    if !reset {
-        return EmbeddedStore::open(path);
-    }
-    let (store, aside) = EmbeddedStore::reset(path, Timestamp::now())?;
-    match aside {
-        Some(aside) => tracing::warn!(
-            path = %path.display(),
-            moved_to = %aside.display(),
-            "--reset-state: moved the old state file aside; starting with an empty store"
-        ),
-        None => tracing::info!(
-            path = %path.display(),
-            "--reset-state: there was no state file to move aside"
-        ),
-    }
-    Ok(store)
-}
-
 async fn record(store: &dyn StateStore, event: NewEvent) {
     if let Err(error) = store.append(event).await {
         tracing::error!(%error, "could not record event");
@@ -290,9 +293,4 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     if stop.wait_for(|stopped| *stopped).await.is_err() {
         tracing::debug!("stop signal sender dropped");
     }
-}
-
-fn instance_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    format!("{}:{}", host.trim(), std::process::id())
 }

@@ -9,7 +9,7 @@ use lifeline_admin::ReloadOutcome;
 use lifeline_config::ProcessEnv;
 use lifeline_control::ControllerHandle;
 use lifeline_health::Scheduler;
-use lifeline_model::{EventKind, NewEvent, Observation, Timestamp, Topology};
+use lifeline_model::{EventKind, NewEvent, Observation, StoreBackend, Timestamp, Topology};
 use lifeline_store::StateStore;
 use tokio::sync::mpsc;
 
@@ -42,6 +42,10 @@ impl Reloader<'_> {
                 return self.reject(errors).await;
             }
         };
+        let fixed = restart_only(&self.running.load(), &topology);
+        if !fixed.is_empty() {
+            return self.reject(fixed).await;
+        }
         // New addresses are bound first: if one cannot be, nothing has changed yet.
         let bound = match listeners.bind_new(&topology).await {
             Ok(bound) => bound,
@@ -109,6 +113,42 @@ impl Reloader<'_> {
     }
 }
 
+/// What a reload may not change, one message per key: the store is opened and this instance
+/// named once, at start. Key names only, never values (the password is one).
+fn restart_only(running: &Topology, next: &Topology) -> Vec<String> {
+    let mut keys = Vec::new();
+    match (&running.store, &next.store) {
+        (StoreBackend::Etcd(old), StoreBackend::Etcd(new)) => {
+            let changed = [
+                ("endpoints", old.endpoints != new.endpoints),
+                ("prefix", old.prefix != new.prefix),
+                ("lease_ttl", old.lease_ttl != new.lease_ttl),
+                ("username", old.username != new.username),
+                ("password", old.password != new.password),
+                ("ca_file", old.ca_file != new.ca_file),
+                ("cert_file", old.cert_file != new.cert_file),
+                ("key_file", old.key_file != new.key_file),
+                ("health_quorum", old.health_quorum != new.health_quorum),
+            ];
+            keys.extend(changed.iter().filter(|(_, c)| *c).map(|(key, _)| *key));
+        }
+        (old, new) if old != new => keys.push("backend"),
+        _ => {}
+    }
+    let mut messages: Vec<String> = keys
+        .into_iter()
+        .map(|key| format!("`[store] {key}` changed: the store is opened at start; restart Lifeline to change it"))
+        .collect();
+    if running.instance != next.instance {
+        messages.push(
+            "`[instance] name` changed: an instance keeps its name while it runs; restart \
+             Lifeline to change it"
+                .to_string(),
+        );
+    }
+    messages
+}
+
 pub fn log_outcome(source: &str, outcome: &ReloadOutcome) {
     match outcome {
         ReloadOutcome::Applied { summary } => tracing::info!(source, %summary, "config reloaded"),
@@ -122,5 +162,59 @@ pub fn log_outcome(source: &str, outcome: &ReloadOutcome) {
                 tracing::warn!("{error}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use lifeline_model::Topology;
+
+    use super::restart_only;
+
+    fn topology(head: &str) -> Topology {
+        let text = format!(
+            "{head}\n[[pool]]\nname = \"p\"\norigins = [{{ name = \"a\", address = \"127.0.0.1:1\" }}]\n"
+        );
+        let env = HashMap::from([("ETCD_PASSWORD".to_string(), "hunter2".to_string())]);
+        lifeline_config::parse(Path::new("l.toml"), &text, &env)
+            .unwrap()
+            .topology
+    }
+
+    #[test]
+    fn store_and_instance_changes_are_named_without_values() {
+        let embedded = topology("[instance]\nname = \"lb-1\"");
+        let etcd = topology(
+            "[instance]\nname = \"lb-1\"\n[store]\nbackend = \"etcd\"\nendpoints = [\"http://h:1\"]",
+        );
+        assert!(restart_only(&embedded, &embedded).is_empty());
+        assert_eq!(
+            restart_only(&embedded, &etcd),
+            [
+                "`[store] backend` changed: the store is opened at start; restart Lifeline to change it"
+            ]
+        );
+        let changed = topology(
+            "[instance]\nname = \"lb-2\"\n[store]\nbackend = \"etcd\"\nendpoints = [\"http://h:2\"]\n\
+             username = \"u\"\npassword = \"${ETCD_PASSWORD}\"",
+        );
+        let messages = restart_only(&etcd, &changed);
+        let keys: Vec<&str> = messages
+            .iter()
+            .map(|m| m.split('`').nth(1).unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "[store] endpoints",
+                "[store] username",
+                "[store] password",
+                "[instance] name"
+            ]
+        );
+        assert!(messages.iter().all(|m| !m.contains("hunter2")));
     }
 }
