@@ -23,6 +23,13 @@ pub async fn status(args: &StatusArgs) -> ExitCode {
                 println!();
                 print!("{}", clusters_table(&status));
             }
+            if status["instances"]
+                .as_array()
+                .is_some_and(|i| !i.is_empty())
+            {
+                println!();
+                print!("{}", instances_table(&status));
+            }
         }
         Ok(())
     })
@@ -385,6 +392,32 @@ fn clusters_table(status: &Value) -> String {
     render(&rows)
 }
 
+/// The Lifeline instances sharing the store, one row each.
+fn instances_table(status: &Value) -> String {
+    let mut rows = vec![vec![
+        "INSTANCE".to_string(),
+        "ROLE".into(),
+        "FENCING TOKEN".into(),
+        "STORE".into(),
+        "LAST SEEN".into(),
+    ]];
+    for instance in status["instances"].as_array().into_iter().flatten() {
+        let store = match instance["store_reachable"].as_bool() {
+            Some(true) => "reachable",
+            Some(false) => "unreachable",
+            None => "-",
+        };
+        rows.push(vec![
+            text(&instance["name"]),
+            text(&instance["role"]),
+            text(&instance["fencing_token"]),
+            store.to_string(),
+            text(&instance["last_seen"]),
+        ]);
+    }
+    render(&rows)
+}
+
 pub(crate) fn events_table(events: &Value) -> String {
     let mut rows = vec![vec![
         "SEQ".to_string(),
@@ -458,6 +491,23 @@ mod tests {
             "{table}"
         );
         assert!(lines[2].ends_with("timeout: no answer"), "{table}");
+    }
+
+    #[test]
+    fn instances_table_has_a_row_per_instance() {
+        let status = json!({"instances": [
+            {"name": "lb-1", "role": "leader", "fencing_token": 7, "store_reachable": true, "last_seen": "2026-11-23T00:00:00.000Z"},
+            {"name": "lb-2", "role": "follower", "fencing_token": 7, "store_reachable": false, "last_seen": "2026-11-23T00:00:01.000Z"}
+        ]});
+        let table = instances_table(&status);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{table}");
+        assert!(lines[0].starts_with("INSTANCE  ROLE"), "{table}");
+        assert!(
+            lines[1].starts_with("lb-1      leader    7              reachable"),
+            "{table}"
+        );
+        assert!(lines[2].contains("unreachable"), "{table}");
     }
 
     #[test]
