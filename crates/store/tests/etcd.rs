@@ -165,12 +165,25 @@ async fn a_watch_resumes_after_its_stream_is_lost() {
     // after the last change it saw, so that change is not missed.
     let pid = etcd.pid(0);
     assert!(send_signal(pid, SIGSTOP));
-    let v2 = version(
-        writer
-            .compare_and_swap("pool/a", Some(v1), b"2".to_vec())
-            .await
-            .unwrap(),
-    );
+    // Member 0 may have been etcd's own leader: the write goes through once the other two have
+    // elected another, and a try whose answer was lost meanwhile may have applied already.
+    let (v2, _) = lifeline_testkit::wait::until(
+        "a write while member 0 hangs",
+        Duration::from_secs(15),
+        || async {
+            match writer
+                .compare_and_swap("pool/a", Some(v1), b"2".to_vec())
+                .await
+            {
+                Ok(lifeline_store::CasOutcome::Written { version }) => Some(version),
+                Ok(lifeline_store::CasOutcome::Conflict {
+                    current: Some(current),
+                }) if current.value == b"2" => Some(current.version),
+                _ => None,
+            }
+        },
+    )
+    .await;
     tokio::time::sleep(TTL * 2).await; // a fault held for a time, not a wait for a condition
     assert!(send_signal(pid, SIGCONT));
     let second = tokio::time::timeout(TTL * 5, watch.next())
