@@ -103,7 +103,8 @@ async fn reset_state_moves_the_damaged_file_aside_and_serves() {
     assert!(logs.contains("moved the old state file aside"), "{logs}");
     assert!(logs.contains(&aside[0].display().to_string()), "{logs}");
 
-    // A fresh store: the daemon's own start is its first event.
+    // A fresh store: the daemon's own start is its first event, then its election with the
+    // first fencing token.
     let (status, events) = daemon.get("/events?since=0").await;
     assert_eq!(status, 200, "{events}");
     let kinds: Vec<&str> = events
@@ -112,7 +113,15 @@ async fn reset_state_moves_the_damaged_file_aside_and_serves() {
         .iter()
         .map(|event| event["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["daemon_started"], "{events}");
+    assert_eq!(kinds[..2], ["daemon_started", "leader_elected"], "{events}");
     assert_eq!(events[0]["seq"], 1, "{events}");
+    assert_eq!(
+        events[1]["reason"],
+        format!(
+            "{} leads with fencing token 1",
+            events[1]["instance"].as_str().unwrap()
+        ),
+        "{events}"
+    );
     assert_eq!(daemon.terminate().code(), Some(0), "{}", daemon.logs());
 }

@@ -150,10 +150,14 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         store.as_ref(),
         NewEvent::new(
             Timestamp::now(),
-            EventKind::LeaderElected,
-            instance.as_str(),
+            EventKind::DaemonStarted,
+            "daemon",
             format!(
-                "{instance} leads with fencing token {}",
+                "config {}: {} pools, {} origins, {} load balancers; fencing token {}",
+                path.display(),
+                topology.pools.len(),
+                topology.origins().count(),
+                topology.load_balancers.len(),
                 leadership.fencing_token
             ),
         ),
@@ -163,14 +167,10 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         store.as_ref(),
         NewEvent::new(
             Timestamp::now(),
-            EventKind::DaemonStarted,
-            "daemon",
+            EventKind::LeaderElected,
+            instance.as_str(),
             format!(
-                "config {}: {} pools, {} origins, {} load balancers; fencing token {}",
-                path.display(),
-                topology.pools.len(),
-                topology.origins().count(),
-                topology.load_balancers.len(),
+                "{instance} leads with fencing token {}",
                 leadership.fencing_token
             ),
         ),
