@@ -177,7 +177,7 @@ impl ClusterState {
             (false, Some(bytes)) => (
                 EventKind::FailoverCompleted,
                 format!(
-                    "took {took:.3}s; async mode: it was {bytes} bytes behind the old primary's last known position, commits in them are lost"
+                    "took {took:.3}s; async mode: it was {bytes} bytes behind the old primary's last known position, and commits in them are lost, as may be any acknowledged after Lifeline last read that position"
                 ),
             ),
             (false, None) => (EventKind::FailoverCompleted, format!("took {took:.3}s")),
