@@ -59,12 +59,7 @@ async fn a_bad_reload_keeps_the_running_config_and_a_good_one_applies_without_re
     );
     let (code, body) = daemon.post("/reload", Some(TOKEN)).await;
     assert_eq!(code, 400, "{body}");
-    let errors: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
+    let errors = common::reload_errors(&body);
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(
         errors

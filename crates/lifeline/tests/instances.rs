@@ -66,12 +66,7 @@ async fn a_reload_that_changes_the_store_or_the_instance_is_refused() {
     ));
     let (code, body) = daemon.post("/reload", Some(TOKEN)).await;
     assert_eq!(code, 400, "{body}");
-    let errors: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
+    let errors = common::reload_errors(&body);
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(
         errors[0].starts_with("`[store] backend` changed"),

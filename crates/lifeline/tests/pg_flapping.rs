@@ -46,6 +46,7 @@ async fn read_loop(dsn: String, running: Arc<AtomicBool>, log: Arc<ReaderLog>) {
                     break;
                 }
             }
+            // A client's pace between queries, not a wait for anything.
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

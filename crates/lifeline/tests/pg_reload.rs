@@ -76,6 +76,21 @@ async fn closed(client: &Client, what: &str) {
     .await;
 }
 
+/// Waits until nothing accepts connections at `dsn` any more.
+async fn refused(dsn: &str, what: &str) {
+    wait::until(
+        &format!("{what} to close"),
+        Duration::from_secs(5),
+        || async {
+            tokio_postgres::connect(dsn, NoTls)
+                .await
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await;
+}
+
 /// Inserts through one writer connection without pause until stopped; the first error ends it.
 struct Load {
     done: Arc<AtomicU64>,
@@ -336,17 +351,7 @@ async fn a_new_writer_listen_moves_the_writer_endpoint_and_a_taken_one_is_refuse
     // The old address is gone, and the connections it had with it; the reader's stay.
     closed(&old.client, "the writer connection to the old address").await;
     let old_dsn = setup.writer_dsn();
-    wait::until(
-        "the old writer address to close",
-        Duration::from_secs(5),
-        || async {
-            tokio_postgres::connect(&old_dsn, NoTls)
-                .await
-                .is_err()
-                .then_some(())
-        },
-    )
-    .await;
+    refused(&old_dsn, "the old writer address").await;
     reader
         .assert_same_connection("the reader after the writer moved")
         .await;
@@ -456,17 +461,7 @@ check_interval = "500ms"
     let (_, everything) = setup.daemon.get("/status").await;
     assert_eq!(everything["clusters"].as_array().unwrap().len(), 1);
     closed(&other_writer.client, "other's writer connection").await;
-    wait::until(
-        "other's writer address to close",
-        Duration::from_secs(5),
-        || async {
-            tokio_postgres::connect(&other_dsn, NoTls)
-                .await
-                .is_err()
-                .then_some(())
-        },
-    )
-    .await;
+    refused(&other_dsn, "other's writer address").await;
     assert!(
         !common::metrics_text(&setup.daemon)
             .await

@@ -103,6 +103,11 @@ impl NodeFacts {
         self.role == Role::Replica
     }
 
+    /// The name this replica streams under, as its upstream names it.
+    pub fn streams_as(&self) -> Option<&str> {
+        self.upstream.as_ref()?.name.as_deref()
+    }
+
     /// The upstream link, if it streams.
     pub fn streaming_upstream(&self) -> Option<&Upstream> {
         self.upstream

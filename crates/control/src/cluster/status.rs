@@ -1,6 +1,6 @@
 //! A cluster as `GET /failover/status` and `lifeline status` show it (seed 004's fields).
 
-use lifeline_model::{ClusterName, NodeName, Timestamp};
+use lifeline_model::{ClusterName, NodeFacts, NodeName, Timestamp};
 use serde::Serialize;
 
 use super::state::{ClusterHealth, ClusterState};
@@ -127,9 +127,7 @@ impl ClusterStatus {
                     streaming_from: facts
                         .and_then(|f| f.streaming_upstream())
                         .and_then(|upstream| upstream.port),
-                    streams_as: facts
-                        .and_then(|f| f.upstream.as_ref())
-                        .and_then(|upstream| upstream.name.clone()),
+                    streams_as: facts.and_then(NodeFacts::streams_as).map(str::to_string),
                     last_error: live.last_error.clone(),
                 }
             })

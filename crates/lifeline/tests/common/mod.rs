@@ -192,3 +192,13 @@ pub async fn get_origin(url: &str) -> (u16, Option<String>) {
         Err(_) => (0, None),
     }
 }
+
+/// The `errors` of a refused reload's answer.
+pub fn reload_errors(body: &serde_json::Value) -> Vec<&str> {
+    body["errors"]
+        .as_array()
+        .expect("a refused reload lists its errors")
+        .iter()
+        .map(|e| e.as_str().expect("each error is a string"))
+        .collect()
+}

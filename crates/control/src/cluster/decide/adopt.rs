@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use lifeline_model::{EventKind, Timestamp};
+use lifeline_model::{EventKind, NodeFacts, Timestamp};
 
 use super::{ClusterAction, Out};
 use crate::cluster::state::{Adoption, AdoptionStage, ClusterState, NodeId};
@@ -27,10 +27,7 @@ impl ClusterState {
             if node == primary || !self.streams_from(node, primary, now) {
                 continue;
             }
-            let streams_as = self
-                .fresh_facts(node, now)
-                .and_then(|f| f.upstream.as_ref())
-                .and_then(|upstream| upstream.name.as_deref());
+            let streams_as = self.fresh_facts(node, now).and_then(NodeFacts::streams_as);
             if streams_as.is_none_or(|name| name == self.name(node).as_str()) {
                 self.adoptions.retain(|a| a.node != node);
                 continue;
@@ -59,9 +56,9 @@ impl ClusterState {
         let was = self.nodes[node]
             .facts
             .as_ref()
-            .and_then(|f| f.upstream.as_ref())
-            .and_then(|upstream| upstream.name.clone())
-            .unwrap_or_default();
+            .and_then(NodeFacts::streams_as)
+            .unwrap_or_default()
+            .to_string();
         let name = self.name(node).clone();
         out.event(
             now,
@@ -108,9 +105,9 @@ impl ClusterState {
             self.unidentified.push(node);
             let streams_as = self
                 .settled_facts(node)
-                .and_then(|f| f.upstream.as_ref())
-                .and_then(|upstream| upstream.name.clone())
-                .unwrap_or_else(|| "an unknown name".to_string());
+                .and_then(NodeFacts::streams_as)
+                .unwrap_or("an unknown name")
+                .to_string();
             let reason = format!(
                 "streams from {} as '{streams_as}', and the primary shows no standby named '{}': \
                  not counted as synchronous until it does",
