@@ -546,15 +546,21 @@ async fn an_old_primary_rejoins_through_the_rejoin_command_and_the_cluster_heals
             .trim(),
         "t"
     );
-    let states: Vec<String> = setup
-        .events("cluster_state_changed")
-        .await
-        .iter()
-        .map(|e| e["new"].as_str().unwrap().to_string())
-        .collect();
-    let position = |s: &str| states.iter().rposition(|x| x == s);
-    assert!(
-        position("recovery_in_progress") < position("healthy"),
-        "{states:?}"
-    );
+    // The event log is written behind the status, so the last move to healthy is awaited.
+    wait::until(
+        "healthy recorded after recovery_in_progress",
+        Duration::from_secs(10),
+        || async {
+            let states: Vec<String> = setup
+                .events("cluster_state_changed")
+                .await
+                .iter()
+                .map(|e| e["new"].as_str().unwrap().to_string())
+                .collect();
+            let position = |s: &str| states.iter().rposition(|x| x == s);
+            let recovering = position("recovery_in_progress")?;
+            (position("healthy")? > recovering).then_some(())
+        },
+    )
+    .await;
 }

@@ -60,7 +60,10 @@ async fn a_standby_stopped_and_continued_every_second_moves_the_synchronous_set_
     };
     let setup = Setup::start(options, "synchronous_mode = true").await;
     setup.wait_synchronous(Duration::from_secs(20)).await;
-    let changes_before = setup.events("sync_standbys_changed").await.len();
+    let changes_before = setup
+        .wait_events("sync_standbys_changed", Duration::from_secs(10))
+        .await
+        .len();
     let states_before = setup.events("cluster_state_changed").await.len();
     let writer = Writer::start(&setup.writer_dsn(), Duration::from_millis(5)).await;
     let before = writer.acknowledged_after(0, Duration::from_secs(10)).await;
