@@ -65,7 +65,9 @@ impl From<OperationError> for ApiError {
             OperationError::UnknownCluster(_) | OperationError::UnknownNode { .. } => {
                 StatusCode::NOT_FOUND
             }
-            OperationError::Stopped(_) => StatusCode::SERVICE_UNAVAILABLE,
+            OperationError::Stopped(_) | OperationError::NotLeader => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         };
         Self::new(status, error.to_string())
     }
@@ -101,6 +103,7 @@ mod tests {
                 OperationError::Stopped(cluster),
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
+            (OperationError::NotLeader, StatusCode::SERVICE_UNAVAILABLE),
         ];
         for (error, status) in cases {
             let message = error.to_string();

@@ -1,12 +1,16 @@
 //! Writes decided events and overrides to the store off the controller's path: the controller
 //! never waits for a disk, and writes keep their decision order because one task does them all.
+//! A leader's state is written guarded by its leadership, so a deposed leader changes nothing.
 
 use std::sync::Arc;
 
 use lifeline_model::NewEvent;
-use lifeline_store::{CasOutcome, StateStore, StoreError};
-use tokio::sync::mpsc;
+use lifeline_store::{CasOutcome, Leadership, StateStore, StoreError};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+
+/// Whether a guarded write went through; `Err` says why not, for people.
+pub(crate) type Granted = oneshot::Receiver<Result<(), String>>;
 
 enum Write {
     Event(NewEvent),
@@ -14,6 +18,13 @@ enum Write {
     Put {
         key: String,
         value: Option<Vec<u8>>,
+    },
+    /// Set a key only while `leadership` holds, and say whether it did.
+    Guarded {
+        leadership: Leadership,
+        key: String,
+        value: Vec<u8>,
+        reply: Option<oneshot::Sender<Result<(), String>>>,
     },
 }
 
@@ -39,6 +50,26 @@ impl Recorder {
                             tracing::error!(%error, key, "could not store override");
                         }
                     }
+                    Write::Guarded {
+                        leadership,
+                        key,
+                        value,
+                        reply,
+                    } => {
+                        let write = lifeline_store::Write::Put {
+                            key: key.clone(),
+                            value,
+                        };
+                        let outcome = store.guarded(&leadership, write).await.map(drop);
+                        if let Err(error) = &outcome {
+                            tracing::warn!(%error, key, fencing_token = leadership.fencing_token, "guarded write refused");
+                        }
+                        if let Some(reply) = reply
+                            && reply.send(outcome.map_err(|e| e.to_string())).is_err()
+                        {
+                            tracing::debug!("the guarded write's requester went away");
+                        }
+                    }
                 }
             }
         });
@@ -51,6 +82,29 @@ impl Recorder {
 
     pub(crate) fn put(&self, key: String, value: Option<Vec<u8>>) {
         self.send(Write::Put { key, value });
+    }
+
+    /// Sets `key` to `value` if `leadership` still holds when the write is made.
+    pub(crate) fn put_guarded(&self, leadership: Leadership, key: String, value: Vec<u8>) {
+        self.send(Write::Guarded {
+            leadership,
+            key,
+            value,
+            reply: None,
+        });
+    }
+
+    /// Like [`put_guarded`](Self::put_guarded), after every write handed over before it, and
+    /// answers whether it went through: what may only be done while leading waits for it.
+    pub(crate) fn grant(&self, leadership: Leadership, key: String, value: Vec<u8>) -> Granted {
+        let (reply, granted) = oneshot::channel();
+        self.send(Write::Guarded {
+            leadership,
+            key,
+            value,
+            reply: Some(reply),
+        });
+        granted
     }
 
     fn send(&self, write: Write) {

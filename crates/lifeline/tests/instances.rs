@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{binary, http_config, wait_events};
+use common::{binary, http_config, wait_events, wait_role};
 use lifeline_model::{EtcdSettings, HealthQuorum, InstanceName};
 use lifeline_store::{EtcdStore, StateStore};
 use lifeline_testkit::daemon::{Daemon, TOKEN};
@@ -24,11 +24,11 @@ async fn status_lists_this_instance_as_leader_and_every_event_names_it() {
     let a = OriginProcess::spawn(binary(), "a");
     let daemon = Daemon::start(binary(), &config(&a, "[instance]\nname = \"lb-test\""));
 
+    let this = &wait_role(&daemon, "leader", Duration::from_secs(5)).await;
     let (code, status) = daemon.get("/status").await;
     assert_eq!(code, 200, "{status}");
     let instances = status["instances"].as_array().expect("instances");
     assert_eq!(instances.len(), 1, "{status}");
-    let this = &instances[0];
     assert_eq!(this["name"], "lb-test", "{this}");
     assert_eq!(this["role"], "leader", "{this}");
     assert_eq!(this["store_reachable"], true, "{this}");
@@ -128,9 +128,8 @@ async fn a_daemon_on_etcd_serves_and_records_its_events_there() {
     let (code, health) = daemon.get("/health").await;
     assert_eq!(code, 200, "{health}");
     assert_eq!(health["checks"]["store"], "ok", "{health}");
-    let (_, status) = daemon.get("/status").await;
-    assert_eq!(status["instances"][0]["role"], "leader", "{status}");
-    assert_eq!(status["instances"][0]["name"], "lb-etcd", "{status}");
+    let this = wait_role(&daemon, "leader", Duration::from_secs(5)).await;
+    assert_eq!(this["name"], "lb-etcd", "{this}");
     wait_events(&daemon, "leader_elected", "lb-etcd", 1).await;
 
     // The events are in etcd, under the prefix: another client reads them there.

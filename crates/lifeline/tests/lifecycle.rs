@@ -5,10 +5,11 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{binary, events_of, http_config, wait_events, wait_health};
+use common::{binary, http_config, wait_events, wait_health};
 use lifeline_testkit::daemon::Daemon;
 use lifeline_testkit::origin::OriginProcess;
 use lifeline_testkit::ports::free_port;
+use lifeline_testkit::wait;
 
 const BAD: &str = r#"[admin]
 listen = "127.0.0.1:PORT"
@@ -159,20 +160,27 @@ async fn sigterm_stops_cleanly_and_the_event_log_survives_a_restart() {
             .contains("SIGTERM")
     );
 
-    let starts = events_of(&daemon, "daemon_started", "daemon").await;
-    let token = |e: &serde_json::Value| -> u64 {
-        e["reason"]
-            .as_str()
-            .unwrap()
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    // Each start leads with a larger fencing token, carried by the event.
+    let (elected, _) = wait::until(
+        "two leader_elected events",
+        Duration::from_secs(5),
+        || async {
+            let (_, events) = daemon.get("/events?limit=1000").await;
+            let elected: Vec<serde_json::Value> = events
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["kind"] == "leader_elected")
+                .cloned()
+                .collect();
+            (elected.len() >= 2).then_some(elected)
+        },
+    )
+    .await;
+    let token = |e: &serde_json::Value| e["fencing_token"].as_u64().expect("a fencing token");
     assert!(
-        token(&starts[1]) > token(&starts[0]),
-        "fencing tokens grow: {starts:?}"
+        token(&elected[1]) > token(&elected[0]),
+        "fencing tokens grow: {elected:?}"
     );
 }
 

@@ -118,6 +118,10 @@ pub struct NewEvent {
     /// stored before instances had names have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<InstanceName>,
+    /// The fencing token of the leadership this instance held when it recorded the event:
+    /// which leader's decision it is. `None` from an instance that did not lead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fencing_token: Option<u64>,
 }
 
 impl NewEvent {
@@ -135,6 +139,7 @@ impl NewEvent {
             new: None,
             reason: reason.into(),
             instance: None,
+            fencing_token: None,
         }
     }
 

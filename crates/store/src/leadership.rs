@@ -6,6 +6,18 @@
 
 use tokio::sync::watch;
 
+/// This instance's current leadership, or `None` while it follows. The daemon's campaign
+/// keeps it current; every part that acts only as leader watches it.
+pub type Role = watch::Receiver<Option<Leadership>>;
+
+/// The token of `role`'s leadership while it holds.
+pub fn leading_token(role: &Role) -> Option<u64> {
+    role.borrow()
+        .as_ref()
+        .filter(|leadership| !leadership.is_lost())
+        .map(|leadership| leadership.fencing_token)
+}
+
 /// Proof of being the instance allowed to act.
 #[derive(Clone, Debug)]
 pub struct Leadership {

@@ -17,7 +17,7 @@ pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use etcd::EtcdStore;
 
-pub use leadership::Leadership;
+pub use leadership::{Leadership, Role, leading_token};
 pub use stamped::Stamped;
 pub use store::{CasOutcome, StateStore, Versioned, Write};
 pub use watch::{KeyChange, Watch};

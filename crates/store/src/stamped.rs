@@ -1,5 +1,6 @@
-//! A store that stamps this instance's name on every event appended through it, so that no
-//! caller (controller, cluster managers, daemon) has to know which instance it runs on.
+//! A store that stamps this instance's name, and the fencing token it leads with, on every event
+//! appended through it, so that no caller (controller, cluster managers, daemon) has to know
+//! which instance it runs on or whether it leads.
 
 use std::sync::Arc;
 
@@ -7,21 +8,26 @@ use async_trait::async_trait;
 use lifeline_model::{Event, InstanceName, NewEvent};
 
 use crate::error::StoreError;
-use crate::leadership::Leadership;
+use crate::leadership::{Leadership, Role, leading_token};
 use crate::store::{CasOutcome, StateStore, Versioned, Write};
 use crate::watch::Watch;
 
-/// Any [`StateStore`], with events stamped by `instance`.
+/// Any [`StateStore`], with events stamped by `instance` and the token of its `role`.
 pub struct Stamped {
     inner: Arc<dyn StateStore>,
     instance: InstanceName,
+    role: Role,
 }
 
 // === impl Stamped ===
 
 impl Stamped {
-    pub fn new(inner: Arc<dyn StateStore>, instance: InstanceName) -> Self {
-        Self { inner, instance }
+    pub fn new(inner: Arc<dyn StateStore>, instance: InstanceName, role: Role) -> Self {
+        Self {
+            inner,
+            instance,
+            role,
+        }
     }
 }
 
@@ -29,6 +35,9 @@ impl Stamped {
 impl StateStore for Stamped {
     async fn append(&self, mut event: NewEvent) -> Result<Event, StoreError> {
         event.instance.get_or_insert_with(|| self.instance.clone());
+        if event.fencing_token.is_none() {
+            event.fencing_token = leading_token(&self.role);
+        }
         self.inner.append(event).await
     }
 
@@ -63,6 +72,10 @@ impl StateStore for Stamped {
 
     async fn campaign(&self, candidate: &str) -> Result<Leadership, StoreError> {
         self.inner.campaign(candidate).await
+    }
+
+    async fn resign(&self, leadership: &Leadership) -> Result<(), StoreError> {
+        self.inner.resign(leadership).await
     }
 
     async fn guarded(
@@ -100,16 +113,28 @@ mod tests {
     use crate::{EmbeddedStore, StateStore};
 
     #[tokio::test]
-    async fn events_carry_the_instance_and_old_ones_stay_readable() {
+    async fn events_carry_the_instance_and_the_token_it_leads_with() {
         let dir = tempfile::tempdir().unwrap();
         let inner: Arc<dyn StateStore> =
             Arc::new(EmbeddedStore::open(&dir.path().join("s.redb")).unwrap());
         let event = || NewEvent::new(Timestamp::now(), EventKind::DaemonStarted, "daemon", "x");
         inner.append(event()).await.unwrap();
-        let stamped = Stamped::new(inner, InstanceName::new("lb-1"));
+        let (role_tx, role) = tokio::sync::watch::channel(None);
+        let stamped = Stamped::new(inner.clone(), InstanceName::new("lb-1"), role);
+        stamped.append(event()).await.unwrap();
+        let leadership = inner.campaign("lb-1").await.unwrap();
+        let token = leadership.fencing_token;
+        role_tx.send_replace(Some(leadership));
         stamped.append(event()).await.unwrap();
         let events = stamped.latest_events(10).await.unwrap();
-        let instances: Vec<_> = events.iter().map(|e| e.event.instance.clone()).collect();
-        assert_eq!(instances, [None, Some(InstanceName::new("lb-1"))]);
+        let stamps: Vec<_> = events
+            .iter()
+            .map(|e| (e.event.instance.clone(), e.event.fencing_token))
+            .collect();
+        let lb1 = Some(InstanceName::new("lb-1"));
+        assert_eq!(
+            stamps,
+            [(None, None), (lb1.clone(), None), (lb1, Some(token))]
+        );
     }
 }

@@ -52,6 +52,11 @@ pub trait StateStore: Send + Sync + 'static {
     /// refreshed before it expires.
     async fn campaign(&self, candidate: &str) -> Result<Leadership, StoreError>;
 
+    /// Gives the leadership up at once, so another instance can win without waiting for the
+    /// lease to expire (a clean stop). A leadership that no longer holds is left alone. The
+    /// embedded store has no other instance to hand over to: nothing to do.
+    async fn resign(&self, leadership: &Leadership) -> Result<(), StoreError>;
+
     /// Applies `write` only while `leadership` still holds, in one transaction with the check:
     /// a deposed leader's write fails with [`StoreError::NotLeader`] and changes nothing.
     async fn guarded(

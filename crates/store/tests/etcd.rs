@@ -35,6 +35,47 @@ async fn connect(etcd: &Etcd, name: &str) -> EtcdStore {
 }
 
 #[tokio::test]
+async fn a_leader_that_resigns_is_followed_at_once_and_its_token_refused() {
+    let etcd = Etcd::start().await;
+    let a = connect(&etcd, "a").await;
+    let b = connect(&etcd, "b").await;
+    let first = a.campaign("a").await.unwrap();
+    let b_campaign = tokio::spawn(async move {
+        let leadership = b.campaign("b").await;
+        (b, leadership)
+    });
+    // b is waiting on the leader key before a gives it up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!b_campaign.is_finished(), "b led beside a");
+
+    let resigned = Instant::now();
+    a.resign(&first).await.unwrap();
+    let (b, second) = tokio::time::timeout(TTL / 2, b_campaign)
+        .await
+        .expect("b leads well within a lease TTL of the resignation")
+        .unwrap();
+    let second = second.unwrap();
+    eprintln!("b led {:?} after a resigned", resigned.elapsed());
+    assert!(second.fencing_token > first.fencing_token);
+    let put = Write::Put {
+        key: "state/x".to_owned(),
+        value: b"a".to_vec(),
+    };
+    let refused = a.guarded(&first, put).await;
+    assert!(
+        matches!(refused, Err(StoreError::NotLeader { .. })),
+        "{refused:?}"
+    );
+    // Resigning an old leadership leaves the new leader alone.
+    a.resign(&first).await.unwrap();
+    let put = Write::Put {
+        key: "state/x".to_owned(),
+        value: b"b".to_vec(),
+    };
+    b.guarded(&second, put).await.unwrap();
+}
+
+#[tokio::test]
 async fn one_leader_and_the_other_takes_over_with_a_larger_token_when_it_dies() {
     let etcd = Etcd::start().await;
     let a = connect(&etcd, "a").await;

@@ -11,6 +11,7 @@ use lifeline_model::{
     Cluster, ClusterDriver, ClusterKind, ClusterName, ClusterNode, NodeName, PgDsn,
 };
 use serde_json::Value;
+use tokio::sync::watch;
 
 use super::tests::{TOKEN, call, fixture};
 
@@ -55,27 +56,34 @@ fn post_json(uri: &str, body: &str) -> Request<Body> {
 }
 
 #[tokio::test]
-async fn refusals_are_409_unknown_names_404_and_a_stopped_cluster_503() {
+async fn refusals_are_409_unknown_names_404_and_a_stopped_cluster_or_a_follower_503() {
     let f = fixture(Some(TOKEN)).await;
     let metrics = ClusterMetrics::default();
-    let (running, running_handle) = ClusterManager::start(
-        cluster("main"),
-        driver(),
-        f.state.store.clone(),
-        metrics.clone(),
-    )
-    .await
-    .unwrap();
+    let leadership = f.state.store.campaign("test").await.unwrap();
+    let (_leading_tx, leading) = watch::channel(Some(leadership));
+    let (_following_tx, following) = watch::channel(None);
+    let start = |name: &str, role| {
+        ClusterManager::start(
+            cluster(name),
+            driver(),
+            f.state.store.clone(),
+            metrics.clone(),
+            role,
+        )
+    };
+    let (running, running_handle) = start("main", leading.clone()).await.unwrap();
     tokio::spawn(running.run(std::future::pending()));
     // Its loop never runs: requests find it stopped.
-    let (stopped, stopped_handle) =
-        ClusterManager::start(cluster("gone"), driver(), f.state.store.clone(), metrics)
-            .await
-            .unwrap();
+    let (stopped, stopped_handle) = start("gone", leading).await.unwrap();
     drop(stopped);
-    f.state
-        .clusters
-        .store(Arc::new(vec![running_handle, stopped_handle]));
+    // Another instance leads.
+    let (follower, follower_handle) = start("elsewhere", following).await.unwrap();
+    tokio::spawn(follower.run(std::future::pending()));
+    f.state.clusters.store(Arc::new(vec![
+        running_handle,
+        stopped_handle,
+        follower_handle,
+    ]));
 
     let cases = [
         (
@@ -107,6 +115,12 @@ async fn refusals_are_409_unknown_names_404_and_a_stopped_cluster_503() {
             r#"{"cluster": "gone"}"#,
             StatusCode::SERVICE_UNAVAILABLE,
             "the manager of cluster gone has stopped",
+        ),
+        (
+            "/failover/switchover",
+            r#"{"cluster": "elsewhere"}"#,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this instance does not lead",
         ),
     ];
     for (path, body, status, message) in cases {

@@ -11,6 +11,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 
 use super::{ActionKind, ActionResult, ClusterAction, ClusterInput, NodeId};
+use crate::recorder::Granted;
 
 /// How long a promotion may take.
 const PROMOTE_WAIT: Duration = Duration::from_secs(10);
@@ -23,10 +24,12 @@ const LOST_RECHECK: Duration = Duration::from_millis(50);
 /// How often a switchover target is probed while it catches up.
 const CATCH_UP_POLL: Duration = Duration::from_millis(10);
 
-/// Starts what `action` asks of a node as a task in `tasks`. `Record`, `Persist` and `Route`
-/// are the loop's own business and are not for here.
+/// Starts what `action` asks of a node as a task in `tasks`, once `granted` says this instance
+/// still leads (a deposed leader's action is reported failed, never done). `Record`, `Persist`
+/// and `Route` are the loop's own business and are not for here.
 pub(super) fn spawn(
     action: ClusterAction,
+    granted: Granted,
     cluster: &Cluster,
     driver: &Arc<dyn ClusterDriver>,
     inputs: mpsc::Sender<ClusterInput>,
@@ -34,13 +37,15 @@ pub(super) fn spawn(
 ) {
     let timeout = cluster.check_interval.max(Duration::from_secs(2));
     let connect = |node: NodeId| driver.connect(&cluster.nodes[node], timeout);
+    let Some(ordered) = action.target() else {
+        tracing::error!(?action, "not an action at the edges");
+        return;
+    };
     match action {
-        ClusterAction::Record(_) | ClusterAction::Persist(_) | ClusterAction::Route { .. } => {
-            tracing::error!(?action, "not an action at the edges");
-        }
+        ClusterAction::Record(_) | ClusterAction::Persist(_) | ClusterAction::Route { .. } => {}
         ClusterAction::Promote { node } => {
             let mut client = connect(node);
-            tasks.spawn(report(inputs, async move {
+            tasks.spawn(report(inputs, granted, ordered, async move {
                 match client.promote(PROMOTE_WAIT).await {
                     Ok(timeline) => ActionResult::Promoted { node, timeline },
                     Err(error) => failed(node, ActionKind::Promote, error),
@@ -49,7 +54,7 @@ pub(super) fn spawn(
         }
         ClusterAction::Fence { node } => {
             let mut client = connect(node);
-            tasks.spawn(report(inputs, async move {
+            tasks.spawn(report(inputs, granted, ordered, async move {
                 match client.fence().await {
                     Ok(position) => ActionResult::Fenced { node, position },
                     Err(error) => failed(node, ActionKind::Fence, error),
@@ -58,14 +63,14 @@ pub(super) fn spawn(
         }
         ClusterAction::AwaitCatchUp { node, position } => {
             let mut client = connect(node);
-            tasks.spawn(report(inputs, async move {
+            tasks.spawn(report(inputs, granted, ordered, async move {
                 catch_up(client.as_mut(), node, position).await
             }));
         }
         ClusterAction::Follow { node, primary } => {
             let mut client = connect(node);
             let upstream = cluster.nodes[primary].clone();
-            tasks.spawn(report(inputs, async move {
+            tasks.spawn(report(inputs, granted, ordered, async move {
                 match client.follow(&upstream).await {
                     Ok(()) => ActionResult::Followed { node },
                     Err(error) => failed(node, ActionKind::Follow, error),
@@ -74,7 +79,7 @@ pub(super) fn spawn(
         }
         ClusterAction::Unfence { node } => {
             let mut client = connect(node);
-            tasks.spawn(report(inputs, async move {
+            tasks.spawn(report(inputs, granted, ordered, async move {
                 match client.unfence().await {
                     Ok(()) => ActionResult::Unfenced { node },
                     Err(error) => failed(node, ActionKind::Unfence, error),
@@ -83,7 +88,7 @@ pub(super) fn spawn(
         }
         ClusterAction::SetSync { primary, members } => {
             let mut client = connect(primary);
-            tasks.spawn(report(inputs, async move {
+            tasks.spawn(report(inputs, granted, ordered, async move {
                 if let Err(error) = client.set_synchronous(&members).await {
                     return failed(primary, ActionKind::SetSync, error);
                 }
@@ -99,7 +104,7 @@ pub(super) fn spawn(
         }
         ClusterAction::Adopt { node } => {
             let mut client = connect(node);
-            tasks.spawn(report(inputs, async move {
+            tasks.spawn(report(inputs, granted, ordered, async move {
                 match client.adopt().await {
                     Ok(()) => ActionResult::Adopted { node },
                     Err(error) => failed(node, ActionKind::Adopt, error),
@@ -112,7 +117,7 @@ pub(super) fn spawn(
             };
             let (target, upstream) = (cluster.nodes[node].clone(), cluster.nodes[primary].clone());
             let driver = Arc::clone(driver);
-            tasks.spawn(report(inputs, async move {
+            tasks.spawn(report(inputs, granted, ordered, async move {
                 match driver
                     .rejoin(&command, &target, &upstream, REJOIN_WAIT)
                     .await
@@ -174,8 +179,21 @@ fn failed(node: NodeId, action: ActionKind, error: impl std::fmt::Display) -> Ac
     }
 }
 
-async fn report(inputs: mpsc::Sender<ClusterInput>, action: impl Future<Output = ActionResult>) {
-    let result = action.await;
+async fn report(
+    inputs: mpsc::Sender<ClusterInput>,
+    granted: Granted,
+    (node, action): (NodeId, ActionKind),
+    work: impl Future<Output = ActionResult>,
+) {
+    let result = match granted.await {
+        Ok(Ok(())) => work.await,
+        Ok(Err(why)) => failed(
+            node,
+            action,
+            format!("not done: the leadership it was ordered under no longer holds ({why})"),
+        ),
+        Err(_) => failed(node, action, "not done: the state recorder stopped"),
+    };
     if inputs.send(ClusterInput::Done(result)).await.is_err() {
         tracing::debug!("cluster manager stopped before an action reported");
     }

@@ -20,6 +20,9 @@ pub enum OperationError {
         cluster: ClusterName,
         node: NodeName,
     },
+    /// Another instance leads: only the leader starts failovers and switchovers.
+    #[error("this instance does not lead; ask the leader (GET /status lists the instances)")]
+    NotLeader,
     /// The cluster's loop has ended (the daemon is stopping): nothing can be started.
     #[error("the manager of cluster {0} has stopped")]
     Stopped(ClusterName),

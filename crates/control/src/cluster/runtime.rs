@@ -1,12 +1,17 @@
 //! One cluster's loop: a prober per node feeds [`decide`]; actions run as tasks at the edges
 //! (through the cluster's driver, see `edges`) and report back as inputs. Each cluster decides
 //! alone, so a slow promotion never delays another cluster or the HTTP load balancers.
+//!
+//! Every instance runs this loop and routes; only the leader acts. Its record is written
+//! guarded by its leadership, and each action waits for a guarded write of the record, so an
+//! action ordered under a leadership that no longer holds is never done. Followers route by the
+//! leader's record, watched in the store.
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use lifeline_model::{Cadence, Cluster, ClusterDriver, NewEvent, NodeName, Timestamp};
-use lifeline_store::{StateStore, StoreError};
+use lifeline_store::{Leadership, Role, StateStore, StoreError};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
@@ -17,7 +22,9 @@ use super::{
     ClusterAction, ClusterInput, ClusterRecord, ClusterState, NodeId, OperationError, Plan, decide,
     plan_request,
 };
-use crate::recorder::Recorder;
+use crate::recorder::{Granted, Recorder};
+
+mod follow;
 
 /// Where a cluster's endpoints send new connections.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -119,12 +126,21 @@ impl ClusterHandle {
     }
 }
 
+/// The record as stored when a leadership began, with that leadership's fencing token.
+type Claim = (u64, ClusterRecord);
+
 pub struct ClusterManager {
     state: ClusterState,
     /// Every check and action on the nodes goes through it.
     driver: Arc<dyn ClusterDriver>,
+    store: Arc<dyn StateStore>,
     store_key: String,
     recorder: Recorder,
+    role: Role,
+    /// The leadership this manager acts under, once it has read the record as stored then.
+    leadership: Option<Leadership>,
+    /// Records read for a new leadership, by its fencing token.
+    claims: (mpsc::Sender<Claim>, mpsc::Receiver<Claim>),
     metrics: ClusterMetrics,
     status: Arc<ArcSwap<ClusterStatus>>,
     routes: watch::Sender<ClusterRoutes>,
@@ -137,22 +153,30 @@ pub struct ClusterManager {
 
 impl ClusterManager {
     /// Resumes `cluster` from what an earlier run stored; its nodes are reached through
-    /// `driver`, the driver of its kind.
+    /// `driver`, the driver of its kind. It acts while `role` says this instance leads.
     pub async fn start(
         cluster: Arc<Cluster>,
         driver: Arc<dyn ClusterDriver>,
         store: Arc<dyn StateStore>,
         metrics: ClusterMetrics,
+        role: Role,
     ) -> Result<(Self, ClusterHandle), StoreError> {
         let store_key = format!("clusters/{}", cluster.name);
-        let record = match store.get(&store_key).await? {
-            Some(stored) => serde_json::from_slice(&stored.value).unwrap_or_else(|error| {
-                tracing::error!(cluster = %cluster.name, %error, "stored cluster state unreadable; starting from the nodes alone");
-                ClusterRecord::default()
-            }),
-            None => ClusterRecord::default(),
-        };
-        let state = ClusterState::new(cluster.clone(), record);
+        let record = follow::read_record(store.as_ref(), &store_key)
+            .await?
+            .map_or_else(ClusterRecord::default, |(record, _)| record);
+        let mut state = ClusterState::new(cluster.clone(), record);
+        let leadership = role.borrow().clone().filter(|l| !l.is_lost());
+        if leadership.is_none() {
+            decide(
+                &mut state,
+                ClusterInput::Role {
+                    leading: false,
+                    record: None,
+                },
+                Timestamp::now(),
+            );
+        }
         let status = Arc::new(ArcSwap::from_pointee(ClusterStatus::of(&state, 0, None)));
         let (routes, routes_rx) = watch::channel(ClusterRoutes::default());
         let (commands_tx, commands) = mpsc::channel(8);
@@ -167,8 +191,12 @@ impl ClusterManager {
         let manager = Self {
             state,
             driver,
+            recorder: Recorder::spawn(store.clone()),
+            store,
             store_key,
-            recorder: Recorder::spawn(store),
+            role,
+            leadership,
+            claims: mpsc::channel(1),
             metrics,
             status,
             routes,
@@ -215,11 +243,31 @@ impl ClusterManager {
                 self.check_now.clone(),
             ));
         }
+        probers.spawn(follow::records(
+            self.store.clone(),
+            self.store_key.clone(),
+            self.inputs.0.clone(),
+        ));
         let mut actions = JoinSet::new();
+        let mut role_open = true;
         let retired = loop {
             let input = tokio::select! {
                 biased;
                 () = &mut shutdown => break None,
+                changed = self.role.changed(), if role_open => {
+                    role_open = changed.is_ok();
+                    match self.role_changed(&mut probers) {
+                        Some(input) => input,
+                        None => continue,
+                    }
+                }
+                Some((token, record)) = self.claims.1.recv() => {
+                    // Only if that leadership still holds: it may have ended while reading.
+                    if self.leadership.as_ref().is_none_or(|l| l.fencing_token != token || l.is_lost()) {
+                        continue;
+                    }
+                    ClusterInput::Role { leading: true, record: Some(record) }
+                }
                 Some(command) = self.commands.recv() => match self.command(command) {
                     Handled::Input(input) => *input,
                     Handled::Done => continue,
@@ -279,8 +327,44 @@ impl ClusterManager {
         }
     }
 
+    /// Follows the campaign: a lost leadership makes this manager a follower at once; a new
+    /// one makes it the leader once the record is read as stored then (see `claims`).
+    fn role_changed(&mut self, tasks: &mut JoinSet<()>) -> Option<ClusterInput> {
+        let now = self
+            .role
+            .borrow_and_update()
+            .clone()
+            .filter(|l| !l.is_lost());
+        let same = |a: &Option<Leadership>, b: &Option<Leadership>| {
+            a.as_ref().map(|l| l.fencing_token) == b.as_ref().map(|l| l.fencing_token)
+        };
+        if same(&self.leadership, &now) {
+            return None;
+        }
+        let was_leading = self.state.leading();
+        self.leadership = now.clone();
+        if let Some(leadership) = now {
+            tasks.spawn(follow::claim(
+                self.store.clone(),
+                self.store_key.clone(),
+                leadership,
+                self.claims.0.clone(),
+            ));
+        }
+        was_leading.then_some(ClusterInput::Role {
+            leading: false,
+            record: None,
+        })
+    }
+
     fn command(&mut self, command: Command) -> Handled {
         let (target, force, switchover_only, reply) = match command {
+            Command::Request { reply, .. } if !self.state.leading() => {
+                if reply.send(Err(OperationError::NotLeader)).is_err() {
+                    tracing::debug!("failover requester went away");
+                }
+                return Handled::Done;
+            }
             Command::Request {
                 target,
                 force,
@@ -356,9 +440,14 @@ impl ClusterManager {
                 tracing::info!(kind = event.kind.as_str(), subject = %event.subject, reason = %event.reason, "event");
                 self.recorder.record(event);
             }
-            ClusterAction::Persist(record) => match serde_json::to_vec(&record) {
-                Ok(value) => self.recorder.put(self.store_key.clone(), Some(value)),
-                Err(error) => tracing::error!(%error, "cannot encode the cluster record"),
+            ClusterAction::Persist(record) => match (&self.leadership, serde_json::to_vec(&record))
+            {
+                (Some(leadership), Ok(value)) => {
+                    self.recorder
+                        .put_guarded(leadership.clone(), self.store_key.clone(), value);
+                }
+                (None, _) => tracing::warn!("a follower does not store the cluster's record"),
+                (_, Err(error)) => tracing::error!(%error, "cannot encode the cluster record"),
             },
             ClusterAction::Route { writer, readers } => {
                 let endpoint = |node: NodeId| {
@@ -370,7 +459,38 @@ impl ClusterManager {
                     readers: readers.into_iter().map(endpoint).collect(),
                 });
             }
-            action => edges::spawn(action, &cluster, &self.driver, self.inputs.0.clone(), tasks),
+            action => {
+                let granted = self.grant();
+                edges::spawn(
+                    action,
+                    granted,
+                    &cluster,
+                    &self.driver,
+                    self.inputs.0.clone(),
+                    tasks,
+                );
+            }
+        }
+    }
+
+    /// Whether an action may run: a guarded write of the record as it is now, after every
+    /// write before it.
+    fn grant(&self) -> Granted {
+        let refused = |why: String| {
+            let (reply, granted) = oneshot::channel();
+            if reply.send(Err(why)).is_err() {
+                tracing::debug!("nobody waits for the refusal");
+            }
+            granted
+        };
+        let Some(leadership) = &self.leadership else {
+            return refused("this instance does not lead".to_string());
+        };
+        match serde_json::to_vec(self.state.record()) {
+            Ok(value) => self
+                .recorder
+                .grant(leadership.clone(), self.store_key.clone(), value),
+            Err(error) => refused(format!("cannot encode the cluster record: {error}")),
         }
     }
 }

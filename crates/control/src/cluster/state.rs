@@ -143,6 +143,9 @@ pub struct ClusterState {
     pub(super) cluster: Arc<Cluster>,
     pub(super) nodes: Vec<NodeState>,
     pub(super) record: ClusterRecord,
+    /// Whether this instance leads: only the leader acts and records; a follower routes by
+    /// the leader's record and its own checks.
+    pub(super) leading: bool,
     pub(super) operation: Option<Operation>,
     pub(super) health: ClusterHealth,
     /// The writer and readers last published.
@@ -189,12 +192,14 @@ pub(super) struct RejoinRun {
 }
 
 impl ClusterState {
-    /// A cluster as a (re)started daemon sees it: nothing checked yet, resuming from `record`.
+    /// A cluster as a (re)started daemon sees it: nothing checked yet, resuming from `record`,
+    /// leading (the one instance) until told otherwise.
     pub fn new(cluster: Arc<Cluster>, record: ClusterRecord) -> Self {
         Self {
             nodes: vec![NodeState::default(); cluster.nodes.len()],
             cluster,
             record,
+            leading: true,
             operation: None,
             health: ClusterHealth::Unknown,
             route: None,
@@ -258,6 +263,10 @@ impl ClusterState {
 
     pub fn is_retired(&self, node: NodeId) -> bool {
         self.record.retired.contains(self.name(node))
+    }
+
+    pub fn leading(&self) -> bool {
+        self.leading
     }
 
     pub fn in_progress(&self) -> bool {

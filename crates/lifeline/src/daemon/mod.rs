@@ -4,6 +4,7 @@
 
 mod clusters;
 mod instances;
+mod leader;
 mod listeners;
 mod preflight;
 mod reload;
@@ -102,7 +103,9 @@ fn raise_descriptor_limit() {
 
 async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyhow::Result<()> {
     raise_descriptor_limit();
-    let store = store::open(&topology, reset_state).await?;
+    // Follower until the campaign, which runs beside serving, wins.
+    let (role_tx, role) = watch::channel(None);
+    let store = store::open(&topology, reset_state, role.clone()).await?;
     let admin_listener = tokio::net::TcpListener::bind(topology.admin.listen)
         .await
         .with_context(|| {
@@ -145,7 +148,6 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
     }
 
     let instance = topology.instance.name.clone();
-    let leadership = store.campaign(instance.as_str()).await?;
     record(
         store.as_ref(),
         NewEvent::new(
@@ -153,25 +155,11 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
             EventKind::DaemonStarted,
             "daemon",
             format!(
-                "config {}: {} pools, {} origins, {} load balancers; fencing token {}",
+                "config {}: {} pools, {} origins, {} load balancers",
                 path.display(),
                 topology.pools.len(),
                 topology.origins().count(),
                 topology.load_balancers.len(),
-                leadership.fencing_token
-            ),
-        ),
-    )
-    .await;
-    record(
-        store.as_ref(),
-        NewEvent::new(
-            Timestamp::now(),
-            EventKind::LeaderElected,
-            instance.as_str(),
-            format!(
-                "{instance} leads with fencing token {}",
-                leadership.fencing_token
             ),
         ),
     )
@@ -179,15 +167,27 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
 
     let (stop_tx, stop) = watch::channel(false);
     let controller_task = tokio::spawn(controller.run(stopped(stop.clone())));
-    let instances = instances::elected(&instance, &leadership);
+    let campaign_task = tokio::spawn(leader::campaign(
+        store.clone(),
+        instance.clone(),
+        role_tx,
+        stopped(stop.clone()),
+    ));
+    let instances = instances::starting(&instance);
     let instances_task = tokio::spawn(instances::run(
         store.clone(),
         instance,
-        leadership,
+        role.clone(),
         instances.clone(),
         stopped(stop.clone()),
     ));
-    let mut clusters = Clusters::new(store.clone(), cluster_metrics, tcp_metrics, stop.clone());
+    let mut clusters = Clusters::new(
+        store.clone(),
+        cluster_metrics,
+        tcp_metrics,
+        stop.clone(),
+        role,
+    );
     let endpoints = clusters.bind(&topology).await?;
     clusters.start(&topology, endpoints).await?;
     let mut scheduler = Scheduler::start(&topology, observations_tx.clone());
@@ -266,6 +266,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
     controller_task.await.context("the controller failed")?;
     preflight_task.await.context("the preflight failed")?;
     instances_task.await.context("the instance status failed")?;
+    campaign_task.await.context("the campaign failed")?;
     clusters.join().await;
     admin_task.await.context("the admin API failed")?;
     record(

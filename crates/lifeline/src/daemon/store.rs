@@ -6,11 +6,16 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use lifeline_model::{StoreBackend, Timestamp, Topology};
-use lifeline_store::{EmbeddedStore, EtcdStore, Stamped, StateStore};
+use lifeline_store::{EmbeddedStore, EtcdStore, Role, Stamped, StateStore};
 
 /// Opens the store; `reset` (`--reset-state`) moves the embedded state file aside first. An etcd
-/// that does not answer fails within its connect timeout, naming the endpoints.
-pub async fn open(topology: &Topology, reset: bool) -> anyhow::Result<Arc<dyn StateStore>> {
+/// that does not answer fails within its connect timeout, naming the endpoints. Events are
+/// stamped with the token of `role` while it leads.
+pub async fn open(
+    topology: &Topology,
+    reset: bool,
+    role: Role,
+) -> anyhow::Result<Arc<dyn StateStore>> {
     let instance = topology.instance.name.clone();
     let store: Arc<dyn StateStore> = match &topology.store {
         StoreBackend::Embedded => Arc::new(
@@ -27,7 +32,7 @@ pub async fn open(topology: &Topology, reset: bool) -> anyhow::Result<Arc<dyn St
                 .context("cannot open the state store")?,
         ),
     };
-    Ok(Arc::new(Stamped::new(store, instance)))
+    Ok(Arc::new(Stamped::new(store, instance, role)))
 }
 
 /// Opens the state file, or with `reset` moves it aside first and starts with an empty one.

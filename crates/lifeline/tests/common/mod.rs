@@ -202,3 +202,15 @@ pub fn reload_errors(body: &serde_json::Value) -> Vec<&str> {
         .map(|e| e.as_str().expect("each error is a string"))
         .collect()
 }
+
+/// Waits until the daemon lists itself in `GET /status` with `role` (leader or follower; the
+/// campaign runs beside serving), and returns its entry.
+pub async fn wait_role(daemon: &Daemon, role: &str, deadline: Duration) -> serde_json::Value {
+    let (this, _) = wait::until(&format!("this instance {role}"), deadline, || async {
+        let (_, status) = daemon.get("/status").await;
+        let this = status["instances"][0].clone();
+        (this["role"] == role).then_some(this)
+    })
+    .await;
+    this
+}

@@ -131,6 +131,10 @@ impl StateStore for EmbeddedStore {
         Ok(leadership)
     }
 
+    async fn resign(&self, _leadership: &Leadership) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn guarded(
         &self,
         leadership: &Leadership,

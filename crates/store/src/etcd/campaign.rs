@@ -54,6 +54,27 @@ impl EtcdStore {
         }
     }
 
+    /// Deletes the leader key if it is still the one `leadership` created.
+    pub(super) async fn run_resign(&self, leadership: &Leadership) -> Result<(), StoreError> {
+        let leader = self.keys.leader();
+        let txn = Txn::new()
+            .when(vec![Compare::create_revision(
+                leader.clone(),
+                CompareOp::Equal,
+                super::call::revision(leadership.fencing_token),
+            )])
+            .and_then(vec![TxnOp::delete(leader, None)]);
+        let mut kv = self.client.kv_client();
+        let response = bounded("resign", self.timeout, kv.txn(txn)).await?;
+        if response.succeeded() {
+            tracing::info!(
+                fencing_token = leadership.fencing_token,
+                "resigned the leadership"
+            );
+        }
+        Ok(())
+    }
+
     /// Returns when `key` is deleted at or after `from`, when the watch breaks, or after a lease
     /// TTL, whichever comes first; the caller checks again.
     async fn wait_deleted(&self, key: &str, from: u64) {

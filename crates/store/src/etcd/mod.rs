@@ -116,6 +116,10 @@ impl StateStore for EtcdStore {
         self.run_campaign(candidate).await
     }
 
+    async fn resign(&self, leadership: &Leadership) -> Result<(), StoreError> {
+        self.run_resign(leadership).await
+    }
+
     async fn guarded(
         &self,
         leadership: &Leadership,

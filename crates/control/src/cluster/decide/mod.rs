@@ -43,6 +43,14 @@ pub enum ClusterInput {
     Start(Plan),
     /// An action reports back.
     Done(ActionResult),
+    /// This instance became the leader (with the record as the store has it now: another
+    /// leader may have changed it), or stopped leading.
+    Role {
+        leading: bool,
+        record: Option<ClusterRecord>,
+    },
+    /// The leader stored a new record; a follower routes by it.
+    Stored(ClusterRecord),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -149,8 +157,15 @@ pub fn decide(state: &mut ClusterState, input: ClusterInput, now: Timestamp) -> 
         } => state.checked(node, at, latency, outcome, &mut out),
         ClusterInput::Start(plan) => state.start(plan, now, &mut out),
         ClusterInput::Done(result) => state.done(result, now, &mut out),
+        ClusterInput::Role { leading, record } => state.role(leading, record),
+        ClusterInput::Stored(record) => state.stored(record),
     }
     state.reconcile(now, &mut out);
+    if !state.leading {
+        // A follower acts on nothing and records nothing: it only routes, by the leader's record.
+        out.0
+            .retain(|action| matches!(action, ClusterAction::Route { .. }));
+    }
     out.0
 }
 
@@ -175,6 +190,28 @@ impl Out {
         self.0.push(ClusterAction::Record(NewEvent::new(
             at, kind, subject, reason,
         )));
+    }
+}
+
+// === impl ClusterAction ===
+
+impl ClusterAction {
+    /// The node an action at the edges works on, and which action it is; `None` for the
+    /// loop's own (`Record`, `Persist`, `Route`).
+    pub fn target(&self) -> Option<(NodeId, ActionKind)> {
+        match self {
+            ClusterAction::Record(_) | ClusterAction::Persist(_) | ClusterAction::Route { .. } => {
+                None
+            }
+            ClusterAction::Promote { node } => Some((*node, ActionKind::Promote)),
+            ClusterAction::Fence { node } => Some((*node, ActionKind::Fence)),
+            ClusterAction::AwaitCatchUp { node, .. } => Some((*node, ActionKind::CatchUp)),
+            ClusterAction::Follow { node, .. } => Some((*node, ActionKind::Follow)),
+            ClusterAction::Unfence { node } => Some((*node, ActionKind::Unfence)),
+            ClusterAction::SetSync { primary, .. } => Some((*primary, ActionKind::SetSync)),
+            ClusterAction::Rejoin { node, .. } => Some((*node, ActionKind::Rejoin)),
+            ClusterAction::Adopt { node } => Some((*node, ActionKind::Adopt)),
+        }
     }
 }
 
@@ -239,6 +276,11 @@ impl ClusterState {
         if !self.all_checked() {
             return;
         }
+        if !self.leading {
+            self.publish_route(self.writable_primary(), out);
+            self.report_health(now, out);
+            return;
+        }
         if self.operation.is_none() {
             self.resume_promotion(now, out);
         }
@@ -262,16 +304,46 @@ impl ClusterState {
             self.keep_sync(primary, now, out);
         }
         if self.operation.is_none() {
-            let writer = self.primary().filter(|p| {
-                self.nodes[*p].healthy
-                    && !self.unfencing.contains(p)
-                    && !self.nodes[*p]
-                        .facts
-                        .as_ref()
-                        .is_some_and(|f| f.is_replica())
-            });
-            self.publish_route(writer, out);
+            self.publish_route(self.writable_primary(), out);
         }
         self.report_health(now, out);
+    }
+
+    /// The known primary, if it may take writes now: healthy, not being unfenced, and not
+    /// seen as a replica.
+    fn writable_primary(&self) -> Option<NodeId> {
+        self.primary().filter(|p| {
+            self.nodes[*p].healthy
+                && !self.unfencing.contains(p)
+                && !self.nodes[*p]
+                    .facts
+                    .as_ref()
+                    .is_some_and(|f| f.is_replica())
+        })
+    }
+
+    /// Leading from now on, from the record as stored now; or following: whatever was in
+    /// flight is left to the next leader, which resumes it from the store.
+    fn role(&mut self, leading: bool, record: Option<ClusterRecord>) {
+        self.leading = leading;
+        if let Some(record) = record {
+            self.record = record;
+        }
+        self.operation = None;
+        self.following.clear();
+        self.sync_pending = false;
+        self.unfencing.clear();
+        self.rejoins.clear();
+        self.adoptions.clear();
+        self.refused_reported = false;
+        self.unreachable_reported = false;
+        self.split_reported = false;
+    }
+
+    /// The leader's record; a leader keeps its own (it wrote what is stored).
+    fn stored(&mut self, record: ClusterRecord) {
+        if !self.leading {
+            self.record = record;
+        }
     }
 }

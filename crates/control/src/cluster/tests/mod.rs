@@ -3,6 +3,7 @@
 
 mod adoption;
 mod failover;
+mod leadership;
 mod rejoin;
 mod switchover;
 mod sync;
@@ -119,7 +120,7 @@ impl Sim {
         Self::with_record(cluster, ClusterRecord::default())
     }
 
-    fn with_record(cluster: Arc<Cluster>, record: ClusterRecord) -> Self {
+    pub(super) fn with_record(cluster: Arc<Cluster>, record: ClusterRecord) -> Self {
         Self {
             state: ClusterState::new(cluster, record),
             actions: Vec::new(),
@@ -155,7 +156,7 @@ impl Sim {
         self.input(ClusterInput::Done(result), at)
     }
 
-    fn input(&mut self, input: ClusterInput, at: u64) -> &mut Self {
+    pub(super) fn input(&mut self, input: ClusterInput, at: u64) -> &mut Self {
         let actions = decide(&mut self.state, input, ms(at));
         self.actions.extend(actions);
         self

@@ -17,7 +17,7 @@ use lifeline_control::cluster::{
 };
 use lifeline_model::{Cluster, EventKind, NewEvent, Timestamp, Topology};
 use lifeline_proxy_tcp::TcpMetrics;
-use lifeline_store::{StateStore, StoreError};
+use lifeline_store::{Role, StateStore, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
@@ -36,6 +36,8 @@ pub struct Clusters {
     metrics: ClusterMetrics,
     tcp_metrics: TcpMetrics,
     stop: watch::Receiver<bool>,
+    /// Managers act while it says this instance leads.
+    role: Role,
     running: Vec<Running>,
     /// What the admin API sees: the running managers, swapped whole by a reload.
     handles: Arc<ArcSwap<Vec<ClusterHandle>>>,
@@ -62,12 +64,14 @@ impl Clusters {
         metrics: ClusterMetrics,
         tcp_metrics: TcpMetrics,
         stop: watch::Receiver<bool>,
+        role: Role,
     ) -> Self {
         Self {
             store,
             metrics,
             tcp_metrics,
             stop,
+            role,
             running: Vec::new(),
             handles: Arc::default(),
             tasks: JoinSet::new(),
@@ -328,6 +332,7 @@ async fn launch(
         driver(cluster.kind),
         clusters.store.clone(),
         clusters.metrics.clone(),
+        clusters.role.clone(),
     )
     .await?;
     if let Some(previous) = previous {

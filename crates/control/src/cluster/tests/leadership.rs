@@ -1,0 +1,152 @@
+//! Several instances: a follower routes by the leader's record and orders nothing; a new leader
+//! finishes the promotion its predecessor stored, once.
+
+use super::*;
+
+impl Sim {
+    fn role(&mut self, leading: bool, record: Option<ClusterRecord>, at: u64) -> &mut Self {
+        self.input(ClusterInput::Role { leading, record }, at)
+    }
+
+    fn stored(&mut self, record: ClusterRecord, at: u64) -> &mut Self {
+        self.input(ClusterInput::Stored(record), at)
+    }
+}
+
+fn record(primary: &str, epoch: u64, promoting: Option<&str>) -> ClusterRecord {
+    ClusterRecord {
+        primary: Some(NodeName::new(primary)),
+        epoch,
+        promoting: promoting.map(NodeName::new),
+        ..ClusterRecord::default()
+    }
+}
+
+fn writers(actions: &[ClusterAction]) -> Vec<Option<NodeId>> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            ClusterAction::Route { writer, .. } => Some(*writer),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_follower_orders_and_records_nothing_when_the_primary_dies() {
+    let mut sim = Sim::new(cluster(|_| {}));
+    sim.role(false, None, 0)
+        .stored(record("pg1", 1, None), 0)
+        .check(PG1, 0, primary_facts(5000))
+        .check(PG2, 0, standby_facts(5000, 5433, 100))
+        .check(PG3, 0, standby_facts(5000, 5433, 100));
+    assert_eq!(writers(&sim.take()), [Some(PG1)]);
+
+    for at in [1000, 1250, 1500, 1750] {
+        sim.check(PG2, at - 50, cut_off(standby_facts(5000, 5433, 0)))
+            .check(PG3, at - 50, cut_off(standby_facts(5000, 5433, 0)))
+            .fail(PG1, at);
+    }
+    let actions = sim.take();
+    assert!(
+        actions
+            .iter()
+            .all(|a| matches!(a, ClusterAction::Route { .. })),
+        "a follower only routes: {actions:?}"
+    );
+    assert_eq!(
+        writers(&actions),
+        [None],
+        "the dead primary loses the writer"
+    );
+    assert_eq!(
+        sim.state.primary(),
+        Some(PG1),
+        "only the leader says who is primary"
+    );
+}
+
+#[test]
+fn a_follower_moves_its_writer_only_when_the_leaders_record_does() {
+    let mut sim = Sim::new(cluster(|_| {}));
+    sim.role(false, None, 0)
+        .stored(record("pg1", 1, None), 0)
+        .fail(PG1, 0)
+        .check(PG2, 0, standby_facts(5000, 5433, 100))
+        .check(PG3, 0, standby_facts(5000, 5433, 100));
+    sim.take();
+    // pg2 was promoted: the follower sees it writable before the leader's record says so.
+    sim.check(PG2, 1000, primary_facts(5100));
+    assert_eq!(writers(&sim.take()), Vec::<Option<NodeId>>::new());
+    sim.stored(record("pg2", 2, None), 1100);
+    assert_eq!(writers(&sim.take()), [Some(PG2)]);
+}
+
+#[test]
+fn a_new_leader_finishes_the_stored_promotion_once() {
+    let mut sim = Sim::new(cluster(|_| {}));
+    sim.role(false, None, 0)
+        .stored(record("pg1", 1, None), 0)
+        .fail(PG1, 0)
+        .check(PG2, 0, standby_facts(7000, 5433, 0))
+        .check(PG3, 0, standby_facts(9000, 5433, 0));
+    sim.take();
+    // The old leader stored its promotion of pg2 and died before seeing it done.
+    sim.role(true, Some(record("pg1", 1, Some("pg2"))), 100);
+    let actions = sim.take();
+    let promotes: Vec<_> = actions
+        .iter()
+        .filter(|a| matches!(a, ClusterAction::Promote { .. }))
+        .collect();
+    assert_eq!(
+        promotes,
+        [&ClusterAction::Promote { node: PG2 }],
+        "the stored promotion, not the most advanced standby: {actions:?}"
+    );
+    sim.done(
+        ActionResult::Promoted {
+            node: PG2,
+            timeline: 2,
+        },
+        300,
+    );
+    sim.check(PG2, 400, primary_facts(7100));
+    let actions = sim.take();
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, ClusterAction::Promote { .. })),
+        "{actions:?}"
+    );
+    assert_eq!(sim.state.primary(), Some(PG2));
+    assert_eq!(sim.state.record().epoch, 2);
+    assert_eq!(sim.state.record().promoting, None);
+}
+
+#[test]
+fn losing_the_leadership_mid_failover_leaves_the_rest_to_the_next_leader() {
+    let mut sim = Sim::healthy(cluster(|_| {}), 5000);
+    for at in [1000, 1250, 1500] {
+        sim.check(PG2, at - 50, cut_off(standby_facts(4990, 5433, 0)))
+            .check(PG3, at - 50, cut_off(standby_facts(5000, 5433, 0)))
+            .fail(PG1, at);
+    }
+    assert!(has(&sim.take(), &ClusterAction::Promote { node: PG3 }));
+    sim.role(false, None, 1600);
+    // The promotion's outcome comes back to a follower: it records and orders nothing more.
+    sim.done(
+        ActionResult::Promoted {
+            node: PG3,
+            timeline: 2,
+        },
+        1700,
+    );
+    let actions = sim.take();
+    assert!(
+        actions
+            .iter()
+            .all(|a| matches!(a, ClusterAction::Route { .. })),
+        "{actions:?}"
+    );
+    assert!(!sim.state.in_progress());
+}

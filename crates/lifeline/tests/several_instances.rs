@@ -1,0 +1,428 @@
+//! Several Lifeline instances on one etcd, as real processes: every instance serves its load
+//! balancer and writer endpoint; one leads; when the leader dies together with the PostgreSQL
+//! primary, another takes over, finishes the failover and no acknowledged write is lost; an
+//! action ordered under a leadership that no longer holds is refused and never done.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{binary, get_origin, lb_config, wait_role};
+use lifeline_control::cluster::{ClusterManager, ClusterMetrics};
+use lifeline_model::{
+    Cluster, ClusterKind, ClusterName, ClusterNode, EtcdSettings, HealthQuorum, InstanceName,
+    NodeName, PgDsn,
+};
+use lifeline_store::{EtcdStore, StateStore};
+use lifeline_testkit::daemon::Daemon;
+use lifeline_testkit::etcd::Etcd;
+use lifeline_testkit::origin::OriginProcess;
+use lifeline_testkit::pg::{PgCluster, PgOptions};
+use lifeline_testkit::ports::free_port;
+use lifeline_testkit::signal::send_signal;
+use lifeline_testkit::wait;
+use lifeline_testkit::writes::{Writer, stored_ids};
+use serde_json::Value;
+use tokio::sync::watch;
+
+const PREFIX: &str = "/lifeline/ha";
+const SIGSTOP: i32 = 19;
+const SIGCONT: i32 = 18;
+
+/// One Lifeline instance and the ports it serves on.
+struct Instance {
+    daemon: Daemon,
+    lb_port: u16,
+    writer_port: u16,
+}
+
+impl Instance {
+    /// An instance named `name` on etcd, with a load balancer in front of `primary` (and
+    /// `backup`) and the cluster's writer and reader endpoints.
+    fn start(
+        name: &str,
+        etcd: &Etcd,
+        cluster: &PgCluster,
+        primary: &OriginProcess,
+        backup: &OriginProcess,
+    ) -> Self {
+        let (lb_port, writer_port, reader_port) = (free_port(), free_port(), free_port());
+        let nodes: Vec<String> = cluster
+            .nodes()
+            .iter()
+            .map(|node| {
+                format!(
+                    "  {{ name = \"{}\", dsn = \"host=127.0.0.1 port={} user=lifeline password={} dbname=postgres\" }},",
+                    node.name,
+                    node.port,
+                    cluster.password()
+                )
+            })
+            .collect();
+        let config = format!(
+            "[instance]\nname = \"{name}\"\n\n[store]\nbackend = \"etcd\"\nendpoints = [\"{}\"]\n\
+             prefix = \"{PREFIX}\"\nlease_ttl = \"2s\"\n\n{}\n[[cluster]]\nname = \"main\"\n\
+             nodes = [\n{}\n]\nwriter_listen = \"127.0.0.1:{writer_port}\"\n\
+             reader_listen = \"127.0.0.1:{reader_port}\"\ncheck_interval = \"500ms\"\n\
+             synchronous_mode = true\n",
+            etcd.endpoints()[0],
+            lb_config(&[primary], backup, "200ms", "")
+                .replace("{lb}", &format!("127.0.0.1:{lb_port}")),
+            nodes.join("\n"),
+        );
+        Self {
+            daemon: Daemon::start(binary(), &config),
+            lb_port,
+            writer_port,
+        }
+    }
+
+    fn writer_dsn(&self, cluster: &PgCluster) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=lifeline password={} dbname=postgres connect_timeout=3",
+            self.writer_port,
+            cluster.password()
+        )
+    }
+
+    async fn cluster_status(&self) -> Value {
+        let (_, status) = self.daemon.get("/failover/status?cluster=main").await;
+        status["clusters"][0].clone()
+    }
+
+    async fn wait_cluster(&self, what: &str, deadline: Duration, test: impl Fn(&Value) -> bool) {
+        wait::until(what, deadline, || async {
+            let status = self.cluster_status().await;
+            test(&status).then_some(())
+        })
+        .await;
+    }
+}
+
+/// GETs through `port` until `running` turns false; counts answers that are not 200.
+async fn http_load(port: u16, running: Arc<AtomicBool>, errors: Arc<AtomicUsize>) -> usize {
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut sent = 0;
+    while running.load(Ordering::Relaxed) {
+        let (code, _) = get_origin(&url).await;
+        if code != 200 {
+            errors.fetch_add(1, Ordering::Relaxed);
+        }
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sent
+}
+
+#[tokio::test]
+async fn the_leader_killed_with_the_primary_is_replaced_by_a_follower_that_finishes_the_failover() {
+    let etcd = Etcd::start().await;
+    let cluster = PgCluster::start_with(PgOptions {
+        standbys: 2,
+        ..PgOptions::default()
+    });
+    let (a, b) = (
+        OriginProcess::spawn(binary(), "a"),
+        OriginProcess::spawn(binary(), "b"),
+    );
+    let mut first = Instance::start("lb-1", &etcd, &cluster, &a, &b);
+    let leader = wait_role(&first.daemon, "leader", Duration::from_secs(10)).await;
+    let first_token = leader["fencing_token"].as_u64().unwrap();
+    first
+        .wait_cluster(
+            "lb-1 sets a synchronous standby",
+            Duration::from_secs(20),
+            |s| {
+                s["synchronous_standbys"]
+                    .as_array()
+                    .is_some_and(|m| !m.is_empty())
+            },
+        )
+        .await;
+    let second = Instance::start("lb-2", &etcd, &cluster, &a, &b);
+    // The follower serves too: its writer endpoint goes to the primary the leader stored.
+    second
+        .wait_cluster("lb-2 routes writes to pg1", Duration::from_secs(15), |s| {
+            s["writer"] == "pg1"
+        })
+        .await;
+    assert_eq!(
+        wait_role(&second.daemon, "follower", Duration::from_secs(1)).await["name"],
+        "lb-2"
+    );
+
+    let writer = Writer::start(&second.writer_dsn(&cluster), Duration::from_millis(5)).await;
+    let before = writer.acknowledged_after(0, Duration::from_secs(10)).await;
+    let running = Arc::new(AtomicBool::new(true));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let load = tokio::spawn(http_load(second.lb_port, running.clone(), errors.clone()));
+
+    // The machine of lb-1 and pg1 is lost.
+    first.daemon.kill9();
+    cluster.primary().kill9();
+
+    let leader = wait_role(&second.daemon, "leader", Duration::from_secs(15)).await;
+    let second_token = leader["fencing_token"].as_u64().unwrap();
+    assert!(second_token > first_token, "{second_token} > {first_token}");
+    second
+        .wait_cluster("lb-2 promotes a standby", Duration::from_secs(30), |s| {
+            s["epoch"].as_u64() > Some(0) && s["writer"].is_string() && s["writer"] != "pg1"
+        })
+        .await;
+    let after = writer.last_acknowledged();
+    writer
+        .acknowledged_after(after, Duration::from_secs(20))
+        .await;
+    running.store(false, Ordering::Relaxed);
+    let sent = load.await.unwrap();
+    let history = writer.stop().await;
+
+    let status = second.cluster_status().await;
+    let promoted = status["writer"].as_str().unwrap().to_string();
+    let stored = stored_ids(&cluster.node(&promoted).dsn(cluster.password())).await;
+    let lost: Vec<&i64> = history.acknowledged.difference(&stored).collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged writes lost: {lost:?} (of {})",
+        history.acknowledged.len()
+    );
+    assert!(history.acknowledged.iter().any(|id| *id <= before));
+    assert_eq!(
+        errors.load(Ordering::Relaxed),
+        0,
+        "HTTP errors through lb-2 of {sent}"
+    );
+
+    // The failover is lb-2's, under its token.
+    let (_, events) = second
+        .daemon
+        .get("/failover/history?cluster=main&limit=1000")
+        .await;
+    let completed: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "failover_completed")
+        .collect();
+    assert_eq!(completed.len(), 1, "{completed:?}");
+    assert_eq!(completed[0]["instance"], "lb-2", "{:?}", completed[0]);
+    assert_eq!(
+        completed[0]["fencing_token"], second_token,
+        "{:?}",
+        completed[0]
+    );
+    println!(
+        "{} writes acknowledged, none lost; {sent} HTTP requests through lb-2, none failed",
+        history.acknowledged.len()
+    );
+}
+
+fn etcd_settings(etcd: &Etcd) -> EtcdSettings {
+    EtcdSettings {
+        endpoints: etcd.endpoints(),
+        prefix: PREFIX.into(),
+        lease_ttl: Duration::from_secs(2),
+        username: None,
+        password: None,
+        ca_file: None,
+        cert_file: None,
+        key_file: None,
+        health_quorum: HealthQuorum::Majority,
+    }
+}
+
+#[tokio::test]
+async fn a_deposed_leaders_late_switchover_is_refused_and_changes_no_node() {
+    let etcd = Etcd::start().await;
+    let cluster = PgCluster::start_with(PgOptions {
+        standbys: 1,
+        ..PgOptions::default()
+    });
+    let node = |name: &str, port: u16| ClusterNode {
+        name: NodeName::new(name),
+        dsn: PgDsn::parse(&format!(
+            "host=127.0.0.1 port={port} user=lifeline password={} dbname=postgres",
+            cluster.password()
+        ))
+        .unwrap(),
+        priority: 0,
+        no_failover: false,
+    };
+    let config = Arc::new(Cluster {
+        name: ClusterName::new("main"),
+        kind: ClusterKind::Postgres,
+        nodes: vec![
+            node("pg1", cluster.node("pg1").port),
+            node("pg2", cluster.node("pg2").port),
+        ],
+        writer_listen: None,
+        reader_listen: None,
+        check_interval: Duration::from_millis(500),
+        failure_threshold: 3,
+        rise: 2,
+        maximum_lag_on_failover: 1024 * 1024,
+        primary_silence: Duration::from_secs(3),
+        synchronous_mode: false,
+        synchronous_mode_strict: false,
+        auto_failover: true,
+        writer_wait: Duration::from_secs(1),
+        rejoin_command: None,
+    });
+    let old: Arc<dyn StateStore> = Arc::new(
+        EtcdStore::connect(&etcd_settings(&etcd), &InstanceName::new("old"))
+            .await
+            .unwrap(),
+    );
+    let new = EtcdStore::connect(&etcd_settings(&etcd), &InstanceName::new("new"))
+        .await
+        .unwrap();
+    let deposed = old.campaign("old").await.unwrap();
+    // The old leader's role keeps saying it leads: it has not noticed yet.
+    let (_role_tx, role) = watch::channel(Some(deposed.clone()));
+    let (manager, handle) = ClusterManager::start(
+        config,
+        Arc::new(lifeline_postgres::PgDriver),
+        old.clone(),
+        ClusterMetrics::default(),
+        role,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(manager.run(std::future::pending()));
+    wait::until("the cluster healthy", Duration::from_secs(20), || async {
+        (handle.status.load().state.as_str() == "healthy").then_some(())
+    })
+    .await;
+
+    // Another instance takes over (the old leader's key is gone; its lease still lives).
+    old.resign(&deposed).await.unwrap();
+    let current = new.campaign("new").await.unwrap();
+    assert!(current.fencing_token > deposed.fencing_token);
+
+    let started = handle.switchover(Some(NodeName::new("pg2"))).await;
+    assert!(started.is_ok(), "it still believes it leads: {started:?}");
+    let (refused, _) = wait::until("the fence refused", Duration::from_secs(10), || async {
+        let events = new.latest_events(100).await.unwrap();
+        events
+            .into_iter()
+            .find(|e| e.event.kind.as_str() == "action_failed")
+    })
+    .await;
+    assert!(
+        refused.event.reason.contains("no longer holds"),
+        "{refused:?}"
+    );
+    // pg1 was never fenced and pg2 never promoted: pg1 takes writes, pg2 still replicates.
+    cluster
+        .node("pg1")
+        .psql("CREATE TABLE after_deposal (x int); INSERT INTO after_deposal VALUES (1)");
+    assert_eq!(
+        cluster
+            .node("pg2")
+            .psql("SELECT pg_is_in_recovery()")
+            .trim(),
+        "t"
+    );
+    // And the record in the store is not the deposed leader's to change.
+    let stored = new.get("clusters/main").await.unwrap();
+    let promoting = stored
+        .map(|s| serde_json::from_slice::<Value>(&s.value).unwrap()["promoting"].clone())
+        .unwrap_or(Value::Null);
+    assert_eq!(promoting, Value::Null);
+}
+
+#[tokio::test]
+async fn etcd_stopped_for_twenty_seconds_costs_no_request_no_write_and_promotes_nothing() {
+    let etcd = Etcd::start().await;
+    let cluster = PgCluster::start_with(PgOptions {
+        standbys: 2,
+        ..PgOptions::default()
+    });
+    let (a, b) = (
+        OriginProcess::spawn(binary(), "a"),
+        OriginProcess::spawn(binary(), "b"),
+    );
+    let first = Instance::start("lb-1", &etcd, &cluster, &a, &b);
+    wait_role(&first.daemon, "leader", Duration::from_secs(10)).await;
+    let second = Instance::start("lb-2", &etcd, &cluster, &a, &b);
+    for instance in [&first, &second] {
+        instance
+            .wait_cluster("writes routed to pg1", Duration::from_secs(20), |s| {
+                s["writer"] == "pg1"
+                    && s["synchronous_standbys"]
+                        .as_array()
+                        .is_some_and(|m| !m.is_empty())
+            })
+            .await;
+    }
+    let writers = [
+        Writer::start(&first.writer_dsn(&cluster), Duration::from_millis(5)).await,
+        Writer::start(&second.writer_dsn(&cluster), Duration::from_millis(5)).await,
+    ];
+    let running = Arc::new(AtomicBool::new(true));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let loads = [first.lb_port, second.lb_port]
+        .map(|port| tokio::spawn(http_load(port, running.clone(), errors.clone())));
+    for writer in &writers {
+        writer.acknowledged_after(0, Duration::from_secs(10)).await;
+    }
+
+    // etcd hangs: no instance can refresh its lease, read or write; the leader loses its
+    // leadership a lease later, and nobody can win another.
+    send_signal(etcd.pid(0), SIGSTOP);
+    wait_role(&first.daemon, "follower", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    for (instance, writer) in [&first, &second].into_iter().zip(&writers) {
+        let last = writer.last_acknowledged();
+        writer
+            .acknowledged_after(last, Duration::from_secs(2))
+            .await;
+        let (_, status) = instance.daemon.get("/status").await;
+        assert_eq!(status["instances"][0]["role"], "follower", "{status}");
+        assert_eq!(instance.cluster_status().await["writer"], "pg1");
+    }
+    send_signal(etcd.pid(0), SIGCONT);
+    running.store(false, Ordering::Relaxed);
+    let mut sent = 0;
+    for load in loads {
+        sent += load.await.unwrap();
+    }
+    let mut longest = Duration::ZERO;
+    for writer in writers {
+        let history = writer.stop().await;
+        assert_eq!(history.failed, 0, "failed writes");
+        longest = longest.max(history.longest_pause);
+    }
+    assert_eq!(errors.load(Ordering::Relaxed), 0, "HTTP errors of {sent}");
+    assert!(
+        longest < Duration::from_secs(1),
+        "writes paused {longest:?} while etcd was stopped"
+    );
+
+    // etcd back: one instance leads again, and nothing was promoted.
+    wait::until("a leader again", Duration::from_secs(15), || async {
+        for instance in [&first, &second] {
+            let (_, status) = instance.daemon.get("/status").await;
+            if status["instances"][0]["role"] == "leader" {
+                return Some(());
+            }
+        }
+        None
+    })
+    .await;
+    for instance in [&first, &second] {
+        let status = instance.cluster_status().await;
+        assert_eq!(status["epoch"], 0, "{status}");
+        assert_eq!(status["primary"], "pg1", "{status}");
+    }
+    assert_eq!(
+        cluster
+            .node("pg1")
+            .psql("SELECT pg_is_in_recovery()")
+            .trim(),
+        "f"
+    );
+    println!("{sent} HTTP requests and the writes of two writers went on while etcd was stopped");
+}
