@@ -153,6 +153,28 @@ async fn the_leader_killed_with_the_primary_is_replaced_by_a_follower_that_finis
         "lb-2"
     );
 
+    // Each lists both: lb-1 leading, lb-2 following.
+    for instance in [&first, &second] {
+        wait::until("both instances listed", Duration::from_secs(5), || async {
+            let (_, status) = instance.daemon.get("/status").await;
+            let roles: Vec<(String, String)> = status["instances"]
+                .as_array()?
+                .iter()
+                .map(|i| {
+                    (
+                        i["name"].as_str().unwrap_or("").into(),
+                        i["role"].as_str().unwrap_or("").into(),
+                    )
+                })
+                .collect();
+            roles
+                .contains(&("lb-1".into(), "leader".into()))
+                .then_some(())
+                .filter(|()| roles.contains(&("lb-2".into(), "follower".into())))
+        })
+        .await;
+    }
+
     let writer = Writer::start(&second.writer_dsn(&cluster), Duration::from_millis(5)).await;
     let before = writer.acknowledged_after(0, Duration::from_secs(10)).await;
     let running = Arc::new(AtomicBool::new(true));
@@ -194,6 +216,21 @@ async fn the_leader_killed_with_the_primary_is_replaced_by_a_follower_that_finis
         0,
         "HTTP errors through lb-2 of {sent}"
     );
+
+    // lb-1 is gone from the list and lb-2 recorded it as lost (as lb-1 recorded lb-2 joining).
+    wait::until("lb-1 lost", Duration::from_secs(10), || async {
+        let (_, status) = second.daemon.get("/status").await;
+        let (_, events) = second.daemon.get("/events?limit=1000").await;
+        let listed = status["instances"].as_array()?.len();
+        let lost = events.as_array()?.iter().any(|e| {
+            e["kind"] == "instance_lost" && e["subject"] == "lb-1" && e["instance"] == "lb-2"
+        });
+        let joined = events.as_array()?.iter().any(|e| {
+            e["kind"] == "instance_joined" && e["subject"] == "lb-2" && e["instance"] == "lb-1"
+        });
+        (listed == 1 && lost && joined).then_some(())
+    })
+    .await;
 
     // The failover is lb-2's, under its token.
     let (_, events) = second

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::names::InstanceName;
 use crate::secret::Secret;
@@ -55,11 +55,13 @@ pub struct InstanceSettings {
     pub name: InstanceName,
 }
 
-/// One instance as `GET /status` lists it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One instance as `GET /status` lists it, and as each instance publishes itself in the store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceStatus {
     pub name: InstanceName,
     pub role: InstanceRole,
+    /// Where its admin API listens, so the others can ask it directly.
+    pub admin: String,
     /// When this instance was last heard from (for the instance answering: its last check of
     /// the store).
     pub last_seen: Timestamp,
@@ -70,7 +72,7 @@ pub struct InstanceStatus {
 }
 
 /// Whether an instance acts (the leader) or only serves traffic and watches (a follower).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InstanceRole {
     Leader,

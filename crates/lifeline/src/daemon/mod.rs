@@ -173,10 +173,9 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         role_tx,
         stopped(stop.clone()),
     ));
-    let instances = instances::starting(&instance);
+    let instances = instances::starting(&instance, &topology.admin.listen.to_string());
     let instances_task = tokio::spawn(instances::run(
         store.clone(),
-        instance,
         role.clone(),
         instances.clone(),
         stopped(stop.clone()),
