@@ -473,3 +473,72 @@ async fn etcd_stopped_for_twenty_seconds_costs_no_request_no_write_and_promotes_
         history.acknowledged.len()
     );
 }
+
+#[tokio::test]
+async fn an_instance_cut_off_from_etcd_and_the_other_instances_closes_its_writer_within_the_lease()
+{
+    let etcd = Etcd::start().await;
+    let cluster = PgCluster::start_with(PgOptions {
+        standbys: 1,
+        ..PgOptions::default()
+    });
+    let (a, b) = (
+        OriginProcess::spawn(binary(), "a"),
+        OriginProcess::spawn(binary(), "b"),
+    );
+    let first = Instance::start("lb-1", &etcd, &cluster, &a, &b);
+    wait_role(&first.daemon, "leader", Duration::from_secs(10)).await;
+    let second = Instance::start("lb-2", &etcd, &cluster, &a, &b);
+    second
+        .wait_cluster("lb-2 routes writes to pg1", Duration::from_secs(20), |s| {
+            s["writer"] == "pg1"
+        })
+        .await;
+    wait::until("lb-2 knows lb-1", Duration::from_secs(5), || async {
+        let (_, status) = second.daemon.get("/status").await;
+        (status["instances"].as_array()?.len() == 2).then_some(())
+    })
+    .await;
+    let (session, connection) =
+        tokio_postgres::connect(&second.writer_dsn(&cluster), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    session.batch_execute("SELECT 1").await.unwrap();
+
+    // lb-2 reaches neither etcd nor lb-1 (both hang); pg1 is still there to write to.
+    send_signal(etcd.pid(0), SIGSTOP);
+    first.daemon.signal(SIGSTOP);
+    let cut = std::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(10), connection)
+        .await
+        .expect("the writer session through lb-2 is closed");
+    let took = cut.elapsed();
+    assert!(closed.is_ok());
+    // lease_ttl (2 s) after the store stopped answering, which takes up to a ping and a call.
+    assert!(took < Duration::from_secs(7), "closed after {took:?}");
+    assert_eq!(second.cluster_status().await["writer"], Value::Null);
+    // Its load balancer keeps serving.
+    let (code, _) = get_origin(&format!("http://127.0.0.1:{}/", second.lb_port)).await;
+    assert_eq!(code, 200);
+
+    // Back in touch: the writer opens again on the same primary.
+    send_signal(etcd.pid(0), SIGCONT);
+    first.daemon.signal(SIGCONT);
+    second
+        .wait_cluster("lb-2's writer open again", Duration::from_secs(15), |s| {
+            s["writer"] == "pg1"
+        })
+        .await;
+    let (session, connection) =
+        tokio_postgres::connect(&second.writer_dsn(&cluster), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let row = session
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .unwrap();
+    assert!(!row.get::<_, bool>(0));
+    println!("lb-2 closed its writer {took:?} after it was cut off");
+}

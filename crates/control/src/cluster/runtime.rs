@@ -48,6 +48,7 @@ enum Command {
         check: RetireCheck,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    Isolate(bool),
 }
 
 /// What the manager does with a command.
@@ -81,6 +82,19 @@ impl ClusterHandle {
     /// `lifeline switchover`: only with a healthy primary.
     pub async fn switchover(&self, target: Option<NodeName>) -> Result<String, OperationError> {
         self.request(target, false, true).await
+    }
+
+    /// Closes the writer endpoint (existing connections too) while this instance is cut off,
+    /// and opens it again once it is back in touch. Nothing if the manager has stopped.
+    pub async fn isolate(&self, isolated: bool) {
+        if self
+            .commands
+            .send(Command::Isolate(isolated))
+            .await
+            .is_err()
+        {
+            tracing::debug!(cluster = %self.name, "manager stopped before its isolation changed");
+        }
     }
 
     /// Checks every node now instead of at its next interval.
@@ -359,6 +373,9 @@ impl ClusterManager {
 
     fn command(&mut self, command: Command) -> Handled {
         let (target, force, switchover_only, reply) = match command {
+            Command::Isolate(isolated) => {
+                return Handled::Input(Box::new(ClusterInput::Isolated(isolated)));
+            }
             Command::Request { reply, .. } if !self.state.leading() => {
                 if reply.send(Err(OperationError::NotLeader)).is_err() {
                     tracing::debug!("failover requester went away");

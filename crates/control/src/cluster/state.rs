@@ -146,6 +146,8 @@ pub struct ClusterState {
     /// Whether this instance leads: only the leader acts and records; a follower routes by
     /// the leader's record and its own checks.
     pub(super) leading: bool,
+    /// Cut off from the store and most other instances: the writer stays closed.
+    pub(super) isolated: bool,
     pub(super) operation: Option<Operation>,
     pub(super) health: ClusterHealth,
     /// The writer and readers last published.
@@ -200,6 +202,7 @@ impl ClusterState {
             cluster,
             record,
             leading: true,
+            isolated: false,
             operation: None,
             health: ClusterHealth::Unknown,
             route: None,

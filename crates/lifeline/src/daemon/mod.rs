@@ -3,6 +3,7 @@
 //! routes reloads and signals between them, and stops them cleanly.
 
 mod clusters;
+mod contact;
 mod instances;
 mod leader;
 mod listeners;
@@ -21,7 +22,7 @@ use lifeline_config::{Diagnostic, Loaded, ProcessEnv};
 use lifeline_control::cluster::ClusterMetrics;
 use lifeline_control::{Controller, Metrics, load_overrides};
 use lifeline_health::Scheduler;
-use lifeline_model::{EventKind, NewEvent, Timestamp, Topology};
+use lifeline_model::{EventKind, NewEvent, StoreBackend, Timestamp, Topology};
 use lifeline_proxy_http::{DataPlane, ProxyMetrics};
 use lifeline_proxy_tcp::TcpMetrics;
 use lifeline_store::StateStore;
@@ -189,6 +190,15 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
     );
     let endpoints = clusters.bind(&topology).await?;
     clusters.start(&topology, endpoints).await?;
+    let contact_task = match &topology.store {
+        StoreBackend::Etcd(settings) => Some(tokio::spawn(contact::run(
+            instances.clone(),
+            clusters.handles(),
+            settings.lease_ttl,
+            stopped(stop.clone()),
+        ))),
+        StoreBackend::Embedded => None,
+    };
     let mut scheduler = Scheduler::start(&topology, observations_tx.clone());
     let (commands_tx, mut commands) = mpsc::channel(8);
     let running = Arc::new(ArcSwap::new(topology.clone()));
@@ -266,6 +276,9 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
     preflight_task.await.context("the preflight failed")?;
     instances_task.await.context("the instance status failed")?;
     campaign_task.await.context("the campaign failed")?;
+    if let Some(task) = contact_task {
+        task.await.context("the contact watch failed")?;
+    }
     clusters.join().await;
     admin_task.await.context("the admin API failed")?;
     record(

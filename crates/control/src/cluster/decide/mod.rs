@@ -51,6 +51,10 @@ pub enum ClusterInput {
     },
     /// The leader stored a new record; a follower routes by it.
     Stored(ClusterRecord),
+    /// This instance is cut off (it reaches neither the store nor most other instances, or
+    /// they know a newer epoch): another leader may have replaced the primary, so the writer
+    /// closes until it is back in touch.
+    Isolated(bool),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -159,6 +163,7 @@ pub fn decide(state: &mut ClusterState, input: ClusterInput, now: Timestamp) -> 
         ClusterInput::Done(result) => state.done(result, now, &mut out),
         ClusterInput::Role { leading, record } => state.role(leading, record),
         ClusterInput::Stored(record) => state.stored(record),
+        ClusterInput::Isolated(isolated) => state.isolated = isolated,
     }
     state.reconcile(now, &mut out);
     if !state.leading {
@@ -309,11 +314,12 @@ impl ClusterState {
         self.report_health(now, out);
     }
 
-    /// The known primary, if it may take writes now: healthy, not being unfenced, and not
-    /// seen as a replica.
+    /// The known primary, if it may take writes now: this instance is in touch, and the node
+    /// healthy, not being unfenced, and not seen as a replica.
     fn writable_primary(&self) -> Option<NodeId> {
         self.primary().filter(|p| {
-            self.nodes[*p].healthy
+            !self.isolated
+                && self.nodes[*p].healthy
                 && !self.unfencing.contains(p)
                 && !self.nodes[*p]
                     .facts
