@@ -18,6 +18,11 @@
 #               running: the longest gap between two acknowledged writes around it.
 #   rto         ... each run's "seconds" counts from the kill to the first ack on a connection
 #               opened after it (a backend of the killed postmaster may still ack a commit).
+#   host        the machine of the manager and the primary is lost, synchronous mode, HOST_RUNS
+#               runs: two Lifeline instances on etcd (defaults, lease_ttl 3s), the leader and
+#               pg1's postmaster killed together, the writer on a libpq multi-host DSN over both
+#               writer endpoints (target_session_attrs=read-write); Patroni tuned, its leader's
+#               patroni and postmaster killed together. RTO to the first ack, and lost writes.
 #   trap        the primary dies TRAP_AFTER (9) s after the manager started on a fresh cluster,
 #               writes running (Patroni: the whole node, patroni and postmaster, since a lone
 #               postmaster is restarted in place; Lifeline has no agent on the node): what each
@@ -34,10 +39,11 @@ RUNS=${RUNS:-5}
 SYNC_RUNS=${SYNC_RUNS:-1}
 STOCK_RUNS=${STOCK_RUNS:-$RUNS}
 SWITCHOVER_RUNS=${SWITCHOVER_RUNS:-$RUNS}
+HOST_RUNS=${HOST_RUNS:-$RUNS}
 TUNED=${TUNED:-1}
 TRAP=${TRAP:-1}
 PATRONI=${PATRONI:-1}
-SCENARIOS=${SCENARIOS:-"rto sync stock switchover trap"}
+SCENARIOS=${SCENARIOS:-"rto sync stock host switchover trap"}
 KEEP=${KEEP:-0} # 1: keep every run's directory (logs, acks) and print where
 TRAP_AFTER=${TRAP_AFTER:-9}
 BASE_PORT=${BASE_PORT:-25400}
@@ -52,10 +58,12 @@ client=$(realpath bench/pg-writer.py)
 # Ports: Lifeline's cluster and endpoints, then Patroni's nodes, REST APIs, etcd and HAProxy.
 L_PG=($((BASE_PORT + 1)) $((BASE_PORT + 2)) $((BASE_PORT + 3)))
 L_ADMIN=$((BASE_PORT + 10)) L_WRITER=$((BASE_PORT + 11)) L_READER=$((BASE_PORT + 12))
+# The second instance of the host scenario.
+L2_ADMIN=$((BASE_PORT + 13)) L2_WRITER=$((BASE_PORT + 14)) L2_READER=$((BASE_PORT + 15))
 P_PG=($((BASE_PORT + 21)) $((BASE_PORT + 22)) $((BASE_PORT + 23)))
 P_REST=($((BASE_PORT + 31)) $((BASE_PORT + 32)) $((BASE_PORT + 33)))
 ETCD_CLIENT=$((BASE_PORT + 40)) ETCD_PEER=$((BASE_PORT + 41)) HAPROXY_PORT=$((BASE_PORT + 50))
-for port in "${L_PG[@]}" $L_ADMIN $L_WRITER $L_READER "${P_PG[@]}" "${P_REST[@]}" $ETCD_CLIENT $ETCD_PEER $HAPROXY_PORT; do
+for port in "${L_PG[@]}" $L_ADMIN $L_WRITER $L_READER $L2_ADMIN $L2_WRITER $L2_READER "${P_PG[@]}" "${P_REST[@]}" $ETCD_CLIENT $ETCD_PEER $HAPROXY_PORT; do
   if ss -Hltn "sport = :$port" | grep -q .; then
     echo "port $port is in use; choose another BASE_PORT" >&2
     exit 1
@@ -241,17 +249,21 @@ lifeline_cluster() { # stock(0|1)
   wait_streaming "$run_dir/pg1" "$p1" 2 || { note "lifeline cluster: standbys not streaming"; return 1; }
 }
 
-lifeline_start() { # sync(0|1); writes the config with Lifeline's defaults (no check_interval)
+lifeline_start() { # sync(0|1) [name admin writer reader]: Lifeline's defaults (no check_interval)
+  local name=${2:-} admin=${3:-$L_ADMIN} writer=${4:-$L_WRITER} reader=${5:-$L_READER}
   {
-    printf '[admin]\nlisten = "127.0.0.1:%s"\ntoken = "${LIFELINE_TOKEN}"\nstate_file = "%s/state.redb"\n\n' "$L_ADMIN" "$run_dir"
+    if [ -n "$name" ]; then
+      printf '[instance]\nname = "%s"\n\n[store]\nbackend = "etcd"\nendpoints = ["http://127.0.0.1:%s"]\n\n' "$name" "$ETCD_CLIENT"
+    fi
+    printf '[admin]\nlisten = "127.0.0.1:%s"\ntoken = "${LIFELINE_TOKEN}"\nstate_file = "%s/state%s.redb"\n\n' "$admin" "$run_dir" "$name"
     printf '[[cluster]]\nname = "main"\nkind = "postgres"\nnodes = [\n'
     for i in 1 2 3; do
       printf '  { name = "pg%s", dsn = "host=127.0.0.1 port=%s user=lifeline password=${PG_PASSWORD} dbname=postgres" },\n' "$i" "${L_PG[$((i - 1))]}"
     done
-    printf ']\nwriter_listen = "127.0.0.1:%s"\nreader_listen = "127.0.0.1:%s"\n' "$L_WRITER" "$L_READER"
+    printf ']\nwriter_listen = "127.0.0.1:%s"\nreader_listen = "127.0.0.1:%s"\n' "$writer" "$reader"
     [ "$1" = 1 ] && printf 'synchronous_mode = true\n'
-  } >"$run_dir/lifeline.toml"
-  start_bg "$run_dir/lifeline.log" "$bin" run -c "$run_dir/lifeline.toml"
+  } >"$run_dir/lifeline$name.toml"
+  start_bg "$run_dir/lifeline$name.log" "$bin" run -c "$run_dir/lifeline$name.toml"
 }
 
 l_status() { "$PY" "$client" json "$LIFELINE_ADMIN/failover/status?cluster=main" "clusters.0.$1"; }
@@ -391,11 +403,9 @@ p_streaming() { # leader -> number of streaming replicas
 }
 
 patroni_pids=()
-patroni_start() { # ttl loop_wait retry_timeout sync together(0|1)
-  local i deadline
-  run_dir=$work/run-$((++run_seq))
+etcd_start() { # one etcd member in $run_dir/etcd
+  local deadline
   mkdir -p "$run_dir/etcd"
-  chown "$owner" "$run_dir"
   start_bg "$run_dir/etcd.log" etcd --name bench --data-dir "$run_dir/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
@@ -405,6 +415,14 @@ patroni_start() { # ttl loop_wait retry_timeout sync together(0|1)
     [ $SECONDS -lt $deadline ] || { note "etcd did not become healthy (see $run_dir/etcd.log)"; tail -5 "$run_dir/etcd.log" >&2; return 1; }
     sleep 0.1
   done
+}
+
+patroni_start() { # ttl loop_wait retry_timeout sync together(0|1)
+  local i deadline
+  run_dir=$work/run-$((++run_seq))
+  mkdir -p "$run_dir"
+  chown "$owner" "$run_dir"
+  etcd_start || return 1
   haproxy_cfg >"$run_dir/haproxy.cfg"
   start_bg "$run_dir/haproxy.log" haproxy -f "$run_dir/haproxy.cfg" -db
   patroni_pids=()
@@ -534,6 +552,80 @@ patroni_rto() { # run flavour(default|tuned) sync
   [ "$primary" = "$leader" ] && how="restarted in place"
   row "$1" "patroni-$2" "rto-$mode" "$rto" "$lost/$acked" "$primary" "$leader killed; $how"
   echo "rto-$mode patroni-$2 $rto $lost $acked" >>"$rows"
+  teardown
+}
+
+# The host scenario: the manager's machine and the primary lost together.
+lifeline_role() { "$PY" "$client" json "http://127.0.0.1:$1/status" "instances.0.role" 2>/dev/null || true; }
+
+lifeline_host() { # run
+  local deadline t rto leader_pid
+  run_dir=$work/run-$((++run_seq))
+  mkdir -p "$run_dir"
+  chown "$owner" "$run_dir"
+  if ! { lifeline_cluster 1 && etcd_start && lifeline_start 1 lb-1 "$L_ADMIN" "$L_WRITER" "$L_READER"; }; then
+    row "$1" lifeline host fail - - "setup failed (see above)"
+    teardown
+    return
+  fi
+  leader_pid=$last_pid
+  deadline=$((SECONDS + 20))
+  until [ "$(lifeline_role "$L_ADMIN")" = leader ]; do
+    [ $SECONDS -lt $deadline ] || { row "$1" lifeline host fail - - "lb-1 did not lead"; teardown; return; }
+    sleep 0.1
+  done
+  lifeline_start 1 lb-2 "$L2_ADMIN" "$L2_WRITER" "$L2_READER"
+  if ! { lifeline_wait_healthy && lifeline_wait_sync; }; then
+    row "$1" lifeline host fail - - "cluster not ready"
+    teardown
+    return
+  fi
+  deadline=$((SECONDS + 20))
+  until [ "$("$PY" "$client" json "http://127.0.0.1:$L2_ADMIN/failover/status?cluster=main" clusters.0.writer 2>/dev/null)" = pg1 ]; do
+    [ $SECONDS -lt $deadline ] || { row "$1" lifeline host fail - - "lb-2 does not route to pg1"; teardown; return; }
+    sleep 0.1
+  done
+  writer_start "host=127.0.0.1,127.0.0.1 port=$L_WRITER,$L2_WRITER user=lifeline password=$PG_PASSWORD dbname=postgres target_session_attrs=read-write"
+  sleep 2
+  rto=none lost=- acked=- primary=none
+  kill -9 "$leader_pid" "$(postmaster_of "$run_dir/pg1/data")"
+  t=$(now)
+  if wait_ack_after "$t" 60; then
+    rto=$(acks_after "$t")
+    sleep 1
+  fi
+  writer_stop
+  primary=$("$PY" "$client" json "http://127.0.0.1:$L2_ADMIN/failover/status?cluster=main" clusters.0.primary 2>/dev/null || echo none)
+  count_lost lifeline "${primary:-none}"
+  row "$1" lifeline host "$rto" "$lost/$acked" "$primary" "lb-1 (leader) and pg1 killed; lb-2 $(lifeline_role "$L2_ADMIN")"
+  echo "host lifeline $rto $lost $acked" >>"$rows"
+  teardown
+}
+
+patroni_host() { # run: tuned, synchronous; the leader's patroni and postmaster killed together
+  local leader t n
+  if ! patroni_start 10 1 4 1 0 || ! patroni_wait_ready 1; then
+    row "$1" patroni-tuned host fail - - "setup failed (see above)"
+    teardown
+    return
+  fi
+  leader=$(p_leader)
+  n=${leader#pg}
+  writer_start "$P_DSN"
+  sleep 2
+  rto=none lost=- acked=- primary=none
+  kill -9 "${patroni_pids[$((n - 1))]}" "$(postmaster_of "$run_dir/$leader/data")"
+  t=$(now)
+  wait "${patroni_pids[$((n - 1))]}" 2>/dev/null || true
+  if wait_ack_after "$t" 90; then
+    rto=$(acks_after "$t")
+    sleep 1
+  fi
+  writer_stop
+  primary=$(p_leader || echo none)
+  count_lost patroni "$primary"
+  row "$1" patroni-tuned host "$rto" "$lost/$acked" "$primary" "$leader (patroni+postmaster) killed"
+  echo "host patroni-tuned $rto $lost $acked" >>"$rows"
   teardown
 }
 
@@ -675,13 +767,14 @@ has rto || RUNS=0
 has sync || SYNC_RUNS=0
 has stock || STOCK_RUNS=0
 has switchover || SWITCHOVER_RUNS=0
+has host || HOST_RUNS=0
 has trap || TRAP=0
 run_seq=0
 : >"$rows"
 printf 'PostgreSQL 15, 1 primary + 2 standbys; writer: 1 row per transaction every 10 ms through the endpoint\n'
 printf 'Lifeline defaults (check_interval 1s, failure_threshold 3); Patroni defaults (ttl 30, loop_wait 10, retry_timeout 10)%s\n' \
   "$([ "$TUNED" = 1 ] && echo ' and tuned (ttl 10, loop_wait 1, retry_timeout 4)')"
-printf 'RUNS=%s SYNC_RUNS=%s STOCK_RUNS=%s SWITCHOVER_RUNS=%s, interleaved, each on a fresh cluster\n\n' "$RUNS" "$SYNC_RUNS" "$STOCK_RUNS" "$SWITCHOVER_RUNS"
+printf 'RUNS=%s SYNC_RUNS=%s STOCK_RUNS=%s HOST_RUNS=%s SWITCHOVER_RUNS=%s, interleaved, each on a fresh cluster\n\n' "$RUNS" "$SYNC_RUNS" "$STOCK_RUNS" "$HOST_RUNS" "$SWITCHOVER_RUNS"
 row run tool scenario "seconds" "lost/acked" primary notes
 started=$SECONDS
 for run in $(seq 1 "$RUNS"); do
@@ -698,6 +791,10 @@ done
 for run in $(seq 1 "$STOCK_RUNS"); do
   lifeline_rto "$run" 1 1
   [ "$patroni_ok" = 1 ] && patroni_rto "$run" tuned 1
+done
+for run in $(seq 1 "$HOST_RUNS"); do
+  lifeline_host "$run"
+  [ "$patroni_ok" = 1 ] && patroni_host "$run"
 done
 for run in $(seq 1 "$SWITCHOVER_RUNS"); do
   lifeline_switchover "$run"
@@ -726,7 +823,7 @@ def fmt(x, unit="s"):
     return "-" if x is None else f"{x:.2f}{unit}"
 print()
 tools = ["lifeline", "patroni-default", "patroni-tuned", "patroni"]
-for scenario, label in (("rto-async", "RTO, async"), ("rto-sync", "RTO, sync"), ("rto-sync-stock", "RTO, sync, stock"), ("switchover", "switchover pause")):
+for scenario, label in (("rto-async", "RTO, async"), ("rto-sync", "RTO, sync"), ("rto-sync-stock", "RTO, sync, stock"), ("host", "RTO, host loss"), ("switchover", "switchover pause")):
     line = []
     meds = {}
     for tool in tools:
@@ -753,6 +850,12 @@ if count("rto-sync-stock", "lifeline"):
     print(f"goals on the standard-built synchronous cluster: median RTO < 2s: "
           f"{'met' if stock is not None and stock < 2 else 'NOT met'}; "
           f"0 lost in every run: {'met' if len(stock_lost) == count('rto-sync-stock', 'lifeline') and max(stock_lost) == 0 else 'NOT met'}")
+host = med(values("host", "lifeline", 2))
+host_lost = values("host", "lifeline", 3)
+if count("host", "lifeline"):
+    print(f"goals on host loss (leader instance + primary, sync): median RTO < 5s: "
+          f"{'met' if host is not None and host < 5 else 'NOT met'}; "
+          f"0 lost in every run: {'met' if len(host_lost) == count('host', 'lifeline') and max(host_lost) == 0 else 'NOT met'}")
 rto = med(values("rto-async", "lifeline", 2))
 sync_lost = values("rto-sync", "lifeline", 3)
 pause = med(values("switchover", "lifeline", 2))

@@ -11,7 +11,7 @@ use lifeline_model::{
     Ejection, ForceTarget, Health, LoadBalancerName, Observation, OriginName, RoutingTable,
     StatusSnapshot, Timestamp, Topology,
 };
-use lifeline_store::{StateStore, StoreError};
+use lifeline_store::{Snapshot, StateStore, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::decide::{
@@ -157,6 +157,7 @@ pub struct Controller {
     metrics: Metrics,
     /// Each origin's metric series, rebuilt with the topology.
     origin_metrics: HashMap<OriginName, OriginHandles>,
+    store: Arc<dyn StateStore>,
     recorder: Recorder,
 }
 
@@ -172,7 +173,7 @@ impl Controller {
         ejections: mpsc::Receiver<Ejection>,
     ) -> (Self, ControllerHandle) {
         let started_at = Timestamp::now();
-        let recorder = Recorder::spawn(store);
+        let recorder = Recorder::spawn(store.clone());
         for key in overrides.retain_valid(&topology) {
             tracing::warn!(
                 key,
@@ -206,6 +207,7 @@ impl Controller {
             heartbeat,
             metrics,
             origin_metrics: HashMap::new(),
+            store,
             recorder,
         };
         controller.rebuild_metrics();
@@ -219,10 +221,17 @@ impl Controller {
         let mut publish = tokio::time::interval(PUBLISH_INTERVAL);
         publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut dirty = false;
+        // Drains and pins made through any instance sharing the store.
+        let mut stored = lifeline_store::follow(self.store.clone(), OVERRIDES_PREFIX);
         loop {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
+                Some(snapshot) = stored.recv() => {
+                    if self.stored_overrides(&snapshot) {
+                        self.publish();
+                    }
+                }
                 Some(command) = self.commands.recv() => {
                     self.command(command);
                     self.publish();
@@ -294,6 +303,59 @@ impl Controller {
         self.metrics.refresh_pool(&self.state, pool);
         self.carry_out(actions);
         true
+    }
+
+    /// Takes up the overrides as stored, made through this instance or another. The instance
+    /// that made a change has stored and recorded it; here it is only applied. Returns whether
+    /// anything changed.
+    fn stored_overrides(&mut self, snapshot: &Snapshot) -> bool {
+        let entries: Vec<(String, Vec<u8>)> = snapshot
+            .iter()
+            .map(|(key, versioned)| (key.clone(), versioned.value.clone()))
+            .collect();
+        let (mut stored, _) = Overrides::from_entries(&entries);
+        stored.retain_valid(self.state.topology());
+        let current = self.state.overrides().clone();
+        let mut inputs = Vec::new();
+        for (load_balancer, target) in &current.forced {
+            if !stored.forced.contains_key(load_balancer) {
+                inputs.push(Input::Force {
+                    load_balancer: load_balancer.clone(),
+                    target: None,
+                });
+            } else if stored.forced.get(load_balancer) != Some(target) {
+                inputs.push(Input::Force {
+                    load_balancer: load_balancer.clone(),
+                    target: stored.forced.get(load_balancer).cloned(),
+                });
+            }
+        }
+        for (load_balancer, target) in &stored.forced {
+            if !current.forced.contains_key(load_balancer) {
+                inputs.push(Input::Force {
+                    load_balancer: load_balancer.clone(),
+                    target: Some(target.clone()),
+                });
+            }
+        }
+        for origin in current.draining.symmetric_difference(&stored.draining) {
+            inputs.push(Input::Drain {
+                origin: origin.clone(),
+                draining: stored.draining.contains(origin),
+            });
+        }
+        let now = Timestamp::now();
+        let actions: Vec<Action> = inputs
+            .into_iter()
+            .flat_map(|input| decide(&mut self.state, input, now))
+            .filter(|action| matches!(action, Action::PublishRouting))
+            .collect();
+        let changed = !actions.is_empty();
+        if changed {
+            tracing::info!("applied overrides stored by another instance");
+        }
+        self.carry_out(actions);
+        changed
     }
 
     fn command(&mut self, command: Command) {

@@ -16,7 +16,7 @@ use lifeline_model::{
     NodeName, PgDsn,
 };
 use lifeline_store::{EtcdStore, StateStore};
-use lifeline_testkit::daemon::Daemon;
+use lifeline_testkit::daemon::{Daemon, TOKEN};
 use lifeline_testkit::etcd::Etcd;
 use lifeline_testkit::origin::OriginProcess;
 use lifeline_testkit::pg::{PgCluster, PgOptions};
@@ -48,30 +48,45 @@ impl Instance {
         primary: &OriginProcess,
         backup: &OriginProcess,
     ) -> Self {
+        Self::launch(name, etcd, Some(cluster), &[primary], backup)
+    }
+
+    fn launch(
+        name: &str,
+        etcd: &Etcd,
+        cluster: Option<&PgCluster>,
+        primary: &[&OriginProcess],
+        backup: &OriginProcess,
+    ) -> Self {
         let (lb_port, writer_port, reader_port) = (free_port(), free_port(), free_port());
-        let nodes: Vec<String> = cluster
-            .nodes()
-            .iter()
-            .map(|node| {
-                format!(
-                    "  {{ name = \"{}\", dsn = \"host=127.0.0.1 port={} user=lifeline password={} dbname=postgres\" }},",
-                    node.name,
-                    node.port,
-                    cluster.password()
-                )
-            })
-            .collect();
-        let config = format!(
+        let mut config = format!(
             "[instance]\nname = \"{name}\"\n\n[store]\nbackend = \"etcd\"\nendpoints = [\"{}\"]\n\
-             prefix = \"{PREFIX}\"\nlease_ttl = \"2s\"\n\n{}\n[[cluster]]\nname = \"main\"\n\
-             nodes = [\n{}\n]\nwriter_listen = \"127.0.0.1:{writer_port}\"\n\
-             reader_listen = \"127.0.0.1:{reader_port}\"\ncheck_interval = \"500ms\"\n\
-             synchronous_mode = true\n",
+             prefix = \"{PREFIX}\"\nlease_ttl = \"2s\"\n\n{}",
             etcd.endpoints()[0],
-            lb_config(&[primary], backup, "200ms", "")
+            lb_config(primary, backup, "200ms", "")
                 .replace("{lb}", &format!("127.0.0.1:{lb_port}")),
-            nodes.join("\n"),
         );
+        if let Some(cluster) = cluster {
+            let nodes: Vec<String> = cluster
+                .nodes()
+                .iter()
+                .map(|node| {
+                    format!(
+                        "  {{ name = \"{}\", dsn = \"host=127.0.0.1 port={} user=lifeline password={} dbname=postgres\" }},",
+                        node.name,
+                        node.port,
+                        cluster.password()
+                    )
+                })
+                .collect();
+            config.push_str(&format!(
+                "\n[[cluster]]\nname = \"main\"\nnodes = [\n{}\n]\n\
+                 writer_listen = \"127.0.0.1:{writer_port}\"\n\
+                 reader_listen = \"127.0.0.1:{reader_port}\"\ncheck_interval = \"500ms\"\n\
+                 synchronous_mode = true\n",
+                nodes.join("\n"),
+            ));
+        }
         Self {
             daemon: Daemon::start(binary(), &config),
             lb_port,
@@ -541,4 +556,78 @@ async fn an_instance_cut_off_from_etcd_and_the_other_instances_closes_its_writer
         .unwrap();
     assert!(!row.get::<_, bool>(0));
     println!("lb-2 closed its writer {took:?} after it was cut off");
+}
+
+#[tokio::test]
+async fn a_drain_or_a_pin_made_through_one_instance_steers_every_instance() {
+    let etcd = Etcd::start().await;
+    let (a, c, b) = (
+        OriginProcess::spawn(binary(), "a"),
+        OriginProcess::spawn(binary(), "c"),
+        OriginProcess::spawn(binary(), "b"),
+    );
+    let first = Instance::launch("lb-1", &etcd, None, &[&a, &c], &b);
+    let second = Instance::launch("lb-2", &etcd, None, &[&a, &c], &b);
+    for instance in [&first, &second] {
+        common::wait_health(&instance.daemon, "a", "healthy", Duration::from_secs(5)).await;
+        common::wait_health(&instance.daemon, "c", "healthy", Duration::from_secs(5)).await;
+    }
+    let served_by = |instance: &Instance| {
+        let url = format!("http://127.0.0.1:{}/", instance.lb_port);
+        async move {
+            let mut origins = std::collections::BTreeSet::new();
+            for _ in 0..10 {
+                let (code, origin) = get_origin(&url).await;
+                assert_eq!(code, 200);
+                origins.extend(origin);
+            }
+            origins.into_iter().collect::<Vec<String>>()
+        }
+    };
+
+    let (code, _, err) = first.daemon.cli(&["drain", "a", "--token", TOKEN]);
+    assert_eq!(code, 0, "{err}");
+    wait::until("lb-2 drains a", Duration::from_secs(5), || async {
+        let (_, status) = second.daemon.get("/status").await;
+        (status["pools"][0]["origins"][0]["draining"] == true).then_some(())
+    })
+    .await;
+    assert_eq!(served_by(&second).await, ["c"]);
+
+    let (code, _, err) = second
+        .daemon
+        .cli(&["force", "api", "backup", "--token", TOKEN]);
+    assert_eq!(code, 0, "{err}");
+    wait::until("lb-1 pinned to backup", Duration::from_secs(5), || async {
+        let (_, status) = first.daemon.get("/status").await;
+        (status["load_balancers"][0]["forced"] == serde_json::json!({"pool": "backup"}))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(served_by(&first).await, ["b"]);
+
+    let (code, _, _) = first
+        .daemon
+        .cli(&["force", "api", "--clear", "--token", TOKEN]);
+    assert_eq!(code, 0);
+    let (code, _, _) = first.daemon.cli(&["undrain", "a", "--token", TOKEN]);
+    assert_eq!(code, 0);
+    wait::until("lb-2 back on a and c", Duration::from_secs(5), || async {
+        let (_, status) = second.daemon.get("/status").await;
+        (status["pools"][0]["origins"][0]["draining"] == false
+            && status["load_balancers"][0]["forced"].is_null())
+        .then_some(())
+    })
+    .await;
+    assert_eq!(served_by(&second).await, ["a", "c"]);
+    // Each change is recorded once, by the instance it was made through.
+    let (_, events) = second.daemon.get("/events?limit=1000").await;
+    let drained: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "origin_drained")
+        .collect();
+    assert_eq!(drained.len(), 1, "{drained:?}");
+    assert_eq!(drained[0]["instance"], "lb-1");
 }

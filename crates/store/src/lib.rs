@@ -8,6 +8,7 @@
 mod embedded;
 mod error;
 mod etcd;
+mod follow;
 mod leadership;
 mod stamped;
 mod store;
@@ -16,6 +17,7 @@ mod watch;
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use etcd::EtcdStore;
+pub use follow::{Snapshot, follow};
 
 pub use leadership::{Leadership, Role, leading_token};
 pub use stamped::Stamped;

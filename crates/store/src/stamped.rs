@@ -90,8 +90,8 @@ impl StateStore for Stamped {
         self.inner.put_leased(key, value).await
     }
 
-    fn watch(&self, prefix: &str) -> Watch {
-        self.inner.watch(prefix)
+    async fn watch(&self, prefix: &str) -> Watch {
+        self.inner.watch(prefix).await
     }
 
     async fn watch_from(&self, prefix: &str, after: u64) -> Result<Watch, StoreError> {

@@ -70,8 +70,10 @@ pub trait StateStore: Send + Sync + 'static {
     /// key's new version.
     async fn put_leased(&self, key: &str, value: Vec<u8>) -> Result<u64, StoreError>;
 
-    /// Changes to keys under `prefix` made from now on.
-    fn watch(&self, prefix: &str) -> Watch;
+    /// Changes to keys under `prefix` made after this returns (etcd: after the revision it
+    /// reads first, so a change made right after is never missed). A store that does not
+    /// answer gives a watch whose one item is the error.
+    async fn watch(&self, prefix: &str) -> Watch;
 
     /// Changes to keys under `prefix` with a version above `after` (a version from `get` or
     /// `list`), so nothing between a read and the watch is missed. When the store no longer has

@@ -187,7 +187,7 @@ async fn a_watch_resumes_after_its_stream_is_lost() {
     let writer = EtcdStore::connect(&settings(&endpoints[2..]), &InstanceName::new("x"))
         .await
         .unwrap();
-    let mut watch = watcher.watch("pool/");
+    let mut watch = watcher.watch("pool/").await;
     let v1 = version(
         writer
             .compare_and_swap("pool/a", None, b"1".to_vec())

@@ -170,7 +170,7 @@ impl StateStore for EmbeddedStore {
         }
     }
 
-    fn watch(&self, prefix: &str) -> Watch {
+    async fn watch(&self, prefix: &str) -> Watch {
         Watch::local(prefix, self.file.subscribe())
     }
 

@@ -199,7 +199,7 @@ async fn watch_sees_changes_under_its_prefix_only() {
     let (_dir, path) = state_path();
     let store = EmbeddedStore::open(&path).unwrap();
     let before = written(store.compare_and_swap("pool/early", None, b"x".to_vec())).await;
-    let mut watch = store.watch("pool/");
+    let mut watch = store.watch("pool/").await;
 
     let created = written(store.compare_and_swap("pool/a", None, b"up".to_vec())).await;
     written(store.compare_and_swap("cluster/main", None, b"x".to_vec())).await;

@@ -22,6 +22,15 @@ impl EtcdStore {
         Ok(response.kvs().first().map(versioned))
     }
 
+    /// The store's revision now: a count-only read of the prefix, for its header.
+    pub(super) async fn current_revision(&self) -> Result<u64, StoreError> {
+        let mut kv = self.client.kv_client();
+        let options = GetOptions::new().with_prefix().with_count_only();
+        let get = kv.get(self.keys.key(""), Some(options));
+        let response = bounded("revision", self.timeout, get).await?;
+        Ok(header_revision(response.header()))
+    }
+
     pub(super) async fn list_keys(
         &self,
         prefix: &str,

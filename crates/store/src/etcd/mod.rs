@@ -132,8 +132,11 @@ impl StateStore for EtcdStore {
         self.put_leased_key(key, value).await
     }
 
-    fn watch(&self, prefix: &str) -> Watch {
-        watch::spawn(self.client.clone(), self.keys.clone(), prefix, None)
+    async fn watch(&self, prefix: &str) -> Watch {
+        match self.current_revision().await {
+            Ok(revision) => watch::spawn(self.client.clone(), self.keys.clone(), prefix, revision),
+            Err(error) => Watch::failed(error),
+        }
     }
 
     async fn watch_from(&self, prefix: &str, after: u64) -> Result<Watch, StoreError> {
@@ -141,7 +144,7 @@ impl StateStore for EtcdStore {
             self.client.clone(),
             self.keys.clone(),
             prefix,
-            Some(after),
+            after,
         ))
     }
 

@@ -20,14 +20,14 @@ const REOPEN: Duration = Duration::from_millis(200);
 /// Changes a slow watcher may have waiting before the task waits for it.
 const CAPACITY: usize = 256;
 
-/// Watches store keys under `prefix`, with versions above `after` (`None`: from now).
-pub(super) fn spawn(client: Client, keys: Keys, prefix: &str, after: Option<u64>) -> Watch {
+/// Watches store keys under `prefix`, with versions above `after`.
+pub(super) fn spawn(client: Client, keys: Keys, prefix: &str, after: u64) -> Watch {
     let (changes, receiver) = mpsc::channel(CAPACITY);
     let task = Task {
         client,
         etcd_prefix: keys.key(prefix),
         keys,
-        next: after.map(|after| after + 1),
+        next: after + 1,
         changes,
     };
     tokio::spawn(async move {
@@ -44,8 +44,8 @@ struct Task {
     client: Client,
     keys: Keys,
     etcd_prefix: String,
-    /// The first revision not yet passed on; `None` until the first stream says where "now" is.
-    next: Option<u64>,
+    /// The first revision not yet passed on.
+    next: u64,
     changes: mpsc::Sender<Result<KeyChange, StoreError>>,
 }
 
@@ -70,10 +70,10 @@ impl Task {
     }
 
     async fn stream(&mut self) -> End {
-        let mut options = WatchOptions::new().with_prefix().with_progress_notify();
-        if let Some(next) = self.next {
-            options = options.with_start_revision(revision(next));
-        }
+        let options = WatchOptions::new()
+            .with_prefix()
+            .with_progress_notify()
+            .with_start_revision(revision(self.next));
         let mut watch_client = self.client.watch_client();
         let mut stream = match watch_client
             .watch(self.etcd_prefix.clone(), Some(options))
@@ -105,7 +105,7 @@ impl Task {
     async fn pass_on(&mut self, response: WatchResponse) -> Option<End> {
         if response.compact_revision() > 0 {
             let available = version(response.compact_revision());
-            let after = self.next.map_or(0, |next| next.saturating_sub(1));
+            let after = self.next.saturating_sub(1);
             let gone = StoreError::Compacted { after, available };
             if self.changes.send(Err(gone)).await.is_err() {
                 tracing::trace!("the watcher is gone");
@@ -114,11 +114,6 @@ impl Task {
         }
         if response.canceled() {
             return Some(End::Lost);
-        }
-        if self.next.is_none()
-            && let Some(header) = response.header()
-        {
-            self.next = Some(version(header.revision()) + 1);
         }
         for event in response.events() {
             let Some(pair) = event.kv() else { continue };
@@ -132,7 +127,7 @@ impl Task {
                 value,
                 version: version(pair.mod_revision()),
             };
-            self.next = Some(change.version + 1);
+            self.next = change.version + 1;
             if self.changes.send(Ok(change)).await.is_err() {
                 return Some(End::Done);
             }

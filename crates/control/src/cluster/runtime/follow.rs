@@ -1,6 +1,5 @@
 //! The cluster's record in the store, as the other instances see it: read when this instance
-//! becomes the leader, and watched while it follows, resumed after a lost stream or a
-//! compaction.
+//! becomes the leader, and followed while it follows.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,65 +59,27 @@ pub(super) async fn claim(
     }
 }
 
-/// Sends every stored version of the record under `key` as [`ClusterInput::Stored`], forever:
-/// read, then watched from that version; read again whenever the watch breaks.
+/// Sends every stored version of the record under `key` as [`ClusterInput::Stored`], for as
+/// long as the manager runs.
 pub(super) async fn records(
     store: Arc<dyn StateStore>,
     key: String,
     inputs: mpsc::Sender<ClusterInput>,
 ) {
-    loop {
-        match watch_once(store.as_ref(), &key, &inputs).await {
-            Ok(()) => return,
-            Err(error) => {
-                tracing::debug!(key, %error, "watch of the cluster's record broke; reading again");
-                tokio::time::sleep(RETRY).await;
+    let mut snapshots = lifeline_store::follow(store, &key);
+    while let Some(snapshot) = snapshots.recv().await {
+        // The prefix `clusters/main` also holds `clusters/main2`.
+        let stored = snapshot.into_iter().find(|(k, _)| *k == key);
+        let record = match stored.map(|(_, v)| serde_json::from_slice(&v.value)) {
+            None => ClusterRecord::default(),
+            Some(Ok(record)) => record,
+            Some(Err(error)) => {
+                tracing::error!(key, %error, "stored cluster state unreadable; keeping the last one");
+                continue;
             }
-        }
-    }
-}
-
-/// One read and the watch after it. `Ok` once the manager is gone.
-async fn watch_once(
-    store: &dyn StateStore,
-    key: &str,
-    inputs: &mpsc::Sender<ClusterInput>,
-) -> Result<(), StoreError> {
-    let (record, version) = read_record(store, key).await?.unwrap_or_default();
-    if inputs.send(ClusterInput::Stored(record)).await.is_err() {
-        return Ok(());
-    }
-    let mut changes = store.watch_from(key, version).await?;
-    let mut next = changes.next().await;
-    if let Some(Err(StoreError::Compacted { .. })) = next {
-        // The store has no history back to that version (the embedded store keeps none):
-        // watch from now, then read again, so no change falls between the two.
-        changes = store.watch(key);
-        let (record, _) = read_record(store, key).await?.unwrap_or_default();
+        };
         if inputs.send(ClusterInput::Stored(record)).await.is_err() {
-            return Ok(());
+            return;
         }
-        next = changes.next().await;
     }
-    while let Some(change) = next {
-        let change = change?;
-        // The watch is by prefix: `clusters/main` also matches `clusters/main2`.
-        if let Some(value) = change.value.filter(|_| change.key == key) {
-            match serde_json::from_slice(&value) {
-                Ok(record) => {
-                    if inputs.send(ClusterInput::Stored(record)).await.is_err() {
-                        return Ok(());
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(key, %error, "stored cluster state unreadable; keeping the last one");
-                }
-            }
-        }
-        next = changes.next().await;
-    }
-    Err(StoreError::Unavailable {
-        operation: "watch",
-        cause: "the watch ended".to_string(),
-    })
 }
