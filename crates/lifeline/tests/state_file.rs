@@ -105,8 +105,17 @@ async fn reset_state_moves_the_damaged_file_aside_and_serves() {
 
     // A fresh store: the daemon's own start is its first event, then its election with the
     // first fencing token.
-    let (status, events) = daemon.get("/events?since=0").await;
-    assert_eq!(status, 200, "{events}");
+    // The campaign runs beside serving: its event is awaited.
+    let (events, _) = lifeline_testkit::wait::until(
+        "the election recorded",
+        std::time::Duration::from_secs(5),
+        || async {
+            let (status, events) = daemon.get("/events?since=0").await;
+            assert_eq!(status, 200, "{events}");
+            (events.as_array()?.len() >= 2).then_some(events)
+        },
+    )
+    .await;
     let kinds: Vec<&str> = events
         .as_array()
         .unwrap()

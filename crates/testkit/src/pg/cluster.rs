@@ -89,11 +89,14 @@ impl PgCluster {
         for i in 0..options.standbys {
             cluster.add_node(i + 2);
         }
+        // One base backup at a time: with the stock `wal_keep_size = 0`, one backup's fast
+        // checkpoint can recycle a WAL segment before another's stream has its temporary slot.
+        let backups = std::sync::Mutex::new(());
         thread::scope(|scope| {
             let handles: Vec<_> = cluster
                 .standbys()
                 .iter()
-                .map(|standby| scope.spawn(|| cluster.init_standby(standby, &options)))
+                .map(|standby| scope.spawn(|| cluster.init_standby(standby, &options, &backups)))
                 .collect();
             for handle in handles {
                 if let Err(payload) = handle.join() {
@@ -226,7 +229,7 @@ impl PgCluster {
 
     /// `pg_basebackup -R` from the primary as `lifeline` (which writes `primary_conninfo` and
     /// `standby.signal`), its own port and socket directory, start.
-    fn init_standby(&self, standby: &PgNode, options: &PgOptions) {
+    fn init_standby(&self, standby: &PgNode, options: &PgOptions, backups: &std::sync::Mutex<()>) {
         let primary = self.primary();
         let mut backup = Install::get().command("pg_basebackup", standby.dir());
         backup
@@ -242,9 +245,13 @@ impl PgCluster {
             .arg(&standby.data_dir)
             .args(["-R", "-X", "stream", "-c", "fast", "--no-sync", "-w"])
             .env("PGPASSWORD", &self.password);
+        let one_at_a_time = backups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Err(e) = exec::run(&mut backup) {
             primary.fail(&format!("pg_basebackup for {} failed: {e}", standby.name));
         }
+        drop(one_at_a_time);
         append(standby, "postgresql.conf", &node_conf(standby, options));
         standby.start();
     }
