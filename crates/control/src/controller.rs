@@ -11,7 +11,7 @@ use lifeline_model::{
     Ejection, ForceTarget, Health, LoadBalancerName, Observation, OriginName, RoutingTable,
     StatusSnapshot, Timestamp, Topology,
 };
-use lifeline_store::{Snapshot, StateStore, StoreError};
+use lifeline_store::{Role, Snapshot, StateStore, StoreError, leading_token};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::decide::{
@@ -159,11 +159,20 @@ pub struct Controller {
     origin_metrics: HashMap<OriginName, OriginHandles>,
     store: Arc<dyn StateStore>,
     recorder: Recorder,
+    /// Origins' and pools' changes are recorded only while this instance leads, so the shared
+    /// log holds one instance's account of them, not one per instance.
+    role: Role,
+    /// This instance's override writes: how many are still being written, and the newest
+    /// version written. A stored snapshot older than them would undo them for a moment.
+    own_writes: (mpsc::UnboundedSender<u64>, mpsc::UnboundedReceiver<u64>),
+    writing: usize,
+    written: u64,
 }
 
 impl Controller {
     /// A controller for `topology`, starting from the `overrides` an earlier run stored (see
-    /// [`load_overrides`]). Observations come from the monitors, ejections from the data plane.
+    /// [`load_overrides`]). Observations come from the monitors, ejections from the data plane;
+    /// what they change is recorded while `role` says this instance leads.
     pub fn new(
         topology: Arc<Topology>,
         mut overrides: Overrides,
@@ -171,6 +180,7 @@ impl Controller {
         metrics: Metrics,
         observations: mpsc::Receiver<Observation>,
         ejections: mpsc::Receiver<Ejection>,
+        role: Role,
     ) -> (Self, ControllerHandle) {
         let started_at = Timestamp::now();
         let recorder = Recorder::spawn(store.clone());
@@ -209,6 +219,10 @@ impl Controller {
             origin_metrics: HashMap::new(),
             store,
             recorder,
+            role,
+            own_writes: mpsc::unbounded_channel(),
+            writing: 0,
+            written: 0,
         };
         controller.rebuild_metrics();
         (controller, handle)
@@ -227,6 +241,11 @@ impl Controller {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
+                // Before snapshots: one that follows an own write must find it counted.
+                Some(version) = self.own_writes.1.recv() => {
+                    self.writing = self.writing.saturating_sub(1);
+                    self.written = self.written.max(version);
+                }
                 Some(snapshot) = stored.recv() => {
                     if self.stored_overrides(&snapshot) {
                         self.publish();
@@ -283,7 +302,7 @@ impl Controller {
             return false;
         }
         self.metrics.refresh_pool(&self.state, pool);
-        self.carry_out(actions);
+        self.carry_out_seen(actions);
         true
     }
 
@@ -301,15 +320,28 @@ impl Controller {
             handles.set_healthy(false);
         }
         self.metrics.refresh_pool(&self.state, pool);
-        self.carry_out(actions);
+        self.carry_out_seen(actions);
         true
+    }
+
+    /// What a check or live traffic changed: a follower routes by it and records none of it.
+    fn carry_out_seen(&mut self, mut actions: Vec<Action>) {
+        if leading_token(&self.role).is_none() {
+            actions.retain(|action| !matches!(action, Action::Record(_)));
+        }
+        self.carry_out(actions);
     }
 
     /// Takes up the overrides as stored, made through this instance or another. The instance
     /// that made a change has stored and recorded it; here it is only applied. Returns whether
     /// anything changed.
     fn stored_overrides(&mut self, snapshot: &Snapshot) -> bool {
+        if self.writing > 0 || snapshot.as_of < self.written {
+            // Read before this instance's own change was stored; a newer one follows it.
+            return false;
+        }
         let entries: Vec<(String, Vec<u8>)> = snapshot
+            .entries
             .iter()
             .map(|(key, versioned)| (key.clone(), versioned.value.clone()))
             .collect();
@@ -404,7 +436,11 @@ impl Controller {
     fn carry_out(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
-                Action::Persist { key, value } => self.recorder.put(key, value),
+                Action::Persist { key, value } => {
+                    self.writing += 1;
+                    self.recorder
+                        .put_reporting(key, value, self.own_writes.0.clone());
+                }
                 Action::PublishRouting => {
                     self.generation += 1;
                     self.routing

@@ -18,6 +18,8 @@ enum Write {
     Put {
         key: String,
         value: Option<Vec<u8>>,
+        /// Told the version the write made (0 if it made none).
+        stored: Option<mpsc::UnboundedSender<u64>>,
     },
     /// Set a key only while `leadership` holds, and say whether it did.
     Guarded {
@@ -45,9 +47,18 @@ impl Recorder {
                             tracing::error!(%error, kind, "could not record event");
                         }
                     }
-                    Write::Put { key, value } => {
-                        if let Err(error) = put(store.as_ref(), &key, value).await {
-                            tracing::error!(%error, key, "could not store override");
+                    Write::Put { key, value, stored } => {
+                        let version = match put(store.as_ref(), &key, value).await {
+                            Ok(version) => version,
+                            Err(error) => {
+                                tracing::error!(%error, key, "could not store override");
+                                0
+                            }
+                        };
+                        if let Some(stored) = stored
+                            && stored.send(version).is_err()
+                        {
+                            tracing::debug!("nobody waits for the stored version");
                         }
                     }
                     Write::Guarded {
@@ -81,7 +92,25 @@ impl Recorder {
     }
 
     pub(crate) fn put(&self, key: String, value: Option<Vec<u8>>) {
-        self.send(Write::Put { key, value });
+        self.send(Write::Put {
+            key,
+            value,
+            stored: None,
+        });
+    }
+
+    /// Like [`put`](Self::put), and sends the version the write made to `stored` once done.
+    pub(crate) fn put_reporting(
+        &self,
+        key: String,
+        value: Option<Vec<u8>>,
+        stored: mpsc::UnboundedSender<u64>,
+    ) {
+        self.send(Write::Put {
+            key,
+            value,
+            stored: Some(stored),
+        });
     }
 
     /// Sets `key` to `value` if `leadership` still holds when the write is made.
@@ -122,20 +151,21 @@ impl Recorder {
     }
 }
 
-/// Sets or deletes `key` whatever version it has. This instance is the only writer of these
-/// keys, so a conflict only means the version moved under us once: read it again and retry.
-async fn put(store: &dyn StateStore, key: &str, value: Option<Vec<u8>>) -> Result<(), StoreError> {
+/// Sets or deletes `key` whatever version it has, and returns the version written (0: none). A
+/// conflict only means the version moved under us (another instance wrote it): read it again
+/// and retry.
+async fn put(store: &dyn StateStore, key: &str, value: Option<Vec<u8>>) -> Result<u64, StoreError> {
     for _ in 0..3 {
         let current = store.get(key).await?.map(|v| v.version);
         let outcome = match (&value, current) {
             (Some(value), expected) => store.compare_and_swap(key, expected, value.clone()).await?,
             (None, Some(version)) => store.delete(key, version).await?,
-            (None, None) => return Ok(()),
+            (None, None) => return Ok(0),
         };
-        if let CasOutcome::Written { .. } = outcome {
-            return Ok(());
+        if let CasOutcome::Written { version } = outcome {
+            return Ok(version);
         }
     }
     tracing::warn!(key, "override kept changing under us; gave up");
-    Ok(())
+    Ok(0)
 }

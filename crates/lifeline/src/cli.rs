@@ -31,7 +31,7 @@ pub enum Command {
     /// Run the daemon.
     Run(RunArgs),
     /// See Lifeline work: origins fail and recover under a steady stream of requests.
-    Demo,
+    Demo(DemoArgs),
     /// Validate a config file: exit 0, or 2 with every problem found.
     Check(ConfigArgs),
     /// Connect to every node of every cluster and report what makes failover slow or unsafe,
@@ -194,4 +194,12 @@ pub struct OriginArgs {
     /// (for benchmarks with many origins in one process).
     #[arg(long, default_value_t = 1)]
     pub count: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Three instances on a local etcd instead: the leader is killed under traffic and
+    /// another takes over.
+    #[arg(long)]
+    pub ha: bool,
 }

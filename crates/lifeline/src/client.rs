@@ -393,7 +393,7 @@ fn clusters_table(status: &Value) -> String {
 }
 
 /// The Lifeline instances sharing the store, one row each.
-fn instances_table(status: &Value) -> String {
+pub(crate) fn instances_table(status: &Value) -> String {
     let mut rows = vec![vec![
         "INSTANCE".to_string(),
         "ROLE".into(),

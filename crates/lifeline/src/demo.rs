@@ -1,7 +1,10 @@
 //! `lifeline demo`: Lifeline at work in under a minute, on real local processes. It starts three
 //! origins (a primary pool of two, a backup pool of one) and the daemon, sends a steady stream of
 //! requests through the load balancer, kills the whole primary pool with SIGKILL, brings it back,
-//! and prints what the client saw at each step.
+//! and prints what the client saw at each step. `--ha` shows several instances instead (see
+//! [`ha`]).
+
+mod ha;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -18,8 +21,13 @@ use crate::client::events_table;
 /// Time between two client requests.
 const REQUEST_EVERY: Duration = Duration::from_millis(10);
 
-pub async fn run() -> ExitCode {
-    match demo().await {
+pub async fn run(several_instances: bool) -> ExitCode {
+    let shown = if several_instances {
+        ha::demo().await
+    } else {
+        demo().await
+    };
+    match shown {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -38,7 +46,7 @@ async fn demo() -> anyhow::Result<()> {
     }
     let config = dir.join("demo.toml");
     std::fs::write(&config, ports.config()).context("cannot write the demo config")?;
-    processes.start_daemon(&binary, &config, &dir.join("daemon.log"))?;
+    processes.start_daemon(&binary, "daemon", &config, &dir.join("daemon.log"))?;
 
     let admin = format!("http://127.0.0.1:{}", ports.admin);
     let proxy = format!("http://127.0.0.1:{}/", ports.load_balancer);
@@ -348,7 +356,13 @@ impl Processes {
         Ok(())
     }
 
-    fn start_daemon(&mut self, binary: &Path, config: &Path, log: &Path) -> anyhow::Result<()> {
+    fn start_daemon(
+        &mut self,
+        binary: &Path,
+        name: &str,
+        config: &Path,
+        log: &Path,
+    ) -> anyhow::Result<()> {
         let log = std::fs::File::create(log).context("cannot create the daemon log")?;
         let child = Command::new(binary)
             .args(["run", "-c"])
@@ -356,8 +370,8 @@ impl Processes {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .context("cannot start the daemon")?;
-        self.children.push(("daemon".to_string(), child));
+            .with_context(|| format!("cannot start {name}"))?;
+        self.children.push((name.to_string(), child));
         Ok(())
     }
 

@@ -50,7 +50,7 @@ fn main() -> ExitCode {
             Command::Drain(args) => client::drain(&args, true).await,
             Command::Undrain(args) => client::drain(&args, false).await,
             Command::Origin(args) => client::origin(&args).await,
-            Command::Demo => demo::run().await,
+            Command::Demo(args) => demo::run(args.ha).await,
         }
     })
 }

@@ -13,8 +13,24 @@ use crate::store::{StateStore, Versioned};
 /// How long to wait before reading again after the store failed.
 const RETRY: Duration = Duration::from_millis(500);
 
-/// The keys under a prefix with their values, in key order.
-pub type Snapshot = Vec<(String, Versioned)>;
+/// The keys under a prefix with their values, in key order, read at revision `as_of` or later:
+/// a write of version `as_of` or older is in it.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub entries: Vec<(String, Versioned)>,
+    pub as_of: u64,
+}
+
+impl Snapshot {
+    /// What was listed after seeing the change of version `seen` (0: none).
+    fn listed(entries: Vec<(String, Versioned)>, seen: u64) -> Self {
+        let newest = entries.iter().map(|(_, v)| v.version).max().unwrap_or(0);
+        Self {
+            entries,
+            as_of: newest.max(seen),
+        }
+    }
+}
 
 /// Sends the keys under `prefix` now and after every change to them, until the receiver is
 /// dropped. A snapshot can repeat the one before it.
@@ -47,8 +63,8 @@ async fn follow_once(
     prefix: &str,
     snapshots: &mpsc::Sender<Snapshot>,
 ) -> Result<(), StoreError> {
-    let listed = store.list(prefix).await?;
-    let after = listed.iter().map(|(_, v)| v.version).max().unwrap_or(0);
+    let listed = Snapshot::listed(store.list(prefix).await?, 0);
+    let after = listed.as_of;
     if snapshots.send(listed).await.is_err() {
         return Ok(());
     }
@@ -58,14 +74,16 @@ async fn follow_once(
         // No history back to what was read (the embedded store keeps none): watch from now,
         // then read again, so no change falls between the two.
         changes = store.watch(prefix).await;
-        if snapshots.send(store.list(prefix).await?).await.is_err() {
+        let listed = Snapshot::listed(store.list(prefix).await?, 0);
+        if snapshots.send(listed).await.is_err() {
             return Ok(());
         }
         next = changes.next().await;
     }
     while let Some(change) = next {
-        change?;
-        if snapshots.send(store.list(prefix).await?).await.is_err() {
+        let seen = change?.version;
+        let listed = Snapshot::listed(store.list(prefix).await?, seen);
+        if snapshots.send(listed).await.is_err() {
             return Ok(());
         }
         next = changes.next().await;

@@ -101,6 +101,8 @@ pub(super) async fn fixture(token: Option<&str>) -> Fixture {
     let metrics = Metrics::register(&mut registry);
     let (_observations_tx, observations) = mpsc::channel(1);
     let (_ejections_tx, ejections) = mpsc::channel(1);
+    let leadership = store.campaign("test").await.unwrap();
+    let (_role_tx, role) = tokio::sync::watch::channel(Some(leadership));
     let (controller, handle) = Controller::new(
         topology.clone(),
         Overrides::default(),
@@ -108,6 +110,7 @@ pub(super) async fn fixture(token: Option<&str>) -> Fixture {
         metrics,
         observations,
         ejections,
+        role,
     );
     tokio::spawn(controller.run(std::future::pending()));
     let (commands_tx, commands) = mpsc::channel(1);

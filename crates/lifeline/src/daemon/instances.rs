@@ -48,11 +48,12 @@ pub async fn run(
     let mut known: Option<BTreeSet<InstanceName>> = None;
     let mut others: Vec<InstanceStatus> = Vec::new();
     loop {
-        let read = tokio::select! {
+        let read: bool = tokio::select! {
             () = &mut stop => return,
+            // A new role is published at once.
             changed = role.changed(), if role_open => {
                 role_open = changed.is_ok();
-                false
+                true
             }
             _ = tick.tick() => true,
         };
@@ -73,16 +74,17 @@ pub async fn run(
                     for other in &mut others {
                         other.last_seen = this.last_seen;
                     }
-                    // A follower keeps the names it knew, so that an instance lost just
-                    // before this one leads (with the leader's lease) is still recorded.
-                    let names = || others.iter().map(|i| i.name.clone()).collect();
-                    match &known {
-                        None => known = Some(names()),
+                    // A follower adds the names it sees and forgets none, so that an
+                    // instance lost just before this one leads (with the leader's lease) is
+                    // still recorded, and one that joined meanwhile is not recorded again.
+                    let names = others.iter().map(|i| i.name.clone());
+                    match known.as_mut() {
+                        None => known = Some(names.collect()),
                         Some(before) if token.is_some() => {
                             record_changes(store.as_ref(), before, &others).await;
-                            known = Some(names());
+                            known = Some(names.collect());
                         }
-                        Some(_) => {}
+                        Some(before) => before.extend(names),
                     }
                 }
                 Err(error) => {
@@ -113,7 +115,12 @@ async fn refresh(
         .as_ref()
         .is_some_and(|p| p.role == this.role && p.fencing_token == this.fencing_token);
     if !present || !same {
-        let value = serde_json::to_vec(this).map_err(|e| StoreError::Malformed {
+        // Whoever reads it reads it from the store: this instance reaches it.
+        let entry = InstanceStatus {
+            store_reachable: true,
+            ..this.clone()
+        };
+        let value = serde_json::to_vec(&entry).map_err(|e| StoreError::Malformed {
             key: key.clone(),
             message: e.to_string(),
         })?;

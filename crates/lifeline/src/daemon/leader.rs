@@ -12,20 +12,43 @@ use tokio::sync::watch;
 /// Pause before campaigning again after the store failed to answer.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// Campaigns until `stop` resolves, publishing the leadership in `role`; resigns it then, so
-/// another instance takes over at once rather than a lease later.
+/// How long the first campaign may take before the daemon starts as a follower: long enough to
+/// win at once when nobody leads (one instance starts leading, as before there were several),
+/// short enough not to hold the start while another instance leads.
+const FIRST_CAMPAIGN: Duration = Duration::from_millis(500);
+
+/// The first campaign, before anything else starts: the leadership if it was won at once, and
+/// then already in `role`.
+pub async fn first_campaign(
+    store: &dyn StateStore,
+    name: &InstanceName,
+    role: &watch::Sender<Option<Leadership>>,
+) -> Option<Leadership> {
+    let won = tokio::time::timeout(FIRST_CAMPAIGN, store.campaign(name.as_str())).await;
+    let leadership = won.ok()?.ok()?;
+    role.send_replace(Some(leadership.clone()));
+    Some(leadership)
+}
+
+/// Campaigns until `stop` resolves, publishing the leadership in `role` (starting from `first`,
+/// the first campaign's); resigns it then, so another instance takes over at once rather than
+/// a lease later.
 pub async fn campaign(
     store: Arc<dyn StateStore>,
     name: InstanceName,
     role: watch::Sender<Option<Leadership>>,
+    mut first: Option<Leadership>,
     stop: impl Future<Output = ()>,
 ) {
     let mut stop = std::pin::pin!(stop);
     let mut failing = false;
     loop {
-        let won = tokio::select! {
-            () = &mut stop => return,
-            won = store.campaign(name.as_str()) => won,
+        let won = match first.take() {
+            Some(leadership) => Ok(leadership),
+            None => tokio::select! {
+                () = &mut stop => return,
+                won = store.campaign(name.as_str()) => won,
+            },
         };
         let leadership = match won {
             Ok(leadership) => leadership,

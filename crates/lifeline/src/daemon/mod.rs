@@ -104,9 +104,10 @@ fn raise_descriptor_limit() {
 
 async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyhow::Result<()> {
     raise_descriptor_limit();
-    // Follower until the campaign, which runs beside serving, wins.
+    // Follower until a campaign wins: the first, tried at once, or the one beside serving.
     let (role_tx, role) = watch::channel(None);
     let store = store::open(&topology, reset_state, role.clone()).await?;
+    let won = leader::first_campaign(store.as_ref(), &topology.instance.name, &role_tx).await;
     let admin_listener = tokio::net::TcpListener::bind(topology.admin.listen)
         .await
         .with_context(|| {
@@ -136,6 +137,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         metrics,
         observations,
         ejections,
+        role.clone(),
     );
     let mut listeners = Listeners::new(DataPlane::new(
         handle.routing.clone(),
@@ -172,6 +174,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         store.clone(),
         instance.clone(),
         role_tx,
+        won,
         stopped(stop.clone()),
     ));
     let instances = instances::starting(&instance, &topology.admin.listen.to_string());

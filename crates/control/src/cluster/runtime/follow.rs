@@ -69,7 +69,7 @@ pub(super) async fn records(
     let mut snapshots = lifeline_store::follow(store, &key);
     while let Some(snapshot) = snapshots.recv().await {
         // The prefix `clusters/main` also holds `clusters/main2`.
-        let stored = snapshot.into_iter().find(|(k, _)| *k == key);
+        let stored = snapshot.entries.into_iter().find(|(k, _)| *k == key);
         let record = match stored.map(|(_, v)| serde_json::from_slice(&v.value)) {
             None => ClusterRecord::default(),
             Some(Ok(record)) => record,
