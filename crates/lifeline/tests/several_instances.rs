@@ -1,7 +1,8 @@
 //! Several Lifeline instances on one etcd, as real processes: every instance serves its load
 //! balancer and writer endpoint; one leads; when the leader dies together with the PostgreSQL
 //! primary, another takes over, finishes the failover and no acknowledged write is lost; an
-//! action ordered under a leadership that no longer holds is refused and never done.
+//! action ordered under a leadership that no longer holds is refused and never done; a drain or
+//! a pin made through one instance steers them all.
 
 mod common;
 
@@ -9,127 +10,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{binary, get_origin, lb_config, wait_role};
+use common::ha::{Instance, etcd_settings, http_load};
+use common::{binary, get_origin, wait_role};
 use lifeline_control::cluster::{ClusterManager, ClusterMetrics};
 use lifeline_model::{
-    Cluster, ClusterKind, ClusterName, ClusterNode, EtcdSettings, HealthQuorum, InstanceName,
-    NodeName, PgDsn,
+    Cluster, ClusterKind, ClusterName, ClusterNode, InstanceName, NodeName, PgDsn,
 };
 use lifeline_store::{EtcdStore, StateStore};
-use lifeline_testkit::daemon::{Daemon, TOKEN};
+use lifeline_testkit::daemon::TOKEN;
 use lifeline_testkit::etcd::Etcd;
 use lifeline_testkit::origin::OriginProcess;
 use lifeline_testkit::pg::{PgCluster, PgOptions};
-use lifeline_testkit::ports::free_port;
-use lifeline_testkit::signal::send_signal;
 use lifeline_testkit::wait;
 use lifeline_testkit::writes::{Writer, stored_ids};
 use serde_json::Value;
 use tokio::sync::watch;
-
-const PREFIX: &str = "/lifeline/ha";
-const SIGSTOP: i32 = 19;
-const SIGCONT: i32 = 18;
-
-/// One Lifeline instance and the ports it serves on.
-struct Instance {
-    daemon: Daemon,
-    lb_port: u16,
-    writer_port: u16,
-}
-
-impl Instance {
-    /// An instance named `name` on etcd, with a load balancer in front of `primary` (and
-    /// `backup`) and the cluster's writer and reader endpoints.
-    fn start(
-        name: &str,
-        etcd: &Etcd,
-        cluster: &PgCluster,
-        primary: &OriginProcess,
-        backup: &OriginProcess,
-    ) -> Self {
-        Self::launch(name, etcd, Some(cluster), &[primary], backup)
-    }
-
-    fn launch(
-        name: &str,
-        etcd: &Etcd,
-        cluster: Option<&PgCluster>,
-        primary: &[&OriginProcess],
-        backup: &OriginProcess,
-    ) -> Self {
-        let (lb_port, writer_port, reader_port) = (free_port(), free_port(), free_port());
-        let mut config = format!(
-            "[instance]\nname = \"{name}\"\n\n[store]\nbackend = \"etcd\"\nendpoints = [\"{}\"]\n\
-             prefix = \"{PREFIX}\"\nlease_ttl = \"2s\"\n\n{}",
-            etcd.endpoints()[0],
-            lb_config(primary, backup, "200ms", "")
-                .replace("{lb}", &format!("127.0.0.1:{lb_port}")),
-        );
-        if let Some(cluster) = cluster {
-            let nodes: Vec<String> = cluster
-                .nodes()
-                .iter()
-                .map(|node| {
-                    format!(
-                        "  {{ name = \"{}\", dsn = \"host=127.0.0.1 port={} user=lifeline password={} dbname=postgres\" }},",
-                        node.name,
-                        node.port,
-                        cluster.password()
-                    )
-                })
-                .collect();
-            config.push_str(&format!(
-                "\n[[cluster]]\nname = \"main\"\nnodes = [\n{}\n]\n\
-                 writer_listen = \"127.0.0.1:{writer_port}\"\n\
-                 reader_listen = \"127.0.0.1:{reader_port}\"\ncheck_interval = \"500ms\"\n\
-                 synchronous_mode = true\n",
-                nodes.join("\n"),
-            ));
-        }
-        Self {
-            daemon: Daemon::start(binary(), &config),
-            lb_port,
-            writer_port,
-        }
-    }
-
-    fn writer_dsn(&self, cluster: &PgCluster) -> String {
-        format!(
-            "host=127.0.0.1 port={} user=lifeline password={} dbname=postgres connect_timeout=3",
-            self.writer_port,
-            cluster.password()
-        )
-    }
-
-    async fn cluster_status(&self) -> Value {
-        let (_, status) = self.daemon.get("/failover/status?cluster=main").await;
-        status["clusters"][0].clone()
-    }
-
-    async fn wait_cluster(&self, what: &str, deadline: Duration, test: impl Fn(&Value) -> bool) {
-        wait::until(what, deadline, || async {
-            let status = self.cluster_status().await;
-            test(&status).then_some(())
-        })
-        .await;
-    }
-}
-
-/// GETs through `port` until `running` turns false; counts answers that are not 200.
-async fn http_load(port: u16, running: Arc<AtomicBool>, errors: Arc<AtomicUsize>) -> usize {
-    let url = format!("http://127.0.0.1:{port}/");
-    let mut sent = 0;
-    while running.load(Ordering::Relaxed) {
-        let (code, _) = get_origin(&url).await;
-        if code != 200 {
-            errors.fetch_add(1, Ordering::Relaxed);
-        }
-        sent += 1;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    sent
-}
 
 #[tokio::test]
 async fn the_leader_killed_with_the_primary_is_replaced_by_a_follower_that_finishes_the_failover() {
@@ -271,20 +166,6 @@ async fn the_leader_killed_with_the_primary_is_replaced_by_a_follower_that_finis
     );
 }
 
-fn etcd_settings(etcd: &Etcd) -> EtcdSettings {
-    EtcdSettings {
-        endpoints: etcd.endpoints(),
-        prefix: PREFIX.into(),
-        lease_ttl: Duration::from_secs(2),
-        username: None,
-        password: None,
-        ca_file: None,
-        cert_file: None,
-        key_file: None,
-        health_quorum: HealthQuorum::Majority,
-    }
-}
-
 #[tokio::test]
 async fn a_deposed_leaders_late_switchover_is_refused_and_changes_no_node() {
     let etcd = Etcd::start().await;
@@ -383,179 +264,6 @@ async fn a_deposed_leaders_late_switchover_is_refused_and_changes_no_node() {
         .map(|s| serde_json::from_slice::<Value>(&s.value).unwrap()["promoting"].clone())
         .unwrap_or(Value::Null);
     assert_eq!(promoting, Value::Null);
-}
-
-#[tokio::test]
-async fn etcd_stopped_for_twenty_seconds_costs_no_request_no_write_and_promotes_nothing() {
-    let etcd = Etcd::start().await;
-    let cluster = PgCluster::start_with(PgOptions {
-        standbys: 2,
-        ..PgOptions::default()
-    });
-    let (a, b) = (
-        OriginProcess::spawn(binary(), "a"),
-        OriginProcess::spawn(binary(), "b"),
-    );
-    let first = Instance::start("lb-1", &etcd, &cluster, &a, &b);
-    wait_role(&first.daemon, "leader", Duration::from_secs(10)).await;
-    let second = Instance::start("lb-2", &etcd, &cluster, &a, &b);
-    for instance in [&first, &second] {
-        instance
-            .wait_cluster("writes routed to pg1", Duration::from_secs(20), |s| {
-                s["writer"] == "pg1"
-                    && s["synchronous_standbys"]
-                        .as_array()
-                        .is_some_and(|m| !m.is_empty())
-            })
-            .await;
-    }
-    // Through the leader's endpoint: the instance whose leadership etcd's trouble takes away.
-    let writer = Writer::start(&first.writer_dsn(&cluster), Duration::from_millis(5)).await;
-    let running = Arc::new(AtomicBool::new(true));
-    let errors = Arc::new(AtomicUsize::new(0));
-    let loads = [first.lb_port, second.lb_port]
-        .map(|port| tokio::spawn(http_load(port, running.clone(), errors.clone())));
-    writer.acknowledged_after(0, Duration::from_secs(10)).await;
-
-    // etcd hangs: no instance can refresh its lease, read or write; the leader loses its
-    // leadership a lease later, and nobody can win another.
-    send_signal(etcd.pid(0), SIGSTOP);
-    wait_role(&first.daemon, "follower", Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_secs(20)).await;
-    let last = writer.last_acknowledged();
-    writer
-        .acknowledged_after(last, Duration::from_secs(2))
-        .await;
-    for instance in [&first, &second] {
-        let (_, status) = instance.daemon.get("/status").await;
-        assert_eq!(status["instances"][0]["role"], "follower", "{status}");
-        assert_eq!(instance.cluster_status().await["writer"], "pg1");
-        // A new session through either writer endpoint still reaches the primary.
-        let (client, connection) =
-            tokio_postgres::connect(&instance.writer_dsn(&cluster), tokio_postgres::NoTls)
-                .await
-                .unwrap();
-        tokio::spawn(connection);
-        let row = client
-            .query_one("SELECT pg_is_in_recovery()", &[])
-            .await
-            .unwrap();
-        assert!(
-            !row.get::<_, bool>(0),
-            "a new writer session reached a standby"
-        );
-    }
-    send_signal(etcd.pid(0), SIGCONT);
-    running.store(false, Ordering::Relaxed);
-    let mut sent = 0;
-    for load in loads {
-        sent += load.await.unwrap();
-    }
-    let history = writer.stop().await;
-    assert_eq!(history.failed, 0, "failed writes");
-    assert_eq!(errors.load(Ordering::Relaxed), 0, "HTTP errors of {sent}");
-    assert!(
-        history.longest_pause < Duration::from_secs(1),
-        "writes paused {:?} while etcd was stopped",
-        history.longest_pause
-    );
-
-    // etcd back: one instance leads again, and nothing was promoted.
-    wait::until("a leader again", Duration::from_secs(15), || async {
-        for instance in [&first, &second] {
-            let (_, status) = instance.daemon.get("/status").await;
-            if status["instances"][0]["role"] == "leader" {
-                return Some(());
-            }
-        }
-        None
-    })
-    .await;
-    for instance in [&first, &second] {
-        let status = instance.cluster_status().await;
-        assert_eq!(status["epoch"], 0, "{status}");
-        assert_eq!(status["primary"], "pg1", "{status}");
-    }
-    assert_eq!(
-        cluster
-            .node("pg1")
-            .psql("SELECT pg_is_in_recovery()")
-            .trim(),
-        "f"
-    );
-    println!(
-        "{sent} HTTP requests and {} writes went on while etcd was stopped",
-        history.acknowledged.len()
-    );
-}
-
-#[tokio::test]
-async fn an_instance_cut_off_from_etcd_and_the_other_instances_closes_its_writer_within_the_lease()
-{
-    let etcd = Etcd::start().await;
-    let cluster = PgCluster::start_with(PgOptions {
-        standbys: 1,
-        ..PgOptions::default()
-    });
-    let (a, b) = (
-        OriginProcess::spawn(binary(), "a"),
-        OriginProcess::spawn(binary(), "b"),
-    );
-    let first = Instance::start("lb-1", &etcd, &cluster, &a, &b);
-    wait_role(&first.daemon, "leader", Duration::from_secs(10)).await;
-    let second = Instance::start("lb-2", &etcd, &cluster, &a, &b);
-    second
-        .wait_cluster("lb-2 routes writes to pg1", Duration::from_secs(20), |s| {
-            s["writer"] == "pg1"
-        })
-        .await;
-    wait::until("lb-2 knows lb-1", Duration::from_secs(5), || async {
-        let (_, status) = second.daemon.get("/status").await;
-        (status["instances"].as_array()?.len() == 2).then_some(())
-    })
-    .await;
-    let (session, connection) =
-        tokio_postgres::connect(&second.writer_dsn(&cluster), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    let connection = tokio::spawn(connection);
-    session.batch_execute("SELECT 1").await.unwrap();
-
-    // lb-2 reaches neither etcd nor lb-1 (both hang); pg1 is still there to write to.
-    send_signal(etcd.pid(0), SIGSTOP);
-    first.daemon.signal(SIGSTOP);
-    let cut = std::time::Instant::now();
-    let closed = tokio::time::timeout(Duration::from_secs(10), connection)
-        .await
-        .expect("the writer session through lb-2 is closed");
-    let took = cut.elapsed();
-    assert!(closed.is_ok());
-    // lease_ttl (2 s) after the store stopped answering, which takes up to a ping and a call.
-    assert!(took < Duration::from_secs(7), "closed after {took:?}");
-    assert_eq!(second.cluster_status().await["writer"], Value::Null);
-    // Its load balancer keeps serving.
-    let (code, _) = get_origin(&format!("http://127.0.0.1:{}/", second.lb_port)).await;
-    assert_eq!(code, 200);
-
-    // Back in touch: the writer opens again on the same primary.
-    send_signal(etcd.pid(0), SIGCONT);
-    first.daemon.signal(SIGCONT);
-    second
-        .wait_cluster("lb-2's writer open again", Duration::from_secs(15), |s| {
-            s["writer"] == "pg1"
-        })
-        .await;
-    let (session, connection) =
-        tokio_postgres::connect(&second.writer_dsn(&cluster), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    let row = session
-        .query_one("SELECT pg_is_in_recovery()", &[])
-        .await
-        .unwrap();
-    assert!(!row.get::<_, bool>(0));
-    println!("lb-2 closed its writer {took:?} after it was cut off");
 }
 
 #[tokio::test]

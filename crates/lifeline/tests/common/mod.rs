@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod ha;
 pub mod pg;
 
 use std::path::Path;
