@@ -23,6 +23,9 @@
 #               pg1's postmaster killed together, the writer on a libpq multi-host DSN over both
 #               writer endpoints (target_session_attrs=read-write); Patroni tuned, its leader's
 #               patroni and postmaster killed together. RTO to the first ack, and lost writes.
+#   etcd        etcd stopped (SIGSTOP) for ETCD_STOP (60) s under the writer, synchronous mode,
+#               ETCD_RUNS (1) runs: the longest write pause and what was promoted. Lifeline as in
+#               host (two instances); Patroni with its defaults.
 #   trap        the primary dies TRAP_AFTER (9) s after the manager started on a fresh cluster,
 #               writes running (Patroni: the whole node, patroni and postmaster, since a lone
 #               postmaster is restarted in place; Lifeline has no agent on the node): what each
@@ -40,10 +43,12 @@ SYNC_RUNS=${SYNC_RUNS:-1}
 STOCK_RUNS=${STOCK_RUNS:-$RUNS}
 SWITCHOVER_RUNS=${SWITCHOVER_RUNS:-$RUNS}
 HOST_RUNS=${HOST_RUNS:-$RUNS}
+ETCD_RUNS=${ETCD_RUNS:-1}
+ETCD_STOP=${ETCD_STOP:-60}
 TUNED=${TUNED:-1}
 TRAP=${TRAP:-1}
 PATRONI=${PATRONI:-1}
-SCENARIOS=${SCENARIOS:-"rto sync stock host switchover trap"}
+SCENARIOS=${SCENARIOS:-"rto sync stock host etcd switchover trap"}
 KEEP=${KEEP:-0} # 1: keep every run's directory (logs, acks) and print where
 TRAP_AFTER=${TRAP_AFTER:-9}
 BASE_PORT=${BASE_PORT:-25400}
@@ -410,6 +415,7 @@ etcd_start() { # one etcd member in $run_dir/etcd
     --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT" --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
     --initial-cluster "bench=http://127.0.0.1:$ETCD_PEER" --initial-cluster-state new
+  etcd_pid=$last_pid
   deadline=$((SECONDS + 20))
   until curl -s -m 1 "http://127.0.0.1:$ETCD_CLIENT/health" | grep -q '"health":"true"'; do
     [ $SECONDS -lt $deadline ] || { note "etcd did not become healthy (see $run_dir/etcd.log)"; tail -5 "$run_dir/etcd.log" >&2; return 1; }
@@ -558,35 +564,38 @@ patroni_rto() { # run flavour(default|tuned) sync
 # The host scenario: the manager's machine and the primary lost together.
 lifeline_role() { "$PY" "$client" json "http://127.0.0.1:$1/status" "instances.0.role" 2>/dev/null || true; }
 
-lifeline_host() { # run
-  local deadline t rto leader_pid
+# A standard-built synchronous cluster under two Lifeline instances on etcd, lb-1 leading and
+# lb-2 routing to pg1, and the writer on a multi-host DSN over both; sets leader_pid.
+lifeline_ha_setup() {
+  local deadline
   run_dir=$work/run-$((++run_seq))
   mkdir -p "$run_dir"
   chown "$owner" "$run_dir"
-  if ! { lifeline_cluster 1 && etcd_start && lifeline_start 1 lb-1 "$L_ADMIN" "$L_WRITER" "$L_READER"; }; then
-    row "$1" lifeline host fail - - "setup failed (see above)"
-    teardown
-    return
-  fi
+  { lifeline_cluster 1 && etcd_start && lifeline_start 1 lb-1 "$L_ADMIN" "$L_WRITER" "$L_READER"; } || return 1
   leader_pid=$last_pid
   deadline=$((SECONDS + 20))
   until [ "$(lifeline_role "$L_ADMIN")" = leader ]; do
-    [ $SECONDS -lt $deadline ] || { row "$1" lifeline host fail - - "lb-1 did not lead"; teardown; return; }
+    [ $SECONDS -lt $deadline ] || { note "lb-1 did not lead"; return 1; }
     sleep 0.1
   done
   lifeline_start 1 lb-2 "$L2_ADMIN" "$L2_WRITER" "$L2_READER"
-  if ! { lifeline_wait_healthy && lifeline_wait_sync; }; then
-    row "$1" lifeline host fail - - "cluster not ready"
-    teardown
-    return
-  fi
+  { lifeline_wait_healthy && lifeline_wait_sync; } || return 1
   deadline=$((SECONDS + 20))
   until [ "$("$PY" "$client" json "http://127.0.0.1:$L2_ADMIN/failover/status?cluster=main" clusters.0.writer 2>/dev/null)" = pg1 ]; do
-    [ $SECONDS -lt $deadline ] || { row "$1" lifeline host fail - - "lb-2 does not route to pg1"; teardown; return; }
+    [ $SECONDS -lt $deadline ] || { note "lb-2 does not route to pg1"; return 1; }
     sleep 0.1
   done
   writer_start "host=127.0.0.1,127.0.0.1 port=$L_WRITER,$L2_WRITER user=lifeline password=$PG_PASSWORD dbname=postgres target_session_attrs=read-write"
   sleep 2
+}
+
+lifeline_host() { # run
+  local t rto
+  if ! lifeline_ha_setup; then
+    row "$1" lifeline host fail - - "setup failed (see above)"
+    teardown
+    return
+  fi
   rto=none lost=- acked=- primary=none
   kill -9 "$leader_pid" "$(postmaster_of "$run_dir/pg1/data")"
   t=$(now)
@@ -599,6 +608,54 @@ lifeline_host() { # run
   count_lost lifeline "${primary:-none}"
   row "$1" lifeline host "$rto" "$lost/$acked" "$primary" "lb-1 (leader) and pg1 killed; lb-2 $(lifeline_role "$L2_ADMIN")"
   echo "host lifeline $rto $lost $acked" >>"$rows"
+  teardown
+}
+
+# etcd hangs for ETCD_STOP seconds under the writer: the longest write pause around it.
+etcd_row() { # run tool t0 t1 primary notes
+  local gap
+  wait_ack_after "$4" 30 --any || true
+  sleep 1
+  writer_stop
+  gap=$("$PY" "$client" pause "$run_dir/acks" "$3" "$4")
+  count_lost "$2" "$5"
+  row "$1" "$2" etcd "$gap" "$lost/$acked" "$5" "$6"
+  echo "etcd $2 $gap $lost $acked" >>"$rows"
+}
+
+lifeline_etcd() { # run
+  local t0 t1
+  if ! lifeline_ha_setup; then
+    row "$1" lifeline etcd fail - - "setup failed (see above)"
+    teardown
+    return
+  fi
+  kill -STOP "$etcd_pid"
+  t0=$(now)
+  sleep "$ETCD_STOP"
+  kill -CONT "$etcd_pid"
+  t1=$(now)
+  etcd_row "$1" lifeline "$t0" "$t1" "$(l_status primary)" "etcd stopped ${ETCD_STOP}s; epoch $(l_status epoch) after"
+  teardown
+}
+
+patroni_etcd() { # run: defaults, synchronous
+  local t0 t1 leader
+  if ! patroni_start 30 10 10 1 0 || ! patroni_wait_ready 1; then
+    row "$1" patroni etcd fail - - "setup failed (see above)"
+    teardown
+    return
+  fi
+  leader=$(p_leader)
+  writer_start "$P_DSN"
+  sleep 2
+  kill -STOP "$etcd_pid"
+  t0=$(now)
+  sleep "$ETCD_STOP"
+  kill -CONT "$etcd_pid"
+  t1=$(now)
+  sleep 2
+  etcd_row "$1" patroni "$t0" "$t1" "$(p_leader || echo none)" "etcd stopped ${ETCD_STOP}s; $leader led before"
   teardown
 }
 
@@ -768,13 +825,14 @@ has sync || SYNC_RUNS=0
 has stock || STOCK_RUNS=0
 has switchover || SWITCHOVER_RUNS=0
 has host || HOST_RUNS=0
+has etcd || ETCD_RUNS=0
 has trap || TRAP=0
 run_seq=0
 : >"$rows"
 printf 'PostgreSQL 15, 1 primary + 2 standbys; writer: 1 row per transaction every 10 ms through the endpoint\n'
 printf 'Lifeline defaults (check_interval 1s, failure_threshold 3); Patroni defaults (ttl 30, loop_wait 10, retry_timeout 10)%s\n' \
   "$([ "$TUNED" = 1 ] && echo ' and tuned (ttl 10, loop_wait 1, retry_timeout 4)')"
-printf 'RUNS=%s SYNC_RUNS=%s STOCK_RUNS=%s HOST_RUNS=%s SWITCHOVER_RUNS=%s, interleaved, each on a fresh cluster\n\n' "$RUNS" "$SYNC_RUNS" "$STOCK_RUNS" "$HOST_RUNS" "$SWITCHOVER_RUNS"
+printf 'RUNS=%s SYNC_RUNS=%s STOCK_RUNS=%s HOST_RUNS=%s ETCD_RUNS=%s SWITCHOVER_RUNS=%s, interleaved, each on a fresh cluster\n\n' "$RUNS" "$SYNC_RUNS" "$STOCK_RUNS" "$HOST_RUNS" "$ETCD_RUNS" "$SWITCHOVER_RUNS"
 row run tool scenario "seconds" "lost/acked" primary notes
 started=$SECONDS
 for run in $(seq 1 "$RUNS"); do
@@ -795,6 +853,10 @@ done
 for run in $(seq 1 "$HOST_RUNS"); do
   lifeline_host "$run"
   [ "$patroni_ok" = 1 ] && patroni_host "$run"
+done
+for run in $(seq 1 "$ETCD_RUNS"); do
+  lifeline_etcd "$run"
+  [ "$patroni_ok" = 1 ] && patroni_etcd "$run"
 done
 for run in $(seq 1 "$SWITCHOVER_RUNS"); do
   lifeline_switchover "$run"
@@ -823,7 +885,7 @@ def fmt(x, unit="s"):
     return "-" if x is None else f"{x:.2f}{unit}"
 print()
 tools = ["lifeline", "patroni-default", "patroni-tuned", "patroni"]
-for scenario, label in (("rto-async", "RTO, async"), ("rto-sync", "RTO, sync"), ("rto-sync-stock", "RTO, sync, stock"), ("host", "RTO, host loss"), ("switchover", "switchover pause")):
+for scenario, label in (("rto-async", "RTO, async"), ("rto-sync", "RTO, sync"), ("rto-sync-stock", "RTO, sync, stock"), ("host", "RTO, host loss"), ("etcd", "pause, etcd stopped"), ("switchover", "switchover pause")):
     line = []
     meds = {}
     for tool in tools:
@@ -856,6 +918,9 @@ if count("host", "lifeline"):
     print(f"goals on host loss (leader instance + primary, sync): median RTO < 5s: "
           f"{'met' if host is not None and host < 5 else 'NOT met'}; "
           f"0 lost in every run: {'met' if len(host_lost) == count('host', 'lifeline') and max(host_lost) == 0 else 'NOT met'}")
+etcd_pause = med(values("etcd", "lifeline", 2))
+if count("etcd", "lifeline"):
+    print(f"goal with etcd stopped: no write pause (under 1s): {'met' if etcd_pause is not None and etcd_pause < 1 else 'NOT met'}")
 rto = med(values("rto-async", "lifeline", 2))
 sync_lost = values("rto-sync", "lifeline", 3)
 pause = med(values("switchover", "lifeline", 2))
