@@ -63,6 +63,9 @@ async fn etcd_stopped_for_twenty_seconds_costs_no_request_no_write_and_promotes_
     for instance in [&first, &second] {
         let (_, status) = instance.daemon.get("/status").await;
         assert_eq!(status["instances"][0]["role"], "follower", "{status}");
+        // Still in every rotation: readiness does not depend on the store.
+        let (code, ready) = instance.daemon.get("/ready").await;
+        assert_eq!(code, 200, "{ready}");
         assert_eq!(instance.cluster_status().await["writer"], "pg1");
         // A new session through either writer endpoint still reaches the primary.
         let (client, connection) =
