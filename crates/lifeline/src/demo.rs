@@ -281,13 +281,20 @@ impl Ports {
     }
 
     fn config(&self) -> String {
-        let [a, b, c] = self.origins;
         format!(
-            r#"[admin]
-listen = "127.0.0.1:{admin}"
-state_file = "demo.redb"
+            "[admin]\nlisten = \"127.0.0.1:{}\"\nstate_file = \"demo.redb\"\n\n{}",
+            self.admin,
+            http_sections(self.origins, self.load_balancer)
+        )
+    }
+}
 
-[[monitor]]
+/// The monitor, the two pools of `origins` (primary-a, primary-b; backup-a) and the load
+/// balancer on `lb`: what both demos serve.
+fn http_sections(origins: [u16; 3], lb: u16) -> String {
+    let [a, b, c] = origins;
+    format!(
+        r#"[[monitor]]
 name = "web"
 type = "http"
 path = "/health"
@@ -318,11 +325,8 @@ fallback_pool = "backup"
 retries = 2
 try_timeout = "1s"
 slow_start = "3s"
-"#,
-            admin = self.admin,
-            lb = self.load_balancer,
-        )
-    }
+"#
+    )
 }
 
 /// The child processes; every one is killed on drop.

@@ -1,7 +1,7 @@
 //! `lifeline demo --ha`: three Lifeline instances on a local etcd in front of the same origins.
 //! A client sends a steady stream of requests to one instance and moves to the next when its
-//! instance refuses the connection (as a libpq multi-host DSN or a DNS name with several
-//! addresses does). The leader is killed with SIGKILL; another instance leads a lease later, and
+//! instance refuses or drops the connection, sending the GET again (as a client of a DNS name
+//! with several addresses, or of a libpq multi-host DSN, does). The leader is killed with SIGKILL; another instance leads a lease later, and
 //! the client sees no error, only one reconnect.
 
 use std::net::TcpListener;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use super::{Processes, REQUEST_EVERY, Tally, step, tempdir};
+use super::{Processes, REQUEST_EVERY, Tally, http_sections, step, tempdir};
 use crate::client::events_table;
 
 const INSTANCES: usize = 3;
@@ -135,7 +135,6 @@ fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
 }
 
 fn config_text(name: &str, lb: u16, admin: u16, etcd: u16, origins: &[u16]) -> String {
-    let [a, b, c] = [origins[0], origins[1], origins[2]];
     format!(
         r#"[instance]
 name = "{name}"
@@ -149,41 +148,13 @@ lease_ttl = "{LEASE_TTL}"
 [admin]
 listen = "127.0.0.1:{admin}"
 
-[[monitor]]
-name = "web"
-type = "http"
-path = "/health"
-expected_body = "healthy"
-interval = "500ms"
-timeout = "300ms"
-retries = 2
-rise = 2
-
-[[pool]]
-name = "primary"
-monitor = "web"
-origins = [
-  {{ name = "primary-a", address = "127.0.0.1:{a}" }},
-  {{ name = "primary-b", address = "127.0.0.1:{b}" }},
-]
-
-[[pool]]
-name = "backup"
-monitor = "web"
-origins = [{{ name = "backup-a", address = "127.0.0.1:{c}" }}]
-
-[[load_balancer]]
-name = "demo"
-listen = "127.0.0.1:{lb}"
-default_pools = ["primary"]
-fallback_pool = "backup"
-retries = 2
-try_timeout = "1s"
-"#
+{}"#,
+        http_sections([origins[0], origins[1], origins[2]], lb)
     )
 }
 
-/// Requests through one instance; when it refuses the connection, the next one.
+/// Requests through one instance; when it refuses the connection or drops it mid-request, the
+/// same GET through the next one.
 async fn client_loop(urls: Vec<String>, tally: Tally, reconnects: Arc<AtomicU64>) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -206,11 +177,12 @@ async fn client_loop(urls: Vec<String>, tally: Tally, reconnects: Arc<AtomicU64>
                     }
                     break;
                 }
-                Err(error) if error.is_connect() => {
+                // Refused, or cut off mid-request by the instance's death: a GET may be sent
+                // again, to the next instance.
+                Err(_) => {
                     current.store((index + 1) % urls.len(), Ordering::Relaxed);
                     reconnects.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(_) => break,
             }
         }
         tally.add(origin);
