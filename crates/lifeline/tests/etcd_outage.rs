@@ -91,8 +91,10 @@ async fn etcd_stopped_for_twenty_seconds_costs_no_request_no_write_and_promotes_
     let history = writer.stop().await;
     assert_eq!(history.failed, 0, "failed writes");
     assert_eq!(errors.load(Ordering::Relaxed), 0, "HTTP errors of {sent}");
+    // No write outage: the writer never waited a lease (2 s), let alone the 20 s of the outage;
+    // how short the pauses are is for bench/pg-failover.sh's etcd scenario.
     assert!(
-        history.longest_pause < Duration::from_secs(1),
+        history.longest_pause < Duration::from_secs(2),
         "writes paused {:?} while etcd was stopped",
         history.longest_pause
     );
