@@ -62,6 +62,16 @@ async fn the_leader_killed_with_the_primary_is_replaced_by_a_follower_that_finis
         wait_role(&second.daemon, "follower", Duration::from_secs(1)).await["name"],
         "lb-2"
     );
+    // The follower knows the leader's token.
+    wait::until(
+        "lb-2 knows lb-1's token",
+        Duration::from_secs(5),
+        || async {
+            let (_, status) = second.daemon.get("/status").await;
+            (status["instances"][0]["fencing_token"] == first_token).then_some(())
+        },
+    )
+    .await;
 
     // Each lists both: lb-1 leading, lb-2 following.
     for instance in [&first, &second] {

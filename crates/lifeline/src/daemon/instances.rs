@@ -63,7 +63,8 @@ pub async fn run(
         } else {
             InstanceRole::Follower
         };
-        // A follower shows the last token it led with, until it leads again.
+        // A follower shows the newest token it knows: the one it last led with, or the
+        // leader's, read from the leader's entry.
         this.fencing_token = token.or(this.fencing_token);
         this.last_seen = Timestamp::now();
         if read {
@@ -71,6 +72,11 @@ pub async fn run(
                 Ok(listed) => {
                     this.store_reachable = true;
                     others = listed.into_iter().filter(|i| i.name != this.name).collect();
+                    if token.is_none()
+                        && let Some(leader) = others.iter().find(|i| i.role == InstanceRole::Leader)
+                    {
+                        this.fencing_token = leader.fencing_token.max(this.fencing_token);
+                    }
                     for other in &mut others {
                         other.last_seen = this.last_seen;
                     }
