@@ -9,11 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::ha::{Instance, SIGCONT, SIGSTOP, http_load};
-use common::{binary, get_origin, wait_role};
-use lifeline_testkit::etcd::Etcd;
-use lifeline_testkit::origin::OriginProcess;
-use lifeline_testkit::pg::{PgCluster, PgOptions};
+use common::ha::{Pair, SIGCONT, SIGSTOP, http_load};
+use common::{get_origin, wait_role};
 use lifeline_testkit::signal::send_signal;
 use lifeline_testkit::wait;
 use lifeline_testkit::writes::Writer;
@@ -21,28 +18,15 @@ use serde_json::Value;
 
 #[tokio::test]
 async fn etcd_stopped_for_twenty_seconds_costs_no_request_no_write_and_promotes_nothing() {
-    let etcd = Etcd::start().await;
-    let cluster = PgCluster::start_with(PgOptions {
-        standbys: 2,
-        ..PgOptions::default()
-    });
-    let (a, b) = (
-        OriginProcess::spawn(binary(), "a"),
-        OriginProcess::spawn(binary(), "b"),
-    );
-    let first = Instance::start("lb-1", &etcd, &cluster, &a, &b);
-    wait_role(&first.daemon, "leader", Duration::from_secs(10)).await;
-    let second = Instance::start("lb-2", &etcd, &cluster, &a, &b);
-    for instance in [&first, &second] {
-        instance
-            .wait_cluster("writes routed to pg1", Duration::from_secs(20), |s| {
-                s["writer"] == "pg1"
-                    && s["synchronous_standbys"]
-                        .as_array()
-                        .is_some_and(|m| !m.is_empty())
-            })
-            .await;
-    }
+    // Every part bound: one left in the temporary would be dropped (its processes stopped) here.
+    let Pair {
+        etcd,
+        cluster,
+        origins: _origins,
+        first,
+        second,
+        ..
+    } = Pair::start(2).await;
     // Through the leader's endpoint: the instance whose leadership etcd's trouble takes away.
     let writer = Writer::start(&first.writer_dsn(&cluster), Duration::from_millis(5)).await;
     let running = Arc::new(AtomicBool::new(true));
@@ -131,23 +115,15 @@ async fn etcd_stopped_for_twenty_seconds_costs_no_request_no_write_and_promotes_
 #[tokio::test]
 async fn an_instance_cut_off_from_etcd_and_the_other_instances_closes_its_writer_within_the_lease()
 {
-    let etcd = Etcd::start().await;
-    let cluster = PgCluster::start_with(PgOptions {
-        standbys: 1,
-        ..PgOptions::default()
-    });
-    let (a, b) = (
-        OriginProcess::spawn(binary(), "a"),
-        OriginProcess::spawn(binary(), "b"),
-    );
-    let first = Instance::start("lb-1", &etcd, &cluster, &a, &b);
-    wait_role(&first.daemon, "leader", Duration::from_secs(10)).await;
-    let second = Instance::start("lb-2", &etcd, &cluster, &a, &b);
-    second
-        .wait_cluster("lb-2 routes writes to pg1", Duration::from_secs(20), |s| {
-            s["writer"] == "pg1"
-        })
-        .await;
+    // Every part bound: one left in the temporary would be dropped (its processes stopped) here.
+    let Pair {
+        etcd,
+        cluster,
+        origins: _origins,
+        first,
+        second,
+        ..
+    } = Pair::start(1).await;
     wait::until("lb-2 knows lb-1", Duration::from_secs(5), || async {
         let (_, status) = second.daemon.get("/status").await;
         (status["instances"].as_array()?.len() == 2).then_some(())

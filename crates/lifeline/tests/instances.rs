@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{binary, http_config, wait_events, wait_role};
-use lifeline_model::{EtcdSettings, HealthQuorum, InstanceName};
+use lifeline_model::InstanceName;
 use lifeline_store::{EtcdStore, StateStore};
 use lifeline_testkit::daemon::{Daemon, TOKEN};
 use lifeline_testkit::etcd::Etcd;
@@ -120,8 +120,9 @@ async fn a_daemon_on_etcd_serves_and_records_its_events_there() {
     let a = OriginProcess::spawn(binary(), "a");
     let head = format!(
         "[instance]\nname = \"lb-etcd\"\n[store]\nbackend = \"etcd\"\nendpoints = [\"{}\"]\n\
-         prefix = \"/lifeline/test\"\nlease_ttl = \"2s\"",
-        endpoints[0]
+         prefix = \"{}\"\nlease_ttl = \"2s\"",
+        endpoints[0],
+        common::ha::PREFIX
     );
     let daemon = Daemon::start(binary(), &config(&a, &head));
     common::wait_health(&daemon, "a", "healthy", Duration::from_secs(5)).await;
@@ -133,17 +134,7 @@ async fn a_daemon_on_etcd_serves_and_records_its_events_there() {
     wait_events(&daemon, "leader_elected", "lb-etcd", 1).await;
 
     // The events are in etcd, under the prefix: another client reads them there.
-    let settings = EtcdSettings {
-        endpoints: endpoints.clone(),
-        prefix: "/lifeline/test".into(),
-        lease_ttl: Duration::from_secs(2),
-        username: None,
-        password: None,
-        ca_file: None,
-        cert_file: None,
-        key_file: None,
-        health_quorum: HealthQuorum::Majority,
-    };
+    let settings = common::ha::etcd_settings(&etcd);
     let reader = EtcdStore::connect(&settings, &InstanceName::new("reader"))
         .await
         .unwrap();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::ha::{Instance, etcd_settings, http_load};
+use common::ha::{Instance, Pair, etcd_settings, http_load};
 use common::{binary, get_origin, wait_role};
 use lifeline_control::cluster::{ClusterManager, ClusterMetrics};
 use lifeline_model::{
@@ -28,36 +28,15 @@ use tokio::sync::watch;
 
 #[tokio::test]
 async fn the_leader_killed_with_the_primary_is_replaced_by_a_follower_that_finishes_the_failover() {
-    let etcd = Etcd::start().await;
-    let cluster = PgCluster::start_with(PgOptions {
-        standbys: 2,
-        ..PgOptions::default()
-    });
-    let (a, b) = (
-        OriginProcess::spawn(binary(), "a"),
-        OriginProcess::spawn(binary(), "b"),
-    );
-    let mut first = Instance::start("lb-1", &etcd, &cluster, &a, &b);
-    let leader = wait_role(&first.daemon, "leader", Duration::from_secs(10)).await;
-    let first_token = leader["fencing_token"].as_u64().unwrap();
-    first
-        .wait_cluster(
-            "lb-1 sets a synchronous standby",
-            Duration::from_secs(20),
-            |s| {
-                s["synchronous_standbys"]
-                    .as_array()
-                    .is_some_and(|m| !m.is_empty())
-            },
-        )
-        .await;
-    let second = Instance::start("lb-2", &etcd, &cluster, &a, &b);
     // The follower serves too: its writer endpoint goes to the primary the leader stored.
-    second
-        .wait_cluster("lb-2 routes writes to pg1", Duration::from_secs(15), |s| {
-            s["writer"] == "pg1"
-        })
-        .await;
+    let Pair {
+        etcd: _etcd,
+        cluster,
+        origins: _origins,
+        mut first,
+        second,
+        first_token,
+    } = Pair::start(2).await;
     assert_eq!(
         wait_role(&second.daemon, "follower", Duration::from_secs(1)).await["name"],
         "lb-2"

@@ -9,14 +9,67 @@ use lifeline_model::{EtcdSettings, HealthQuorum};
 use lifeline_testkit::daemon::Daemon;
 use lifeline_testkit::etcd::Etcd;
 use lifeline_testkit::origin::OriginProcess;
-use lifeline_testkit::pg::PgCluster;
+use lifeline_testkit::pg::{PgCluster, PgOptions};
 use lifeline_testkit::ports::free_port;
 use lifeline_testkit::wait;
 use serde_json::Value;
 
-use super::{binary, get_origin, lb_config};
+use super::{binary, get_origin, lb_config, wait_role};
 
 pub const PREFIX: &str = "/lifeline/ha";
+
+/// etcd, a synchronous cluster of a primary and standbys, two origins, and two instances in
+/// front of them: lb-1 started first and leading, lb-2 following, both routing writes to pg1
+/// with the synchronous set in place.
+pub struct Pair {
+    pub etcd: Etcd,
+    pub cluster: PgCluster,
+    pub origins: (OriginProcess, OriginProcess),
+    pub first: Instance,
+    pub second: Instance,
+    /// lb-1's fencing token.
+    pub first_token: u64,
+}
+
+impl Pair {
+    pub async fn start(standbys: usize) -> Self {
+        let etcd = Etcd::start().await;
+        let cluster = PgCluster::start_with(PgOptions {
+            standbys,
+            ..PgOptions::default()
+        });
+        let (a, b) = (
+            OriginProcess::spawn(binary(), "a"),
+            OriginProcess::spawn(binary(), "b"),
+        );
+        let first = Instance::start("lb-1", &etcd, &cluster, &a, &b);
+        let leader = wait_role(&first.daemon, "leader", Duration::from_secs(10)).await;
+        let first_token = leader["fencing_token"].as_u64().expect("a fencing token");
+        let second = Instance::start("lb-2", &etcd, &cluster, &a, &b);
+        for instance in [&first, &second] {
+            instance
+                .wait_cluster(
+                    "writes routed to pg1, synchronously",
+                    Duration::from_secs(20),
+                    |s| {
+                        s["writer"] == "pg1"
+                            && s["synchronous_standbys"]
+                                .as_array()
+                                .is_some_and(|m| !m.is_empty())
+                    },
+                )
+                .await;
+        }
+        Self {
+            etcd,
+            cluster,
+            origins: (a, b),
+            first,
+            second,
+            first_token,
+        }
+    }
+}
 pub const SIGSTOP: i32 = 19;
 pub const SIGCONT: i32 = 18;
 
