@@ -14,5 +14,5 @@ pub mod decide;
 mod metrics;
 mod recorder;
 
-pub use controller::{Controller, ControllerHandle, Heartbeat, load_overrides};
+pub use controller::{Controller, ControllerHandle, Heartbeat, Sharing, load_overrides};
 pub use metrics::Metrics;

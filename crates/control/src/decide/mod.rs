@@ -8,9 +8,11 @@ mod failover;
 mod hysteresis;
 mod overrides;
 mod pool;
+mod quorum;
 mod state;
 
 pub use hysteresis::{Thresholds, Transition, eject, observe};
 pub use overrides::{OVERRIDES_PREFIX, Overrides, check_drain, check_force};
 pub use pool::{PoolCounts, pool_state};
+pub use quorum::{Verdict, verdict};
 pub use state::{Action, Input, State, decide};

@@ -13,6 +13,7 @@ use super::failover::{Active, PoolView, active_pool, failover_events};
 use super::hysteresis::{Thresholds, Transition, eject, observe};
 use super::overrides::{Overrides, describe};
 use super::pool::{PoolCounts, pool_state};
+use super::quorum::Verdict;
 
 /// Something the controller must take into account.
 #[derive(Debug)]
@@ -31,6 +32,13 @@ pub enum Input {
     },
     /// Stop (or resume) sending new requests to an origin.
     Drain { origin: OriginName, draining: bool },
+    /// The leader's decision on an origin's health from every instance's view (shared health,
+    /// see [`State::share_health`]); `None` leaves the origin to this instance's own view.
+    Verdict {
+        origin: OriginName,
+        verdict: Option<Verdict>,
+        at: Timestamp,
+    },
 }
 
 /// Something the edges must carry out.
@@ -42,6 +50,9 @@ pub enum Action {
     Persist { key: String, value: Option<Vec<u8>> },
     /// Health or overrides changed: the data plane needs a new routing table.
     PublishRouting,
+    /// This instance's own view of an origin changed: the other instances must hear of it
+    /// (shared health only).
+    ShareView,
 }
 
 /// Every origin's and pool's health, the overrides and each load balancer's active pool.
@@ -54,6 +65,8 @@ pub struct State {
     overrides: Overrides,
     /// In the topology's load balancer order.
     active: Vec<Active>,
+    /// Whether origins' health is decided by the leader from every instance's view.
+    shares_health: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -62,9 +75,26 @@ struct OriginEntry {
     enabled: bool,
     /// `None` for an origin whose pool has no monitor: it counts as healthy.
     thresholds: Option<Thresholds>,
+    /// This instance's own record: its checks through the hysteresis.
     health: OriginHealth,
+    /// The leader's decision, when health is shared and the leader has decided.
+    verdict: Option<Health>,
     /// When it last came back from unhealthy: the start of its slow-start ramp.
     healthy_since: Option<Timestamp>,
+}
+
+impl OriginEntry {
+    fn effective(&self) -> Health {
+        self.verdict.unwrap_or(self.health.health)
+    }
+
+    /// The record `GET /status` shows: this instance's checks, with the health it routes by.
+    fn shown(&self) -> OriginHealth {
+        OriginHealth {
+            health: self.effective(),
+            ..self.health.clone()
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -85,8 +115,14 @@ pub fn decide(state: &mut State, input: Input, now: Timestamp) -> Vec<Action> {
             target,
         } => state.force(load_balancer, target, now),
         Input::Drain { origin, draining } => state.drain(origin, draining, now),
+        Input::Verdict {
+            origin,
+            verdict,
+            at,
+        } => state.verdict(&origin, verdict, at),
     };
-    if !actions.is_empty() {
+    // Only a shared view changed: nothing moves here.
+    if actions.iter().any(|action| *action != Action::ShareView) {
         actions.extend(state.refresh_active(now));
         actions.push(Action::PublishRouting);
     }
@@ -106,6 +142,7 @@ impl State {
             origins,
             pools: Vec::new(),
             overrides,
+            shares_health: false,
         };
         state.pools = (0..state.topology.pools.len())
             .map(|pool| PoolEntry {
@@ -125,8 +162,16 @@ impl State {
         &self.overrides
     }
 
+    /// This instance's own record of an origin: its checks through the hysteresis. With shared
+    /// health the origin's health is [`health_of`](Self::health_of).
     pub fn origin(&self, name: &str) -> Option<&OriginHealth> {
         self.origins.get(name).map(|entry| &entry.health)
+    }
+
+    /// The health an origin is routed by: the leader's decision when health is shared and the
+    /// leader has decided, this instance's own view otherwise.
+    pub fn health_of(&self, name: &str) -> Option<Health> {
+        self.origins.get(name).map(OriginEntry::effective)
     }
 
     pub fn pool_state(&self, name: &str) -> Option<PoolState> {
@@ -195,7 +240,7 @@ impl State {
                         weight: origin.weight,
                         enabled: origin.enabled,
                         draining: self.overrides.draining.contains(&origin.name),
-                        health: self.origins[&origin.name].health.clone(),
+                        health: self.origins[&origin.name].shown(),
                     })
                     .collect(),
             })
@@ -225,7 +270,7 @@ impl State {
                     .map(|origin| {
                         let entry = &self.origins[&origin.name];
                         OriginRouting {
-                            healthy: origin.enabled && entry.health.health == Health::Healthy,
+                            healthy: origin.enabled && entry.effective() == Health::Healthy,
                             draining: self.overrides.draining.contains(&origin.name),
                             healthy_since: entry.healthy_since,
                         }
@@ -257,22 +302,11 @@ impl State {
         let Some(transition) = observe(&mut entry.health, observation, thresholds) else {
             return Vec::new();
         };
-        if transition.from == Health::Unhealthy && transition.to == Health::Healthy {
-            entry.healthy_since = Some(observation.at);
-        }
-        let pool = entry.pool;
         let kind = match transition.to {
             Health::Healthy => EventKind::OriginUp,
             Health::Unhealthy | Health::Unknown => EventKind::OriginDown,
         };
-        let mut actions = vec![origin_event(
-            kind,
-            &observation.origin,
-            &transition,
-            observation.at,
-        )];
-        actions.extend(self.refresh_pool(pool, observation.at));
-        actions
+        self.own_transition(&observation.origin, kind, &transition, observation.at)
     }
 
     /// Takes a healthy, monitored origin out at once; its monitor brings it back after `rise`
@@ -287,14 +321,37 @@ impl State {
         let Some(transition) = eject(&mut entry.health, ejection) else {
             return Vec::new();
         };
-        let pool = entry.pool;
-        let mut actions = vec![origin_event(
-            EventKind::OriginEjected,
+        self.own_transition(
             &ejection.origin,
+            EventKind::OriginEjected,
             &transition,
             ejection.at,
-        )];
-        actions.extend(self.refresh_pool(pool, ejection.at));
+        )
+    }
+
+    /// This instance's own view of an origin changed. It decides the origin's health unless the
+    /// leader does (shared health, once the leader has decided): then it is only shared.
+    fn own_transition(
+        &mut self,
+        origin: &OriginName,
+        kind: EventKind,
+        transition: &Transition,
+        at: Timestamp,
+    ) -> Vec<Action> {
+        let entry = self.origins.get_mut(origin).expect("the caller found it");
+        let mut actions = Vec::new();
+        if self.shares_health {
+            actions.push(Action::ShareView);
+            if entry.verdict.is_some() {
+                return actions;
+            }
+        }
+        if transition.from == Health::Unhealthy && transition.to == Health::Healthy {
+            entry.healthy_since = Some(at);
+        }
+        let pool = entry.pool;
+        actions.push(origin_event(kind, origin, transition, at));
+        actions.extend(self.refresh_pool(pool, at));
         actions
     }
 
@@ -387,6 +444,7 @@ impl State {
             };
             if self.same_origin(name, old, &topology, entry) {
                 entry.health = old.health.clone();
+                entry.verdict = old.verdict;
                 entry.healthy_since = old.healthy_since;
                 kept += 1;
             }
@@ -561,7 +619,7 @@ impl State {
             .filter(|o| o.enabled)
         {
             counts.enabled += 1;
-            match self.origins[&origin.name].health.health {
+            match self.origins[&origin.name].effective() {
                 Health::Healthy => counts.healthy += 1,
                 Health::Unknown => counts.unknown += 1,
                 Health::Unhealthy => {}
@@ -596,6 +654,7 @@ fn fresh_origins(topology: &Topology) -> HashMap<OriginName, OriginEntry> {
                     enabled: origin.enabled,
                     thresholds,
                     health: OriginHealth::new(health),
+                    verdict: None,
                     healthy_since: None,
                 },
             );
@@ -620,6 +679,9 @@ fn pool_event(pool: &str, old: PoolState, new: PoolState, reason: &str, at: Time
     NewEvent::new(at, EventKind::PoolStateChanged, pool, reason)
         .transition(old.as_str(), new.as_str())
 }
+
+#[path = "shared.rs"]
+mod shared;
 
 #[cfg(test)]
 #[path = "state_tests.rs"]

@@ -267,3 +267,6 @@ fn snapshot_reports_every_pool_and_origin() {
     assert_eq!(pool.origins[0].address, "127.0.0.1:1");
     assert!(!snapshot.all_checked);
 }
+
+#[path = "shared_tests.rs"]
+mod shared;

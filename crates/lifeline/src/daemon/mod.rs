@@ -20,7 +20,7 @@ use arc_swap::ArcSwap;
 use lifeline_admin::{AdminCommand, AdminState, PreflightResults};
 use lifeline_config::{Diagnostic, Loaded, ProcessEnv};
 use lifeline_control::cluster::ClusterMetrics;
-use lifeline_control::{Controller, Metrics, load_overrides};
+use lifeline_control::{Controller, Metrics, Sharing, load_overrides};
 use lifeline_health::Scheduler;
 use lifeline_model::{EventKind, NewEvent, StoreBackend, Timestamp, Topology};
 use lifeline_proxy_http::{DataPlane, ProxyMetrics};
@@ -139,6 +139,14 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         ejections,
         role.clone(),
     );
+    // Several instances share a store only on etcd; the embedded store's file lock allows one.
+    let controller = match &topology.store {
+        StoreBackend::Etcd(settings) => controller.share_health(Sharing {
+            instance: topology.instance.name.clone(),
+            quorum: settings.health_quorum,
+        }),
+        StoreBackend::Embedded => controller,
+    };
     let mut listeners = Listeners::new(DataPlane::new(
         handle.routing.clone(),
         ejections_tx,

@@ -14,6 +14,12 @@ use lifeline_model::{
 use lifeline_store::{Role, Snapshot, StateStore, StoreError, leading_token};
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod publish;
+mod shared;
+
+use shared::Shared;
+pub use shared::Sharing;
+
 use crate::decide::{
     Action, Input, OVERRIDES_PREFIX, Overrides, State, check_drain, check_force, decide,
 };
@@ -167,6 +173,8 @@ pub struct Controller {
     own_writes: (mpsc::UnboundedSender<u64>, mpsc::UnboundedReceiver<u64>),
     writing: usize,
     written: u64,
+    /// Set when origins' health is shared among several instances.
+    shared: Option<Shared>,
 }
 
 impl Controller {
@@ -223,9 +231,18 @@ impl Controller {
             own_writes: mpsc::unbounded_channel(),
             writing: 0,
             written: 0,
+            shared: None,
         };
         controller.rebuild_metrics();
         (controller, handle)
+    }
+
+    /// Shares origins' health with the other instances on the store: the leader decides each
+    /// origin's health from every instance's view, and every instance routes by its decisions.
+    pub fn share_health(mut self, sharing: Sharing) -> Self {
+        self.state.share_health();
+        self.shared = Some(Shared::start(sharing, &self.store));
+        self
     }
 
     /// Runs until `shutdown` resolves or every input channel closes, then writes out the events
@@ -237,6 +254,18 @@ impl Controller {
         let mut dirty = false;
         // Drains and pins made through any instance sharing the store.
         let mut stored = lifeline_store::follow(self.store.clone(), OVERRIDES_PREFIX);
+        // With shared health: the other instances' views and the leader's decisions.
+        let [mut views, mut decisions] = Shared::followed().map(|prefix| {
+            self.shared
+                .is_some()
+                .then(|| lifeline_store::follow(self.store.clone(), prefix))
+        });
+        let mut role = self.role.clone();
+        let mut role_open = true;
+        // Leading from the start: decide at once.
+        if self.decide_shared() {
+            self.publish();
+        }
         loop {
             tokio::select! {
                 biased;
@@ -248,6 +277,23 @@ impl Controller {
                 }
                 Some(snapshot) = stored.recv() => {
                     if self.stored_overrides(&snapshot) {
+                        self.publish();
+                    }
+                }
+                Some(snapshot) = next(&mut views) => {
+                    if self.stored_views(&snapshot) {
+                        self.publish();
+                    }
+                }
+                Some(snapshot) = next(&mut decisions) => {
+                    if self.stored_decisions(&snapshot) {
+                        self.publish();
+                    }
+                }
+                // A new leader decides every origin from the views at once.
+                changed = role.changed(), if role_open => {
+                    role_open = changed.is_ok();
+                    if self.decide_shared() {
                         self.publish();
                     }
                 }
@@ -295,7 +341,7 @@ impl Controller {
             Timestamp::now(),
         );
         if let Some(handles) = self.origin_metrics.get(&origin) {
-            let health = self.state.origin(origin.as_str()).map(|h| h.health);
+            let health = self.state.health_of(origin.as_str());
             handles.set_healthy(health == Some(Health::Healthy));
         }
         if actions.is_empty() {
@@ -317,7 +363,7 @@ impl Controller {
             return false;
         }
         if let Some(handles) = self.origin_metrics.get(&origin) {
-            handles.set_healthy(false);
+            handles.set_healthy(self.state.health_of(origin.as_str()) == Some(Health::Healthy));
         }
         self.metrics.refresh_pool(&self.state, pool);
         self.carry_out_seen(actions);
@@ -326,10 +372,14 @@ impl Controller {
 
     /// What a check or live traffic changed: a follower routes by it and records none of it.
     fn carry_out_seen(&mut self, mut actions: Vec<Action>) {
-        if leading_token(&self.role).is_none() {
+        if !self.leading() {
             actions.retain(|action| !matches!(action, Action::Record(_)));
         }
         self.carry_out(actions);
+    }
+
+    fn leading(&self) -> bool {
+        leading_token(&self.role).is_some()
     }
 
     /// Takes up the overrides as stored, made through this instance or another. The instance
@@ -397,6 +447,8 @@ impl Controller {
                 let actions = decide(&mut self.state, Input::Reload(topology), now);
                 self.rebuild_metrics();
                 self.carry_out(actions);
+                // Origins came or went: the shared view (and the leader's decisions) follow.
+                self.share_view();
                 answer(done, ());
             }
             Command::Force {
@@ -441,6 +493,7 @@ impl Controller {
                     self.recorder
                         .put_reporting(key, value, self.own_writes.0.clone());
                 }
+                Action::ShareView => self.share_view(),
                 Action::PublishRouting => {
                     self.generation += 1;
                     self.routing
@@ -479,6 +532,14 @@ impl Controller {
     fn publish(&self) {
         let snapshot = self.state.snapshot(self.started_at, Timestamp::now());
         self.status.store(Arc::new(snapshot));
+    }
+}
+
+/// The next item of a followed prefix; never, when nothing is followed.
+async fn next<T>(followed: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match followed {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
     }
 }
 

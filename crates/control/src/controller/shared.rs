@@ -1,0 +1,227 @@
+//! The controller's side of shared health: it shares this instance's view, and either decides
+//! every origin's health from all the views (the leader) or takes up the leader's decisions (a
+//! follower).
+
+use std::collections::{BTreeMap, HashMap};
+use std::iter;
+use std::sync::Arc;
+
+use lifeline_model::{Health, HealthQuorum, InstanceName, OriginName, Timestamp};
+use lifeline_store::{Leadership, Snapshot, StateStore};
+use tokio::sync::watch;
+
+use super::Controller;
+use super::publish::{
+    DECIDED_KEY, Decided, VIEWS_PREFIX, View, decode, encode, spawn_decided_writer,
+    spawn_view_writer, view_key,
+};
+use crate::decide::{Input, Verdict, decide, verdict};
+
+/// Who this instance is among those sharing health, and how their views are combined.
+#[derive(Clone, Debug)]
+pub struct Sharing {
+    pub instance: InstanceName,
+    pub quorum: HealthQuorum,
+}
+
+/// What a controller sharing health keeps beside its state.
+pub(super) struct Shared {
+    sharing: Sharing,
+    /// The other instances' views as last read, by instance name.
+    others: BTreeMap<String, HashMap<OriginName, Health>>,
+    view: watch::Sender<Option<Vec<u8>>>,
+    decided: watch::Sender<Option<(Leadership, Vec<u8>)>>,
+}
+
+impl Shared {
+    pub(super) fn start(sharing: Sharing, store: &Arc<dyn StateStore>) -> Self {
+        Self {
+            view: spawn_view_writer(store.clone(), view_key(&sharing.instance)),
+            decided: spawn_decided_writer(store.clone()),
+            sharing,
+            others: BTreeMap::new(),
+        }
+    }
+
+    /// The prefixes a sharing controller follows: the views, then the decisions.
+    pub(super) fn followed() -> [&'static str; 2] {
+        [VIEWS_PREFIX, DECIDED_KEY]
+    }
+}
+
+impl Controller {
+    /// Shares this instance's view; the leader decides again with it.
+    pub(super) fn share_view(&mut self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let view = View {
+            origins: self
+                .state
+                .own_views()
+                .map(|(origin, health)| (origin.to_string(), health))
+                .collect(),
+        };
+        shared.view.send_replace(Some(encode(&view)));
+        self.decide_shared();
+    }
+
+    /// Takes up the other instances' views as stored; the leader decides again with them.
+    /// Returns whether any origin's health changed.
+    pub(super) fn stored_views(&mut self, snapshot: &Snapshot) -> bool {
+        let Some(shared) = &mut self.shared else {
+            return false;
+        };
+        let own = view_key(&shared.sharing.instance);
+        shared.others = snapshot
+            .entries
+            .iter()
+            .filter(|(key, _)| *key != own)
+            .filter_map(|(key, stored)| {
+                let view: View = decode(key, &stored.value)?;
+                let instance = key.strip_prefix(VIEWS_PREFIX)?.to_string();
+                let origins = view
+                    .origins
+                    .into_iter()
+                    .map(|(origin, health)| (OriginName::new(origin), health))
+                    .collect();
+                Some((instance, origins))
+            })
+            .collect();
+        self.decide_shared()
+    }
+
+    /// While leading: decides every origin's health from all the views, applies what changed
+    /// and shares the decisions. Returns whether any origin's health changed.
+    pub(super) fn decide_shared(&mut self) -> bool {
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        let Some(leadership) = self.role.borrow().clone().filter(|l| !l.is_lost()) else {
+            return false;
+        };
+        let now = Timestamp::now();
+        let mut decided = Vec::new();
+        for (origin, own) in self.state.own_views() {
+            let others = shared
+                .others
+                .iter()
+                .filter_map(|(instance, view)| Some((instance.as_str(), *view.get(origin)?)));
+            let views = iter::once((shared.sharing.instance.as_str(), own)).chain(others);
+            let mut verdict = verdict(views, shared.sharing.quorum);
+            if self.state.verdict_of(origin.as_str()) == Some(verdict.health) {
+                continue;
+            }
+            if own == Health::Unhealthy
+                && let Some(error) = self
+                    .state
+                    .origin(origin.as_str())
+                    .and_then(|h| h.last_error.as_ref())
+            {
+                verdict.reason = format!("{}; here: {error}", verdict.reason);
+            }
+            decided.push((origin.clone(), verdict));
+        }
+        if decided.is_empty() {
+            return false;
+        }
+        for (origin, verdict) in decided {
+            self.apply_verdict(origin, Some(verdict), now);
+        }
+        let decisions = Decided {
+            at: now.as_millis(),
+            fencing_token: leadership.fencing_token,
+            origins: self
+                .state
+                .verdicts()
+                .map(|(origin, health)| (origin.to_string(), health))
+                .collect(),
+        };
+        let shared = self.shared.as_ref().expect("checked above");
+        shared
+            .decided
+            .send_replace(Some((leadership, encode(&decisions))));
+        true
+    }
+
+    /// A follower takes up the leader's decisions as stored. Returns whether any origin's
+    /// health changed.
+    pub(super) fn stored_decisions(&mut self, snapshot: &Snapshot) -> bool {
+        if self.shared.is_none() || self.leading() {
+            // The leader made them and applied them as it did.
+            return false;
+        }
+        let decided: Decided = snapshot
+            .entries
+            .iter()
+            .find(|(key, _)| key == DECIDED_KEY)
+            .and_then(|(key, stored)| decode(key, &stored.value))
+            .unwrap_or_default();
+        let reason = format!(
+            "decided by the leader (fencing token {})",
+            decided.fencing_token
+        );
+        let changes: Vec<(OriginName, Option<Verdict>)> = self
+            .state
+            .own_views()
+            .map(|(origin, _)| origin)
+            .filter_map(|origin| {
+                let health = decided.origins.get(origin.as_str()).copied();
+                (self.state.verdict_of(origin.as_str()) != health).then(|| {
+                    let verdict = health.map(|health| Verdict {
+                        health,
+                        reason: reason.clone(),
+                    });
+                    (origin.clone(), verdict)
+                })
+            })
+            .collect();
+        if changes.is_empty() {
+            return false;
+        }
+        let now = Timestamp::now();
+        let lag = now.as_millis().saturating_sub(decided.at);
+        self.metrics
+            .decision_applied(std::time::Duration::from_millis(lag));
+        tracing::debug!(
+            lag_ms = lag,
+            origins = changes.len(),
+            "applied the leader's health decisions"
+        );
+        let mut changed = false;
+        for (origin, verdict) in changes {
+            changed |= self.apply_verdict(origin, verdict, now);
+        }
+        changed
+    }
+
+    /// Applies one decision; returns whether the origin's health changed.
+    fn apply_verdict(
+        &mut self,
+        origin: OriginName,
+        verdict: Option<Verdict>,
+        now: Timestamp,
+    ) -> bool {
+        let Some(pool) = self.state.pool_index_of(origin.as_str()) else {
+            return false;
+        };
+        let actions = decide(
+            &mut self.state,
+            Input::Verdict {
+                origin: origin.clone(),
+                verdict,
+                at: now,
+            },
+            now,
+        );
+        if actions.is_empty() {
+            return false;
+        }
+        if let Some(handles) = self.origin_metrics.get(&origin) {
+            handles.set_healthy(self.state.health_of(origin.as_str()) == Some(Health::Healthy));
+        }
+        self.metrics.refresh_pool(&self.state, pool);
+        self.carry_out_seen(actions);
+        true
+    }
+}
