@@ -15,6 +15,10 @@ pub const TOKEN: &str = "test-admin-token-5ecret";
 /// A running daemon with its config and state in a temporary directory. Killed on drop.
 pub struct Daemon {
     pub admin_port: u16,
+    /// The address it serves on: loopback, or its network namespace's.
+    pub host: String,
+    /// The network namespace it runs in, if any.
+    namespace: Option<Vec<String>>,
     pub config_path: PathBuf,
     dir: tempfile::TempDir,
     binary: PathBuf,
@@ -43,12 +47,30 @@ impl Daemon {
         Self::launch(binary, config, None, env)
     }
 
+    /// As [`Daemon::start`], inside `namespace`: `{admin}` (and `{host}`, for its other
+    /// listeners) are the namespace's address.
+    pub fn start_in(binary: &Path, config: &str, namespace: &crate::netns::Namespace) -> Self {
+        Self::launch_with(binary, config, None, &[], Some(namespace))
+    }
+
     fn launch(binary: &Path, config: &str, fd_limit: Option<u32>, env: &[(&str, &str)]) -> Self {
+        Self::launch_with(binary, config, fd_limit, env, None)
+    }
+
+    fn launch_with(
+        binary: &Path,
+        config: &str,
+        fd_limit: Option<u32>,
+        env: &[(&str, &str)],
+        namespace: Option<&crate::netns::Namespace>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("cannot make a temp dir");
         let admin_port = free_port();
         let config_path = dir.path().join("lifeline.toml");
         let mut daemon = Self {
             admin_port,
+            host: namespace.map_or("127.0.0.1".to_string(), |ns| ns.ip.clone()),
+            namespace: namespace.map(crate::netns::Namespace::exec_prefix),
             config_path,
             dir,
             binary: binary.to_path_buf(),
@@ -67,7 +89,8 @@ impl Daemon {
     /// Replaces the config file (same placeholders as `start`), without telling the daemon.
     pub fn write_config(&self, config: &str) {
         let text = config
-            .replace("{admin}", &format!("127.0.0.1:{}", self.admin_port))
+            .replace("{admin}", &format!("{}:{}", self.host, self.admin_port))
+            .replace("{host}", &self.host)
             .replace("{token}", TOKEN);
         std::fs::write(&self.config_path, text).expect("cannot write the config");
     }
@@ -94,7 +117,14 @@ impl Daemon {
                     .arg(&self.binary);
                 shell
             }
-            None => Command::new(&self.binary),
+            None => match &self.namespace {
+                Some(prefix) => {
+                    let mut exec = Command::new(&prefix[0]);
+                    exec.args(&prefix[1..]).arg(&self.binary);
+                    exec
+                }
+                None => Command::new(&self.binary),
+            },
         };
         let child = command
             .args(["run", "-c"])
@@ -109,7 +139,7 @@ impl Daemon {
             .expect("cannot start the daemon");
         self.child = Some(child);
         let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.admin_port)).is_err() {
+        while std::net::TcpStream::connect((self.host.as_str(), self.admin_port)).is_err() {
             if let Some(status) = self
                 .child
                 .as_mut()
@@ -165,7 +195,7 @@ impl Daemon {
     }
 
     pub fn admin_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.admin_port)
+        format!("http://{}:{}", self.host, self.admin_port)
     }
 
     pub fn dir(&self) -> &Path {

@@ -37,20 +37,26 @@ impl Etcd {
 
     /// `count` members forming one cluster, all ready to serve.
     pub async fn with_members(count: usize) -> Self {
+        Self::on("127.0.0.1", count).await
+    }
+
+    /// `count` members listening on `ip` (a [`TestNet`](crate::netns::TestNet) address, so that
+    /// instances in network namespaces reach them too).
+    pub async fn on(ip: &str, count: usize) -> Self {
         ensure_installed();
         let dir = tempfile::tempdir().expect("cannot create a directory for etcd");
         let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
         let initial = ports
             .iter()
             .enumerate()
-            .map(|(n, (_, peer))| format!("m{n}=http://127.0.0.1:{peer}"))
+            .map(|(n, (_, peer))| format!("m{n}=http://{ip}:{peer}"))
             .collect::<Vec<_>>()
             .join(",");
         let mut members = Vec::new();
         for (n, (client, peer)) in ports.iter().enumerate() {
             let name = format!("m{n}");
-            let client_url = format!("http://127.0.0.1:{client}");
-            let peer_url = format!("http://127.0.0.1:{peer}");
+            let client_url = format!("http://{ip}:{client}");
+            let peer_url = format!("http://{ip}:{peer}");
             let log = std::fs::File::create(dir.path().join(format!("{name}.log")))
                 .expect("cannot create the etcd log");
             let child = Command::new(ETCD)

@@ -3,6 +3,7 @@
 pub mod daemon;
 pub mod etcd;
 pub mod http;
+pub mod netns;
 pub mod origin;
 pub mod pg;
 pub mod ports;

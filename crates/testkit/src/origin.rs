@@ -5,12 +5,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::ports::free_port;
-use crate::signal::{send_signal, wait_for_port};
+use crate::signal::{send_signal, wait_for_address};
 
 /// A running `lifeline origin` process. Killed on drop.
 pub struct OriginProcess {
     pub name: String,
     pub port: u16,
+    /// The address it listens on: loopback, or a [`TestNet`](crate::netns::TestNet) address.
+    pub ip: std::net::Ipv4Addr,
     binary: std::path::PathBuf,
     child: Option<Child>,
 }
@@ -18,9 +20,15 @@ pub struct OriginProcess {
 impl OriginProcess {
     /// Starts an origin on a free loopback port and waits until it accepts connections.
     pub fn spawn(binary: &Path, name: &str) -> Self {
+        Self::spawn_on(binary, name, std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// Starts an origin on a free port of `ip`.
+    pub fn spawn_on(binary: &Path, name: &str, ip: std::net::Ipv4Addr) -> Self {
         let mut origin = Self {
             name: name.to_string(),
             port: free_port(),
+            ip,
             binary: binary.to_path_buf(),
             child: None,
         };
@@ -36,31 +44,25 @@ impl OriginProcess {
             self.name
         );
         let child = Command::new(&self.binary)
-            .args([
-                "origin",
-                "--listen",
-                &format!("127.0.0.1:{}", self.port),
-                "--name",
-                &self.name,
-            ])
+            .args(["origin", "--listen", &self.address(), "--name", &self.name])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start origin {}: {e}", self.name));
         self.child = Some(child);
-        wait_for_port(self.port, Duration::from_secs(10));
+        wait_for_address(self.ip, self.port, Duration::from_secs(10));
     }
 
     pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// Makes `/health` (and every other path) answer `status` after `delay`.
     pub async fn behave(&self, status: u16, delay: Duration) {
         let url = format!(
-            "http://127.0.0.1:{}/_control?status={status}&delay_ms={}",
-            self.port,
+            "http://{}/_control?status={status}&delay_ms={}",
+            self.address(),
             delay.as_millis()
         );
         let response = crate::http::client()
@@ -77,7 +79,7 @@ impl OriginProcess {
 
     /// Requests it is answering now (its `GET /_control` counts them).
     pub async fn in_flight(&self) -> u64 {
-        let url = format!("http://127.0.0.1:{}/_control", self.port);
+        let url = format!("http://{}/_control", self.address());
         let view: serde_json::Value = crate::http::client()
             .get(url)
             .send()

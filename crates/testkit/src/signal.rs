@@ -17,11 +17,16 @@ pub fn send_signal(pid: i32, signal: i32) -> bool {
 
 /// Waits until something accepts TCP connections on the loopback port.
 pub fn wait_for_port(port: u16, deadline: Duration) {
+    wait_for_address(Ipv4Addr::LOCALHOST, port, deadline);
+}
+
+/// Waits until something accepts TCP connections on `ip:port`.
+pub fn wait_for_address(ip: Ipv4Addr, port: u16, deadline: Duration) {
     let start = Instant::now();
-    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+    while TcpStream::connect((ip, port)).is_err() {
         assert!(
             start.elapsed() < deadline,
-            "nothing listens on port {port} after {deadline:?}"
+            "nothing listens on {ip}:{port} after {deadline:?}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
