@@ -31,6 +31,9 @@ pub(super) struct Shared {
     others: BTreeMap<String, HashMap<OriginName, Health>>,
     view: watch::Sender<Option<Vec<u8>>>,
     decided: watch::Sender<Option<(Leadership, Vec<u8>)>>,
+    /// Whether the decisions stored before this instance started have been read: how long
+    /// those took to arrive says nothing.
+    caught_up: bool,
 }
 
 impl Shared {
@@ -40,6 +43,7 @@ impl Shared {
             decided: spawn_decided_writer(store.clone()),
             sharing,
             others: BTreeMap::new(),
+            caught_up: false,
         }
     }
 
@@ -147,7 +151,12 @@ impl Controller {
     /// A follower takes up the leader's decisions as stored. Returns whether any origin's
     /// health changed.
     pub(super) fn stored_decisions(&mut self, snapshot: &Snapshot) -> bool {
-        if self.shared.is_none() || self.leading() {
+        let leading = self.leading();
+        let Some(shared) = &mut self.shared else {
+            return false;
+        };
+        let caught_up = std::mem::replace(&mut shared.caught_up, true);
+        if leading {
             // The leader made them and applied them as it did.
             return false;
         }
@@ -180,14 +189,16 @@ impl Controller {
             return false;
         }
         let now = Timestamp::now();
-        let lag = now.as_millis().saturating_sub(decided.at);
-        self.metrics
-            .decision_applied(std::time::Duration::from_millis(lag));
-        tracing::debug!(
-            lag_ms = lag,
-            origins = changes.len(),
-            "applied the leader's health decisions"
-        );
+        if caught_up {
+            let lag = now.as_millis().saturating_sub(decided.at);
+            self.metrics
+                .decision_applied(std::time::Duration::from_millis(lag));
+            tracing::info!(
+                lag_ms = lag,
+                origins = changes.len(),
+                "applied the leader's health decisions"
+            );
+        }
         let mut changed = false;
         for (origin, verdict) in changes {
             changed |= self.apply_verdict(origin, verdict, now);
