@@ -66,7 +66,7 @@ healthy() { # admin_port
 }
 cpu_seconds() { awk -v tck="$(getconf CLK_TCK)" '{ print ($14 + $15) / tck }' "/proc/$1/stat"; }
 rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-applied() { grep -h "applied the leader's health decisions" "$work"/lb-[23].log | wc -l; }
+applied() { cat "$work"/lb-[23].log | grep -c "applied the leader's health decisions" || true; }
 
 instance_pids=()
 for n in 1 2 3; do
@@ -97,22 +97,28 @@ for i in 0 1 2; do
 done
 
 r0=$(revision)
+: >"$work/lags"
 for flip in $(seq 1 "$FLIPS"); do
   port=$((BASE_PORT + (flip * 37) % N))
   for status in 503 200; do
     before=$(applied)
+    for n in 2 3; do wc -l <"$work/lb-$n.log" >"$work/lb-$n.mark"; done
     curl -s -X POST "http://127.0.0.1:$port/_control?status=$status&delay_ms=0" >/dev/null
     # Both followers apply the decision.
     for _ in $(seq 1 100); do [ "$(applied)" -ge $((before + 2)) ] && break; sleep 0.1; done
+    # Only what this decision caused.
+    for n in 2 3; do
+      tail -n +$(($(cat "$work/lb-$n.mark") + 1)) "$work/lb-$n.log" | grep "applied the leader's health decisions" >>"$work/lags" || true
+    done
   done
 done
 r1=$(revision)
 printf '\npropagation, %s origins failed and recovered: etcd writes %s\n' "$FLIPS" $((r1 - r0))
-grep -h "applied the leader's health decisions" "$work"/lb-[23].log | python3 -c '
+python3 -c '
 import json, statistics, sys
 lags = sorted(json.loads(line)["fields"]["lag_ms"] for line in sys.stdin)
 if not lags:
     sys.exit("no decision reached a follower")
 p = lambda q: lags[min(len(lags) - 1, int(q * len(lags)))]
 print(f"  leader decision to follower routing: {len(lags)} samples, p50 {p(0.5)} ms, p99 {p(0.99)} ms, max {lags[-1]} ms (goal p99 < 100 ms)")
-'
+' <"$work/lags"
