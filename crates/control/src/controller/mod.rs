@@ -48,6 +48,8 @@ enum Command {
         draining: bool,
         done: oneshot::Sender<Result<(), String>>,
     },
+    /// The store has not answered for a lease (`true`), or answers again.
+    WithoutStore(bool),
 }
 
 /// When the controller loop last ran, so `GET /health` can tell a stuck controller.
@@ -117,6 +119,20 @@ impl ControllerHandle {
             answer,
         )
         .await
+    }
+
+    /// Tells a controller sharing health that the store has not answered for a lease (`true`):
+    /// no leader can decide origins meanwhile, so it routes them by its own checks. `false`:
+    /// the store answers again, and the leader's decisions are taken up as they come.
+    pub async fn without_store(&self, lost: bool) {
+        if self
+            .commands
+            .send(Command::WithoutStore(lost))
+            .await
+            .is_err()
+        {
+            tracing::debug!("the controller has stopped");
+        }
     }
 
     async fn ask(
@@ -481,6 +497,11 @@ impl Controller {
                     self.carry_out(actions);
                 }
                 answer(done, checked);
+            }
+            Command::WithoutStore(lost) => {
+                if lost {
+                    self.route_by_own_views();
+                }
             }
         }
     }

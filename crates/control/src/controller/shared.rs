@@ -206,6 +206,30 @@ impl Controller {
         changed
     }
 
+    /// Withdraws the leader's decisions: every origin is routed by this instance's own view
+    /// until the next decisions arrive.
+    pub(super) fn route_by_own_views(&mut self) {
+        if self.shared.is_none() {
+            return;
+        }
+        let decided: Vec<OriginName> = self
+            .state
+            .verdicts()
+            .map(|(origin, _)| origin.clone())
+            .collect();
+        if decided.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            origins = decided.len(),
+            "no store for a lease, so no leader: origins are routed by this instance's own checks until it is back"
+        );
+        let now = Timestamp::now();
+        for origin in decided {
+            self.apply_verdict(origin, None, now);
+        }
+    }
+
     /// Applies one decision; returns whether the origin's health changed.
     fn apply_verdict(
         &mut self,

@@ -6,6 +6,8 @@
 //! is down for everyone, the instances still answer each other's `GET /failover/status`, so
 //! they stay in touch and keep writing; and a peer that knows a newer epoch of a cluster than
 //! this instance closes that cluster's writer here until the store brings the new record.
+//! An instance that has not reached the store for longer than `lease_ttl` also routes origins by
+//! its own checks until it does: nobody can decide them for it meanwhile (shared health).
 //! Only with etcd: the embedded store is this machine's own file.
 
 use std::collections::HashMap;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use lifeline_control::ControllerHandle;
 use lifeline_control::cluster::ClusterHandle;
 use lifeline_model::ClusterName;
 use tokio::time::Instant;
@@ -29,6 +32,7 @@ struct Answers {
 pub async fn run(
     instances: Instances,
     clusters: Arc<ArcSwap<Vec<ClusterHandle>>>,
+    controller: ControllerHandle,
     lease_ttl: Duration,
     stop: impl Future<Output = ()>,
 ) {
@@ -40,6 +44,8 @@ pub async fn run(
         .unwrap_or_default();
     let mut tick = tokio::time::interval(every);
     let mut in_touch_at = Instant::now();
+    let mut store_reached_at = Instant::now();
+    let mut without_store = false;
     let mut isolated: HashMap<ClusterName, bool> = HashMap::new();
     loop {
         tokio::select! {
@@ -59,6 +65,14 @@ pub async fn run(
         let majority = |answered: usize| (answered + 1) * 2 > peers.len() + 1;
         if this.store_reachable || answers.as_ref().is_some_and(|a| majority(a.answered)) {
             in_touch_at = Instant::now();
+        }
+        if this.store_reachable {
+            store_reached_at = Instant::now();
+        }
+        let lost = store_reached_at.elapsed() > lease_ttl;
+        if lost != without_store {
+            without_store = lost;
+            controller.without_store(lost).await;
         }
         let cut_off = in_touch_at.elapsed() > lease_ttl;
         for handle in clusters.load().iter() {

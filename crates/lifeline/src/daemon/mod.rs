@@ -205,6 +205,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         StoreBackend::Etcd(settings) => Some(tokio::spawn(contact::run(
             instances.clone(),
             clusters.handles(),
+            handle.clone(),
             settings.lease_ttl,
             stopped(stop.clone()),
         ))),
