@@ -81,6 +81,14 @@ impl Group {
         group
             .wait_everywhere("a and b healthy", &[("a", "healthy"), ("b", "healthy")])
             .await;
+        // Every instance has checked every origin itself and shared it, not only taken up the
+        // decisions.
+        for name in ["lb-1", "lb-2", "lb-3"] {
+            let key = format!("health/views/{name}");
+            for origin in ["a", "b"] {
+                group.wait_stored(&key, origin, "healthy").await;
+            }
+        }
         group
     }
 
@@ -245,4 +253,11 @@ async fn without_etcd_every_instance_routes_origins_by_its_own_checks_until_it_i
     group
         .wait_everywhere("a back everywhere", &[("a", "healthy")])
         .await;
+    // And every instance follows the decisions again: lb-3 cut off from `a` keeps routing to it
+    // (its own view changed before it was shared, so it would have shown by now).
+    group.namespace.cut(&group.a_ip());
+    group
+        .wait_stored("health/views/lb-3", "a", "unhealthy")
+        .await;
+    assert_eq!(group.daemon(2).origin_health("a").await, "healthy");
 }

@@ -26,15 +26,27 @@ pub struct Namespace {
 }
 
 impl TestNet {
+    /// Claims a /24 by putting its `.254` on the loopback interface: one that another test (or
+    /// a run that did not clean up) holds is skipped.
     pub fn new() -> Self {
         let tag = std::process::id();
-        let id = tag % 16_000;
-        Self {
-            prefix: format!("10.{}.{}", 64 + id / 250, id % 250),
-            tag,
-            services: Vec::new(),
-            namespaces: Vec::new(),
+        for attempt in 0..16_000 {
+            let id = (tag + attempt) % 16_000;
+            let prefix = format!("10.{}.{}", 64 + id / 250, id % 250);
+            let claimed = Command::new("ip")
+                .args(["addr", "add", &format!("{prefix}.254/32"), "dev", "lo"])
+                .output()
+                .is_ok_and(|output| output.status.success());
+            if claimed {
+                return Self {
+                    services: vec![format!("{prefix}.254")],
+                    prefix,
+                    tag,
+                    namespaces: Vec::new(),
+                };
+            }
         }
+        panic!("no free /24 in 10.64.0.0/10 for a test network");
     }
 
     /// Service address `n` (1 to 63), added to the host's loopback interface.
@@ -122,11 +134,6 @@ impl Namespace {
     /// From now on, packets from this namespace to `ip` are dropped.
     pub fn cut(&self, ip: &str) {
         self.ip_command(&["route", "add", "blackhole", &format!("{ip}/32")]);
-    }
-
-    /// Undoes [`cut`](Self::cut).
-    pub fn heal(&self, ip: &str) {
-        self.ip_command(&["route", "del", "blackhole", &format!("{ip}/32")]);
     }
 
     fn ip_command(&self, args: &[&str]) {

@@ -279,7 +279,7 @@ impl Controller {
         let mut role = self.role.clone();
         let mut role_open = true;
         // Leading from the start: decide at once.
-        if self.decide_shared() {
+        if self.decide_shared(false) {
             self.publish();
         }
         loop {
@@ -309,7 +309,7 @@ impl Controller {
                 // A new leader decides every origin from the views at once.
                 changed = role.changed(), if role_open => {
                     role_open = changed.is_ok();
-                    if self.decide_shared() {
+                    if self.role_changed() {
                         self.publish();
                     }
                 }
@@ -463,8 +463,10 @@ impl Controller {
                 let actions = decide(&mut self.state, Input::Reload(topology), now);
                 self.rebuild_metrics();
                 self.carry_out(actions);
-                // Origins came or went: the shared view (and the leader's decisions) follow.
+                // Origins came or went: the shared view follows, and the leader decides the new
+                // ones (a follower takes up what it stored for them).
                 self.share_view();
+                self.role_changed();
                 answer(done, ());
             }
             Command::Force {
@@ -499,9 +501,7 @@ impl Controller {
                 answer(done, checked);
             }
             Command::WithoutStore(lost) => {
-                if lost {
-                    self.route_by_own_views();
-                }
+                self.store_lost(lost);
             }
         }
     }

@@ -31,9 +31,15 @@ pub(super) struct Shared {
     others: BTreeMap<String, HashMap<OriginName, Health>>,
     view: watch::Sender<Option<Vec<u8>>>,
     decided: watch::Sender<Option<(Leadership, Vec<u8>)>>,
-    /// Whether the decisions stored before this instance started have been read: how long
-    /// those took to arrive says nothing.
-    caught_up: bool,
+    /// The leader's decisions as last read, applied again whenever this instance starts
+    /// following them anew (a lost leadership, the store back, a reload).
+    stored: Decided,
+    /// When the newest decision whose lag was measured was made; `None` until the decisions
+    /// stored before this instance started have been read (how long those took says nothing).
+    measured_up_to: Option<u64>,
+    /// Set while the store has not answered for a lease: nobody decides, so every origin is
+    /// routed by this instance's own view.
+    without_store: bool,
 }
 
 impl Shared {
@@ -43,7 +49,9 @@ impl Shared {
             decided: spawn_decided_writer(store.clone()),
             sharing,
             others: BTreeMap::new(),
-            caught_up: false,
+            stored: Decided::default(),
+            measured_up_to: None,
+            without_store: false,
         }
     }
 
@@ -66,12 +74,17 @@ impl Controller {
                 .map(|(origin, health)| (origin.to_string(), health))
                 .collect(),
         };
-        shared.view.send_replace(Some(encode(&view)));
-        self.decide_shared();
+        let view = Some(encode(&view));
+        shared.view.send_if_modified(|shared| {
+            let changed = *shared != view;
+            *shared = view;
+            changed
+        });
+        self.decide_shared(false);
     }
 
     /// Takes up the other instances' views as stored; the leader decides again with them.
-    /// Returns whether any origin's health changed.
+    /// Returns whether any decision changed.
     pub(super) fn stored_views(&mut self, snapshot: &Snapshot) -> bool {
         let Some(shared) = &mut self.shared else {
             return false;
@@ -92,13 +105,15 @@ impl Controller {
                 Some((instance, origins))
             })
             .collect();
-        self.decide_shared()
+        self.decide_shared(false)
     }
 
     /// While leading: decides every origin's health from all the views, applies what changed
-    /// and shares the decisions. Returns whether any origin's health changed.
-    pub(super) fn decide_shared(&mut self) -> bool {
-        let Some(shared) = &self.shared else {
+    /// and shares the decisions (all of them when `share_anyway`, as a new leader does). An
+    /// origin nobody has checked yet gets no decision: each instance's own view stands. Returns
+    /// whether any decision changed.
+    pub(super) fn decide_shared(&mut self, share_anyway: bool) -> bool {
+        let Some(shared) = self.shared.as_ref().filter(|shared| !shared.without_store) else {
             return false;
         };
         let Some(leadership) = self.role.borrow().clone().filter(|l| !l.is_lost()) else {
@@ -112,11 +127,13 @@ impl Controller {
                 .iter()
                 .filter_map(|(instance, view)| Some((instance.as_str(), *view.get(origin)?)));
             let views = iter::once((shared.sharing.instance.as_str(), own)).chain(others);
-            let mut verdict = verdict(views, shared.sharing.quorum);
-            if self.state.verdict_of(origin.as_str()) == Some(verdict.health) {
+            let mut verdict = Some(verdict(views, shared.sharing.quorum))
+                .filter(|verdict| verdict.health != Health::Unknown);
+            if self.state.verdict_of(origin.as_str()) == verdict.as_ref().map(|v| v.health) {
                 continue;
             }
-            if own == Health::Unhealthy
+            if let Some(verdict) = &mut verdict
+                && own == Health::Unhealthy
                 && let Some(error) = self
                     .state
                     .origin(origin.as_str())
@@ -126,11 +143,12 @@ impl Controller {
             }
             decided.push((origin.clone(), verdict));
         }
-        if decided.is_empty() {
+        if decided.is_empty() && !share_anyway {
             return false;
         }
+        let changed = !decided.is_empty();
         for (origin, verdict) in decided {
-            self.apply_verdict(origin, Some(verdict), now);
+            self.apply_verdict(origin, verdict, now);
         }
         let decisions = Decided {
             at: now.as_millis(),
@@ -145,37 +163,93 @@ impl Controller {
         shared
             .decided
             .send_replace(Some((leadership, encode(&decisions))));
-        true
+        changed
     }
 
-    /// A follower takes up the leader's decisions as stored. Returns whether any origin's
-    /// health changed.
-    pub(super) fn stored_decisions(&mut self, snapshot: &Snapshot) -> bool {
-        let leading = self.leading();
+    /// Leadership won or lost: a new leader decides and shares every origin at once, a former
+    /// one takes up the decisions as stored (the last of its own may have been refused).
+    /// Returns whether any origin's health changed.
+    pub(super) fn role_changed(&mut self) -> bool {
+        if self.leading() {
+            self.decide_shared(true)
+        } else {
+            self.apply_stored_decisions()
+        }
+    }
+
+    /// The store stopped answering for a lease (`true`) or answers again.
+    pub(super) fn store_lost(&mut self, lost: bool) -> bool {
         let Some(shared) = &mut self.shared else {
             return false;
         };
-        let caught_up = std::mem::replace(&mut shared.caught_up, true);
-        if leading {
-            // The leader made them and applied them as it did.
-            return false;
+        shared.without_store = lost;
+        if lost {
+            self.route_by_own_views()
+        } else {
+            self.role_changed()
         }
-        let decided: Decided = snapshot
+    }
+
+    /// Keeps the leader's decisions as stored and, on a follower, routes by them. Returns
+    /// whether any origin's health changed.
+    pub(super) fn stored_decisions(&mut self, snapshot: &Snapshot) -> bool {
+        let Some(shared) = &mut self.shared else {
+            return false;
+        };
+        shared.stored = snapshot
             .entries
             .iter()
             .find(|(key, _)| key == DECIDED_KEY)
             .and_then(|(key, stored)| decode(key, &stored.value))
             .unwrap_or_default();
+        // Measured on decisions newer than any measured before, once caught up; the leader's
+        // clock and this one are the same machine's in the benchmark, NTP's on a LAN.
+        let made_at = shared.stored.at;
+        let lag = match shared.measured_up_to.replace(made_at) {
+            Some(before) if made_at > before => {
+                Some(Timestamp::now().as_millis().saturating_sub(made_at))
+            }
+            Some(before) => {
+                shared.measured_up_to = Some(before);
+                None
+            }
+            None => None,
+        };
+        let changed = self.apply_stored_decisions();
+        if let Some(lag) = lag.filter(|_| changed) {
+            self.metrics
+                .decision_applied(std::time::Duration::from_millis(lag));
+            tracing::info!(lag_ms = lag, "applied the leader's health decisions");
+        }
+        changed
+    }
+
+    /// A follower with the store routes every origin by the leader's decision as last read
+    /// (its own view where there is none). Returns whether any origin's health changed.
+    fn apply_stored_decisions(&mut self) -> bool {
+        let leading = self.leading();
+        let Some(shared) = self
+            .shared
+            .as_ref()
+            .filter(|s| !s.without_store && !leading)
+        else {
+            return false;
+        };
         let reason = format!(
             "decided by the leader (fencing token {})",
-            decided.fencing_token
+            shared.stored.fencing_token
         );
         let changes: Vec<(OriginName, Option<Verdict>)> = self
             .state
             .own_views()
             .map(|(origin, _)| origin)
             .filter_map(|origin| {
-                let health = decided.origins.get(origin.as_str()).copied();
+                let health = shared
+                    .stored
+                    .origins
+                    .get(origin.as_str())
+                    .copied()
+                    .filter(|health| *health != Health::Unknown);
                 (self.state.verdict_of(origin.as_str()) != health).then(|| {
                     let verdict = health.map(|health| Verdict {
                         health,
@@ -185,20 +259,7 @@ impl Controller {
                 })
             })
             .collect();
-        if changes.is_empty() {
-            return false;
-        }
         let now = Timestamp::now();
-        if caught_up {
-            let lag = now.as_millis().saturating_sub(decided.at);
-            self.metrics
-                .decision_applied(std::time::Duration::from_millis(lag));
-            tracing::info!(
-                lag_ms = lag,
-                origins = changes.len(),
-                "applied the leader's health decisions"
-            );
-        }
         let mut changed = false;
         for (origin, verdict) in changes {
             changed |= self.apply_verdict(origin, verdict, now);
@@ -207,27 +268,26 @@ impl Controller {
     }
 
     /// Withdraws the leader's decisions: every origin is routed by this instance's own view
-    /// until the next decisions arrive.
-    pub(super) fn route_by_own_views(&mut self) {
-        if self.shared.is_none() {
-            return;
-        }
+    /// until the store answers again. Returns whether any origin's health changed.
+    fn route_by_own_views(&mut self) -> bool {
         let decided: Vec<OriginName> = self
             .state
             .verdicts()
             .map(|(origin, _)| origin.clone())
             .collect();
         if decided.is_empty() {
-            return;
+            return false;
         }
         tracing::warn!(
             origins = decided.len(),
             "no store for a lease, so no leader: origins are routed by this instance's own checks until it is back"
         );
         let now = Timestamp::now();
+        let mut changed = false;
         for origin in decided {
-            self.apply_verdict(origin, None, now);
+            changed |= self.apply_verdict(origin, None, now);
         }
+        changed
     }
 
     /// Applies one decision; returns whether the origin's health changed.

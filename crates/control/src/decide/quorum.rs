@@ -15,8 +15,8 @@ pub struct Verdict {
 
 /// Decides an origin's health from `views`: each instance's name and what it sees. Instances that
 /// have not checked the origin yet (`Unknown`) have no say; with none left, the origin is unknown.
-/// `Majority`: down when more than half of the others see it down (so with two instances, both
-/// must). `Any`: down when one of them does.
+/// `Majority`: down when more than half of the instances that have checked it see it down (so
+/// with two instances, both must). `Any`: down when one of them does.
 pub fn verdict<'a>(
     views: impl IntoIterator<Item = (&'a str, Health)>,
     quorum: HealthQuorum,
