@@ -78,14 +78,12 @@ async fn a_bad_reload_keeps_the_running_config_and_a_good_one_applies_without_re
         "still the old config"
     );
     assert_eq!(daemon.origin_health("a").await, "healthy");
+    // The log is written a moment after the answer: await the event, then count.
+    let path = daemon.config_path.display().to_string();
     assert_eq!(
-        events_of(
-            &daemon,
-            "config_rejected",
-            &daemon.config_path.display().to_string()
-        )
-        .await
-        .len(),
+        wait_events(&daemon, "config_rejected", &path, 1)
+            .await
+            .len(),
         1
     );
 

@@ -178,7 +178,8 @@ async fn force_and_drain_steer_traffic_and_survive_a_restart() {
             "a is drained"
         );
     }
-    assert_eq!(events_of(daemon, "origin_drained", "a").await.len(), 1);
+    // The log is written a moment after the drain answers: await it, then count.
+    assert_eq!(wait_events(daemon, "origin_drained", "a", 1).await.len(), 1);
 
     // Both overrides are kept across a restart.
     daemon.cli(&["force", "api", "--origin", "c", "--token", TOKEN]);

@@ -284,7 +284,7 @@ async fn a_reload_that_removes_or_moves_the_primary_is_refused_by_key_and_change
     );
 
     let path = setup.daemon.config_path.display().to_string();
-    let rejected = common::events_of(&setup.daemon, "config_rejected", &path).await;
+    let rejected = common::wait_events(&setup.daemon, "config_rejected", &path, 2).await;
     assert_eq!(rejected.len(), 2, "{rejected:?}");
     let status = setup.status().await;
     assert_eq!(status["settings"]["failure_threshold"], 3, "{status}");

@@ -368,17 +368,23 @@ impl Controller {
         true
     }
 
-    /// Returns whether the origin was taken out.
+    /// Returns whether the origin was taken out (or, sharing health, its view changed).
     fn ejection(&mut self, ejection: Ejection) -> bool {
         let origin = ejection.origin.clone();
+        self.about_origin(&origin, Input::Ejection(ejection), Timestamp::now())
+    }
+
+    /// Decides an input about one origin, keeps its metrics and its pool's current and carries
+    /// out what it changed. Returns whether anything did.
+    fn about_origin(&mut self, origin: &OriginName, input: Input, now: Timestamp) -> bool {
         let Some(pool) = self.state.pool_index_of(origin.as_str()) else {
             return false;
         };
-        let actions = decide(&mut self.state, Input::Ejection(ejection), Timestamp::now());
+        let actions = decide(&mut self.state, input, now);
         if actions.is_empty() {
             return false;
         }
-        if let Some(handles) = self.origin_metrics.get(&origin) {
+        if let Some(handles) = self.origin_metrics.get(origin) {
             handles.set_healthy(self.state.health_of(origin.as_str()) == Some(Health::Healthy));
         }
         self.metrics.refresh_pool(&self.state, pool);

@@ -15,7 +15,7 @@ use super::publish::{
     DECIDED_KEY, Decided, VIEWS_PREFIX, View, decode, encode, spawn_decided_writer,
     spawn_view_writer, view_key,
 };
-use crate::decide::{Input, Verdict, decide, verdict};
+use crate::decide::{Input, Verdict, verdict};
 
 /// Who this instance is among those sharing health, and how their views are combined.
 #[derive(Clone, Debug)]
@@ -297,26 +297,11 @@ impl Controller {
         verdict: Option<Verdict>,
         now: Timestamp,
     ) -> bool {
-        let Some(pool) = self.state.pool_index_of(origin.as_str()) else {
-            return false;
+        let input = Input::Verdict {
+            origin: origin.clone(),
+            verdict,
+            at: now,
         };
-        let actions = decide(
-            &mut self.state,
-            Input::Verdict {
-                origin: origin.clone(),
-                verdict,
-                at: now,
-            },
-            now,
-        );
-        if actions.is_empty() {
-            return false;
-        }
-        if let Some(handles) = self.origin_metrics.get(&origin) {
-            handles.set_healthy(self.state.health_of(origin.as_str()) == Some(Health::Healthy));
-        }
-        self.metrics.refresh_pool(&self.state, pool);
-        self.carry_out_seen(actions);
-        true
+        self.about_origin(&origin, input, now)
     }
 }
