@@ -3,20 +3,23 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use lifeline_model::{
-    Ejection, ForceTarget, Health, LoadBalancerName, Observation, OriginName, RoutingTable,
-    StatusSnapshot, Timestamp, Topology,
+    Ejection, Health, Observation, OriginName, RoutingTable, StatusSnapshot, Timestamp, Topology,
 };
-use lifeline_store::{Role, Snapshot, StateStore, StoreError, leading_token};
+use lifeline_store::{Role, StateStore, leading_token};
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod handle;
+mod overrides;
 mod publish;
 mod shared;
 
+use handle::Command;
+pub use handle::{ControllerHandle, Heartbeat};
+pub use overrides::load_overrides;
 use shared::Shared;
 pub use shared::Sharing;
 
@@ -29,141 +32,6 @@ use crate::recorder::Recorder;
 /// How often the status snapshot is refreshed when only check times changed (and how often the
 /// heartbeat beats). Health changes are published at once.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(500);
-
-/// What other parts of the daemon ask of the controller.
-#[derive(Debug)]
-enum Command {
-    /// Switch to a new, validated topology; answered once the controller uses it.
-    Reload {
-        topology: Arc<Topology>,
-        done: oneshot::Sender<()>,
-    },
-    Force {
-        load_balancer: LoadBalancerName,
-        target: Option<ForceTarget>,
-        done: oneshot::Sender<Result<(), String>>,
-    },
-    Drain {
-        origin: OriginName,
-        draining: bool,
-        done: oneshot::Sender<Result<(), String>>,
-    },
-    /// The store has not answered for a lease (`true`), or answers again.
-    WithoutStore(bool),
-}
-
-/// When the controller loop last ran, so `GET /health` can tell a stuck controller.
-#[derive(Debug, Default)]
-pub struct Heartbeat(AtomicU64);
-
-impl Heartbeat {
-    fn beat(&self, now: Timestamp) {
-        self.0.store(now.as_millis(), Ordering::Relaxed);
-    }
-
-    pub fn last(&self) -> Timestamp {
-        Timestamp::from_millis(self.0.load(Ordering::Relaxed))
-    }
-}
-
-/// What the rest of the daemon holds of a running controller.
-#[derive(Clone)]
-pub struct ControllerHandle {
-    /// The latest status; readers `load()` it without locks.
-    pub status: Arc<ArcSwap<StatusSnapshot>>,
-    /// The latest routing table; the data plane compiles each new one.
-    pub routing: watch::Receiver<Arc<RoutingTable>>,
-    pub heartbeat: Arc<Heartbeat>,
-    commands: mpsc::Sender<Command>,
-}
-
-impl ControllerHandle {
-    /// Hands a new topology to the controller and waits until it is in use. Returns false if the
-    /// controller has stopped.
-    pub async fn reload(&self, topology: Arc<Topology>) -> bool {
-        let (done, applied) = oneshot::channel();
-        self.commands
-            .send(Command::Reload { topology, done })
-            .await
-            .is_ok()
-            && applied.await.is_ok()
-    }
-
-    /// Pins a load balancer to a pool or origin (`None` clears the pin). `Err` says why not.
-    pub async fn force(
-        &self,
-        load_balancer: LoadBalancerName,
-        target: Option<ForceTarget>,
-    ) -> Result<(), String> {
-        let (done, answer) = oneshot::channel();
-        self.ask(
-            Command::Force {
-                load_balancer,
-                target,
-                done,
-            },
-            answer,
-        )
-        .await
-    }
-
-    /// Drains an origin (no new requests) or undrains it. `Err` says why not.
-    pub async fn drain(&self, origin: OriginName, draining: bool) -> Result<(), String> {
-        let (done, answer) = oneshot::channel();
-        self.ask(
-            Command::Drain {
-                origin,
-                draining,
-                done,
-            },
-            answer,
-        )
-        .await
-    }
-
-    /// Tells a controller sharing health that the store has not answered for a lease (`true`):
-    /// no leader can decide origins meanwhile, so it routes them by its own checks. `false`:
-    /// the store answers again, and the leader's decisions are taken up as they come.
-    pub async fn without_store(&self, lost: bool) {
-        if self
-            .commands
-            .send(Command::WithoutStore(lost))
-            .await
-            .is_err()
-        {
-            tracing::debug!("the controller has stopped");
-        }
-    }
-
-    async fn ask(
-        &self,
-        command: Command,
-        answer: oneshot::Receiver<Result<(), String>>,
-    ) -> Result<(), String> {
-        let stopped = || "the controller has stopped".to_string();
-        self.commands.send(command).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-}
-
-/// Reads the overrides stored by an earlier run. Entries that cannot be understood are logged
-/// and skipped.
-pub async fn load_overrides(store: &dyn StateStore) -> Result<Overrides, StoreError> {
-    let entries: Vec<(String, Vec<u8>)> = store
-        .list(OVERRIDES_PREFIX)
-        .await?
-        .into_iter()
-        .map(|(key, versioned)| (key, versioned.value))
-        .collect();
-    let (overrides, skipped) = Overrides::from_entries(&entries);
-    for key in skipped {
-        tracing::warn!(
-            key,
-            "ignoring a stored override this version does not understand"
-        );
-    }
-    Ok(overrides)
-}
 
 /// The one writer of state. Build with [`Controller::new`], then [`Controller::run`] it.
 pub struct Controller {
@@ -402,64 +270,6 @@ impl Controller {
 
     fn leading(&self) -> bool {
         leading_token(&self.role).is_some()
-    }
-
-    /// Takes up the overrides as stored, made through this instance or another. The instance
-    /// that made a change has stored and recorded it; here it is only applied. Returns whether
-    /// anything changed.
-    fn stored_overrides(&mut self, snapshot: &Snapshot) -> bool {
-        if self.writing > 0 || snapshot.as_of < self.written {
-            // Read before this instance's own change was stored; a newer one follows it.
-            return false;
-        }
-        let entries: Vec<(String, Vec<u8>)> = snapshot
-            .entries
-            .iter()
-            .map(|(key, versioned)| (key.clone(), versioned.value.clone()))
-            .collect();
-        let (mut stored, _) = Overrides::from_entries(&entries);
-        stored.retain_valid(self.state.topology());
-        let current = self.state.overrides().clone();
-        let mut inputs = Vec::new();
-        for (load_balancer, target) in &current.forced {
-            if !stored.forced.contains_key(load_balancer) {
-                inputs.push(Input::Force {
-                    load_balancer: load_balancer.clone(),
-                    target: None,
-                });
-            } else if stored.forced.get(load_balancer) != Some(target) {
-                inputs.push(Input::Force {
-                    load_balancer: load_balancer.clone(),
-                    target: stored.forced.get(load_balancer).cloned(),
-                });
-            }
-        }
-        for (load_balancer, target) in &stored.forced {
-            if !current.forced.contains_key(load_balancer) {
-                inputs.push(Input::Force {
-                    load_balancer: load_balancer.clone(),
-                    target: Some(target.clone()),
-                });
-            }
-        }
-        for origin in current.draining.symmetric_difference(&stored.draining) {
-            inputs.push(Input::Drain {
-                origin: origin.clone(),
-                draining: stored.draining.contains(origin),
-            });
-        }
-        let now = Timestamp::now();
-        let actions: Vec<Action> = inputs
-            .into_iter()
-            .flat_map(|input| decide(&mut self.state, input, now))
-            .filter(|action| matches!(action, Action::PublishRouting))
-            .collect();
-        let changed = !actions.is_empty();
-        if changed {
-            tracing::info!("applied overrides stored by another instance");
-        }
-        self.carry_out(actions);
-        changed
     }
 
     fn command(&mut self, command: Command) {

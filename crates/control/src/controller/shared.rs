@@ -2,7 +2,7 @@
 //! every origin's health from all the views (the leader) or takes up the leader's decisions (a
 //! follower).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::iter;
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use super::publish::{
     DECIDED_KEY, Decided, VIEWS_PREFIX, View, decode, encode, spawn_decided_writer,
     spawn_view_writer, view_key,
 };
-use crate::decide::{Input, Verdict, verdict};
+use crate::decide::{Input, Verdict, decide, verdict};
 
 /// Who this instance is among those sharing health, and how their views are combined.
 #[derive(Clone, Debug)]
@@ -147,9 +147,7 @@ impl Controller {
             return false;
         }
         let changed = !decided.is_empty();
-        for (origin, verdict) in decided {
-            self.apply_verdict(origin, verdict, now);
-        }
+        self.apply_verdicts(decided, now);
         let decisions = Decided {
             at: now.as_millis(),
             fencing_token: leadership.fencing_token,
@@ -259,12 +257,7 @@ impl Controller {
                 })
             })
             .collect();
-        let now = Timestamp::now();
-        let mut changed = false;
-        for (origin, verdict) in changes {
-            changed |= self.apply_verdict(origin, verdict, now);
-        }
-        changed
+        self.apply_verdicts(changes, Timestamp::now())
     }
 
     /// Withdraws the leader's decisions: every origin is routed by this instance's own view
@@ -282,26 +275,35 @@ impl Controller {
             origins = decided.len(),
             "no store for a lease, so no leader: origins are routed by this instance's own checks until it is back"
         );
-        let now = Timestamp::now();
-        let mut changed = false;
-        for origin in decided {
-            changed |= self.apply_verdict(origin, None, now);
-        }
-        changed
+        let withdrawn = decided.into_iter().map(|origin| (origin, None)).collect();
+        self.apply_verdicts(withdrawn, Timestamp::now())
     }
 
-    /// Applies one decision; returns whether the origin's health changed.
-    fn apply_verdict(
+    /// Applies decisions; returns whether any origin's health changed.
+    fn apply_verdicts(
         &mut self,
-        origin: OriginName,
-        verdict: Option<Verdict>,
+        decisions: Vec<(OriginName, Option<Verdict>)>,
         now: Timestamp,
     ) -> bool {
-        let input = Input::Verdict {
-            origin: origin.clone(),
-            verdict,
-            at: now,
-        };
-        self.about_origin(&origin, input, now)
+        if decisions.is_empty() {
+            return false;
+        }
+        let origins: Vec<OriginName> = decisions.iter().map(|(origin, _)| origin.clone()).collect();
+        let actions = decide(&mut self.state, Input::Verdicts { decisions, at: now }, now);
+        if actions.is_empty() {
+            return false;
+        }
+        let mut pools = BTreeSet::new();
+        for origin in &origins {
+            if let Some(handles) = self.origin_metrics.get(origin) {
+                handles.set_healthy(self.state.health_of(origin.as_str()) == Some(Health::Healthy));
+            }
+            pools.extend(self.state.pool_index_of(origin.as_str()));
+        }
+        for pool in pools {
+            self.metrics.refresh_pool(&self.state, pool);
+        }
+        self.carry_out_seen(actions);
+        true
     }
 }

@@ -25,9 +25,8 @@ fn decided(
     });
     decide(
         state,
-        Input::Verdict {
-            origin: OriginName::new(origin),
-            verdict,
+        Input::Verdicts {
+            decisions: vec![(OriginName::new(origin), verdict)],
             at,
         },
         at,
@@ -131,4 +130,31 @@ fn without_sharing_nothing_is_shared() {
     let mut state = State::new(topology(vec![web_pool()]), Overrides::default());
     let actions = report(&mut state, &mut clock, "a", true);
     assert!(!actions.contains(&Action::ShareView));
+}
+
+#[test]
+fn many_decisions_at_once_publish_one_routing_table() {
+    let mut clock = Clock(0);
+    let mut state = shared_state(&mut clock);
+    let at = clock.tick();
+    let down = |origin: &str| {
+        let verdict = Verdict {
+            health: Health::Unhealthy,
+            reason: "3 of 3 instances see it down".into(),
+        };
+        (OriginName::new(origin), Some(verdict))
+    };
+    let decisions = vec![down("a"), down("b")];
+    let actions = decide(&mut state, Input::Verdicts { decisions, at }, at);
+    let published = actions
+        .iter()
+        .filter(|action| **action == Action::PublishRouting)
+        .count();
+    assert_eq!(published, 1, "{actions:?}");
+    assert_eq!(routed_healthy(&state), [false, false, true]);
+    assert_eq!(
+        events(&actions).len(),
+        4,
+        "two origins down, the pool degraded then down"
+    );
 }

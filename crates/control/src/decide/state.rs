@@ -4,14 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use lifeline_model::{
-    Ejection, EventKind, ForceTarget, Health, LoadBalancerName, LoadBalancerStatus, NewEvent,
-    Observation, OriginHealth, OriginName, OriginRouting, OriginStatus, PoolRouting, PoolState,
-    PoolStatus, RoutingTable, StatusSnapshot, Timestamp, Topology,
+    Ejection, EventKind, ForceTarget, Health, LoadBalancerName, NewEvent, Observation,
+    OriginHealth, OriginName, PoolState, Timestamp, Topology,
 };
 
 use super::failover::{Active, PoolView, active_pool, failover_events};
 use super::hysteresis::{Thresholds, Transition, eject, observe};
-use super::overrides::{Overrides, describe};
+use super::overrides::Overrides;
 use super::pool::{PoolCounts, pool_state};
 use super::quorum::Verdict;
 
@@ -32,11 +31,11 @@ pub enum Input {
     },
     /// Stop (or resume) sending new requests to an origin.
     Drain { origin: OriginName, draining: bool },
-    /// The leader's decision on an origin's health from every instance's view (shared health,
-    /// see [`State::share_health`]); `None` leaves the origin to this instance's own view.
-    Verdict {
-        origin: OriginName,
-        verdict: Option<Verdict>,
+    /// The leader's decisions on origins' health from every instance's view (shared health,
+    /// see [`State::share_health`]); `None` leaves an origin to this instance's own view. Many
+    /// at once cost one routing table, not one each.
+    Verdicts {
+        decisions: Vec<(OriginName, Option<Verdict>)>,
         at: Timestamp,
     },
 }
@@ -115,11 +114,10 @@ pub fn decide(state: &mut State, input: Input, now: Timestamp) -> Vec<Action> {
             target,
         } => state.force(load_balancer, target, now),
         Input::Drain { origin, draining } => state.drain(origin, draining, now),
-        Input::Verdict {
-            origin,
-            verdict,
-            at,
-        } => state.verdict(&origin, verdict, at),
+        Input::Verdicts { decisions, at } => decisions
+            .into_iter()
+            .flat_map(|(origin, verdict)| state.verdict(&origin, verdict, at))
+            .collect(),
     };
     // Only a shared view changed: nothing moves here.
     if actions.iter().any(|action| *action != Action::ShareView) {
@@ -201,96 +199,6 @@ impl State {
             .all(|entry| entry.health.last_check.is_some())
     }
 
-    /// The view served by `GET /status`.
-    pub fn snapshot(&self, started_at: Timestamp, now: Timestamp) -> StatusSnapshot {
-        let load_balancers = self
-            .topology
-            .load_balancers
-            .iter()
-            .zip(&self.active)
-            .map(|(lb, active)| LoadBalancerStatus {
-                name: lb.name.clone(),
-                listen: lb.listeners.iter().map(|l| l.address.to_string()).collect(),
-                steering_policy: lb.steering_policy.as_str(),
-                active_pool: match active {
-                    Active::Pool(pool) => Some(pool.clone()),
-                    Active::Unset | Active::Nothing => None,
-                },
-                forced: self.overrides.forced.get(&lb.name).cloned(),
-            })
-            .collect();
-        let pools = self
-            .topology
-            .pools
-            .iter()
-            .zip(&self.pools)
-            .enumerate()
-            .map(|(index, (pool, entry))| PoolStatus {
-                name: pool.name.clone(),
-                state: entry.state,
-                monitor: pool.monitor.clone(),
-                minimum_origins: pool.minimum_origins,
-                healthy_origins: self.pool_counts(index).healthy,
-                origins: pool
-                    .origins
-                    .iter()
-                    .map(|origin| OriginStatus {
-                        name: origin.name.clone(),
-                        address: origin.address.to_string(),
-                        weight: origin.weight,
-                        enabled: origin.enabled,
-                        draining: self.overrides.draining.contains(&origin.name),
-                        health: self.origins[&origin.name].shown(),
-                    })
-                    .collect(),
-            })
-            .collect();
-        StatusSnapshot {
-            started_at,
-            at: now,
-            all_checked: self.all_checked(),
-            load_balancers,
-            pools,
-        }
-    }
-
-    /// The snapshot the data plane routes by.
-    pub fn routing(&self, generation: u64) -> RoutingTable {
-        let pools = self
-            .topology
-            .pools
-            .iter()
-            .zip(&self.pools)
-            .map(|(pool, entry)| PoolRouting {
-                state: entry.state,
-                serving_since: entry.serving_since,
-                origins: pool
-                    .origins
-                    .iter()
-                    .map(|origin| {
-                        let entry = &self.origins[&origin.name];
-                        OriginRouting {
-                            healthy: origin.enabled && entry.effective() == Health::Healthy,
-                            draining: self.overrides.draining.contains(&origin.name),
-                            healthy_since: entry.healthy_since,
-                        }
-                    })
-                    .collect(),
-            })
-            .collect();
-        RoutingTable {
-            generation,
-            topology: self.topology.clone(),
-            pools,
-            forced: self
-                .overrides
-                .forced
-                .iter()
-                .map(|(lb, target)| (lb.clone(), target.clone()))
-                .collect(),
-        }
-    }
-
     fn observe(&mut self, observation: &Observation) -> Vec<Action> {
         // An observation may arrive for an origin a reload just removed; it is stale.
         let Some(entry) = self.origins.get_mut(&observation.origin) else {
@@ -353,86 +261,6 @@ impl State {
         actions.push(origin_event(kind, origin, transition, at));
         actions.extend(self.refresh_pool(pool, at));
         actions
-    }
-
-    fn force(
-        &mut self,
-        load_balancer: LoadBalancerName,
-        target: Option<ForceTarget>,
-        now: Timestamp,
-    ) -> Vec<Action> {
-        let key = Overrides::force_key(&load_balancer);
-        let previous = self.overrides.forced.get(&load_balancer).cloned();
-        if previous == target {
-            return Vec::new();
-        }
-        let old = previous.as_ref().map_or("none".to_string(), describe);
-        match target {
-            Some(target) => {
-                let new = describe(&target);
-                let value = Overrides::force_value(&target);
-                self.overrides.forced.insert(load_balancer.clone(), target);
-                vec![
-                    Action::Persist {
-                        key,
-                        value: Some(value),
-                    },
-                    Action::Record(
-                        NewEvent::new(
-                            now,
-                            EventKind::ForceSet,
-                            load_balancer.as_str(),
-                            format!("pinned to {new} by an operator"),
-                        )
-                        .transition(old, new),
-                    ),
-                ]
-            }
-            None => {
-                self.overrides.forced.remove(&load_balancer);
-                vec![
-                    Action::Persist { key, value: None },
-                    Action::Record(
-                        NewEvent::new(
-                            now,
-                            EventKind::ForceCleared,
-                            load_balancer.as_str(),
-                            "pin cleared by an operator",
-                        )
-                        .transition(old, "none"),
-                    ),
-                ]
-            }
-        }
-    }
-
-    fn drain(&mut self, origin: OriginName, draining: bool, now: Timestamp) -> Vec<Action> {
-        let changed = if draining {
-            self.overrides.draining.insert(origin.clone())
-        } else {
-            self.overrides.draining.remove(&origin)
-        };
-        if !changed {
-            return Vec::new();
-        }
-        let key = Overrides::drain_key(&origin);
-        let (kind, value, reason) = if draining {
-            (
-                EventKind::OriginDrained,
-                Some(b"1".to_vec()),
-                "drained by an operator: no new requests",
-            )
-        } else {
-            (
-                EventKind::OriginUndrained,
-                None,
-                "undrained by an operator: takes requests again",
-            )
-        };
-        vec![
-            Action::Persist { key, value },
-            Action::Record(NewEvent::new(now, kind, origin.as_str(), reason)),
-        ]
     }
 
     fn reload(&mut self, topology: Arc<Topology>, now: Timestamp) -> Vec<Action> {
@@ -680,6 +508,10 @@ fn pool_event(pool: &str, old: PoolState, new: PoolState, reason: &str, at: Time
         .transition(old.as_str(), new.as_str())
 }
 
+#[path = "operator.rs"]
+mod operator;
+#[path = "published.rs"]
+mod published;
 #[path = "shared.rs"]
 mod shared;
 
