@@ -28,8 +28,9 @@ async fn kill9_of_the_primary_of_a_stock_cluster_in_synchronous_mode_loses_no_ac
     };
     let setup = Setup::start(stock, "synchronous_mode = true").await;
     // Lifeline names the standbys itself; the primary then holds commits for one of them.
-    let members = setup.wait_synchronous(Duration::from_secs(20)).await;
-    wait::until("both standbys adopted", Duration::from_secs(5), || async {
+    // Adopting a stock standby restarts its WAL receiver: slow on a loaded machine.
+    let members = setup.wait_synchronous(Duration::from_secs(40)).await;
+    wait::until("both standbys adopted", Duration::from_secs(15), || async {
         (setup.events("standby_adopted").await.len() == 2).then_some(())
     })
     .await;
