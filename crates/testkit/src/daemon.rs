@@ -50,11 +50,17 @@ impl Daemon {
     /// As [`Daemon::start`], inside `namespace`: `{admin}` (and `{host}`, for its other
     /// listeners) are the namespace's address.
     pub fn start_in(binary: &Path, config: &str, namespace: &crate::netns::Namespace) -> Self {
-        Self::launch_with(binary, config, None, &[], Some(namespace))
+        Self::launch_with(binary, config, None, &[], Launch::In(namespace))
+    }
+
+    /// As [`Daemon::start`], serving on `ip` (a [`TestNet`](crate::netns::TestNet) service
+    /// address, which namespaces reach too): `{admin}` and `{host}` are on it.
+    pub fn start_on(binary: &Path, config: &str, ip: &str) -> Self {
+        Self::launch_with(binary, config, None, &[], Launch::On(ip))
     }
 
     fn launch(binary: &Path, config: &str, fd_limit: Option<u32>, env: &[(&str, &str)]) -> Self {
-        Self::launch_with(binary, config, fd_limit, env, None)
+        Self::launch_with(binary, config, fd_limit, env, Launch::On("127.0.0.1"))
     }
 
     fn launch_with(
@@ -62,15 +68,21 @@ impl Daemon {
         config: &str,
         fd_limit: Option<u32>,
         env: &[(&str, &str)],
-        namespace: Option<&crate::netns::Namespace>,
+        launch: Launch<'_>,
     ) -> Self {
         let dir = tempfile::tempdir().expect("cannot make a temp dir");
         let admin_port = free_port();
         let config_path = dir.path().join("lifeline.toml");
         let mut daemon = Self {
             admin_port,
-            host: namespace.map_or("127.0.0.1".to_string(), |ns| ns.ip.clone()),
-            namespace: namespace.map(crate::netns::Namespace::exec_prefix),
+            host: match launch {
+                Launch::On(ip) => ip.to_string(),
+                Launch::In(namespace) => namespace.ip.clone(),
+            },
+            namespace: match launch {
+                Launch::On(_) => None,
+                Launch::In(namespace) => Some(namespace.exec_prefix()),
+            },
             config_path,
             dir,
             binary: binary.to_path_buf(),
@@ -297,6 +309,13 @@ impl Daemon {
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
     }
+}
+
+/// Where a daemon runs: on the host, serving on an address, or in a network namespace.
+#[derive(Clone, Copy)]
+enum Launch<'a> {
+    On(&'a str),
+    In(&'a crate::netns::Namespace),
 }
 
 impl Drop for Daemon {

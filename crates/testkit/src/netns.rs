@@ -136,6 +136,11 @@ impl Namespace {
         self.ip_command(&["route", "add", "blackhole", &format!("{ip}/32")]);
     }
 
+    /// Undoes [`cut`](Self::cut).
+    pub fn heal(&self, ip: &str) {
+        self.ip_command(&["route", "del", "blackhole", &format!("{ip}/32")]);
+    }
+
     fn ip_command(&self, args: &[&str]) {
         let mut all = vec!["netns", "exec", &self.name, "ip"];
         all.extend_from_slice(args);

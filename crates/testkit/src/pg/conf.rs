@@ -44,11 +44,15 @@ wal_receiver_status_interval = '1s'
 wal_retrieve_retry_interval = '200ms'
 ";
 
-/// Trust over the node's own unix socket (the harness's psql), SCRAM passwords over TCP.
+/// Trust over the node's own unix socket (the harness's psql), SCRAM passwords over TCP, from
+/// loopback and from the test networks' namespaces (10.64.0.0/10, see `netns`), which reach a
+/// node whose `listen_addresses` a test extends to a service address.
 pub(crate) const HBA: &str = "\
 # lifeline testkit
 local all all trust
 local replication all trust
 host all all 127.0.0.1/32 scram-sha-256
 host replication all 127.0.0.1/32 scram-sha-256
+host all all 10.64.0.0/10 scram-sha-256
+host replication all 10.64.0.0/10 scram-sha-256
 ";
