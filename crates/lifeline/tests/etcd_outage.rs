@@ -1,7 +1,7 @@
 //! etcd trouble under several Lifeline instances, as real processes: etcd stopped for everyone
-//! costs no request and no write and promotes nothing; an instance cut off from etcd and from
-//! the other instances closes its writer endpoint within the lease, and opens it again once
-//! back in touch.
+//! for 60 s costs no request and no write and promotes nothing; an instance cut off from etcd
+//! and from the other instances closes its writer endpoint within the lease, and opens it again
+//! once back in touch.
 
 mod common;
 
@@ -17,7 +17,7 @@ use lifeline_testkit::writes::Writer;
 use serde_json::Value;
 
 #[tokio::test]
-async fn etcd_stopped_for_twenty_seconds_costs_no_request_no_write_and_promotes_nothing() {
+async fn etcd_stopped_for_sixty_seconds_costs_no_request_no_write_and_promotes_nothing() {
     // Every part bound: one left in the temporary would be dropped (its processes stopped) here.
     let Pair {
         etcd,
@@ -39,7 +39,9 @@ async fn etcd_stopped_for_twenty_seconds_costs_no_request_no_write_and_promotes_
     // leadership a lease later, and nobody can win another.
     send_signal(etcd.pid(0), SIGSTOP);
     wait_role(&first.daemon, "follower", Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    // The outage is held as long as the benchmark holds it: past every lease, every
+    // retry and every reconnect timer; the load runs all along.
+    tokio::time::sleep(Duration::from_secs(60)).await;
     let last = writer.last_acknowledged();
     writer
         .acknowledged_after(last, Duration::from_secs(2))
@@ -75,7 +77,7 @@ async fn etcd_stopped_for_twenty_seconds_costs_no_request_no_write_and_promotes_
     let history = writer.stop().await;
     assert_eq!(history.failed, 0, "failed writes");
     assert_eq!(errors.load(Ordering::Relaxed), 0, "HTTP errors of {sent}");
-    // No write outage: the writer never waited a lease (2 s), let alone the 20 s of the outage;
+    // No write outage: the writer never waited a lease (2 s), let alone the 60 s of the outage;
     // how short the pauses are is for bench/pg-failover.sh's etcd scenario.
     assert!(
         history.longest_pause < Duration::from_secs(2),
