@@ -25,7 +25,9 @@
 #               patroni and postmaster killed together. RTO to the first ack, and lost writes.
 #   etcd        etcd stopped (SIGSTOP) for ETCD_STOP (60) s under the writer, synchronous mode,
 #               ETCD_RUNS (1) runs: the longest write pause and what was promoted. Lifeline as in
-#               host (two instances); Patroni with its defaults.
+#               host (two instances), with HTTP load (wrk) through both instances' load
+#               balancers all along, its requests and errors in the notes; Patroni with its
+#               defaults.
 #   trap        the primary dies TRAP_AFTER (9) s after the manager started on a fresh cluster,
 #               writes running (Patroni: the whole node, patroni and postmaster, since a lone
 #               postmaster is restarted in place; Lifeline has no agent on the node): what each
@@ -65,10 +67,12 @@ L_PG=($((BASE_PORT + 1)) $((BASE_PORT + 2)) $((BASE_PORT + 3)))
 L_ADMIN=$((BASE_PORT + 10)) L_WRITER=$((BASE_PORT + 11)) L_READER=$((BASE_PORT + 12))
 # The second instance of the host scenario.
 L2_ADMIN=$((BASE_PORT + 13)) L2_WRITER=$((BASE_PORT + 14)) L2_READER=$((BASE_PORT + 15))
+# The etcd scenario's HTTP origin and each instance's load balancer in front of it.
+L_ORIGIN=$((BASE_PORT + 16)) L_LB=$((BASE_PORT + 17)) L2_LB=$((BASE_PORT + 18))
 P_PG=($((BASE_PORT + 21)) $((BASE_PORT + 22)) $((BASE_PORT + 23)))
 P_REST=($((BASE_PORT + 31)) $((BASE_PORT + 32)) $((BASE_PORT + 33)))
 ETCD_CLIENT=$((BASE_PORT + 40)) ETCD_PEER=$((BASE_PORT + 41)) HAPROXY_PORT=$((BASE_PORT + 50))
-for port in "${L_PG[@]}" $L_ADMIN $L_WRITER $L_READER $L2_ADMIN $L2_WRITER $L2_READER "${P_PG[@]}" "${P_REST[@]}" $ETCD_CLIENT $ETCD_PEER $HAPROXY_PORT; do
+for port in "${L_PG[@]}" $L_ADMIN $L_WRITER $L_READER $L2_ADMIN $L2_WRITER $L2_READER $L_ORIGIN $L_LB $L2_LB "${P_PG[@]}" "${P_REST[@]}" $ETCD_CLIENT $ETCD_PEER $HAPROXY_PORT; do
   if ss -Hltn "sport = :$port" | grep -q .; then
     echo "port $port is in use; choose another BASE_PORT" >&2
     exit 1
@@ -254,11 +258,16 @@ lifeline_cluster() { # stock(0|1)
   wait_streaming "$run_dir/pg1" "$p1" 2 || { note "lifeline cluster: standbys not streaming"; return 1; }
 }
 
-lifeline_start() { # sync(0|1) [name admin writer reader]: Lifeline's defaults (no check_interval)
-  local name=${2:-} admin=${3:-$L_ADMIN} writer=${4:-$L_WRITER} reader=${5:-$L_READER}
+lifeline_start() { # sync(0|1) [name admin writer reader lb]: Lifeline's defaults (no check_interval)
+  local name=${2:-} admin=${3:-$L_ADMIN} writer=${4:-$L_WRITER} reader=${5:-$L_READER} lb=${6:-}
   {
     if [ -n "$name" ]; then
       printf '[instance]\nname = "%s"\n\n[store]\nbackend = "etcd"\nendpoints = ["http://127.0.0.1:%s"]\n\n' "$name" "$ETCD_CLIENT"
+    fi
+    if [ -n "$lb" ]; then
+      printf '[[monitor]]\nname = "web"\ntype = "http"\npath = "/health"\ninterval = "1s"\n\n'
+      printf '[[pool]]\nname = "web"\nmonitor = "web"\norigins = [{ name = "o", address = "127.0.0.1:%s" }]\n\n' "$L_ORIGIN"
+      printf '[[load_balancer]]\nname = "api"\nlisten = "127.0.0.1:%s"\ndefault_pools = ["web"]\n\n' "$lb"
     fi
     printf '[admin]\nlisten = "127.0.0.1:%s"\ntoken = "${LIFELINE_TOKEN}"\nstate_file = "%s/state%s.redb"\n\n' "$admin" "$run_dir" "$name"
     printf '[[cluster]]\nname = "main"\nkind = "postgres"\nnodes = [\n'
@@ -571,14 +580,15 @@ lifeline_ha_setup() {
   run_dir=$work/run-$((++run_seq))
   mkdir -p "$run_dir"
   chown "$owner" "$run_dir"
-  { lifeline_cluster 1 && etcd_start && lifeline_start 1 lb-1 "$L_ADMIN" "$L_WRITER" "$L_READER"; } || return 1
+  start_bg "$run_dir/origin.log" "$bin" origin --listen "127.0.0.1:$L_ORIGIN" --name o
+  { lifeline_cluster 1 && etcd_start && lifeline_start 1 lb-1 "$L_ADMIN" "$L_WRITER" "$L_READER" "$L_LB"; } || return 1
   leader_pid=$last_pid
   deadline=$((SECONDS + 20))
   until [ "$(lifeline_role "$L_ADMIN")" = leader ]; do
     [ $SECONDS -lt $deadline ] || { note "lb-1 did not lead"; return 1; }
     sleep 0.1
   done
-  lifeline_start 1 lb-2 "$L2_ADMIN" "$L2_WRITER" "$L2_READER"
+  lifeline_start 1 lb-2 "$L2_ADMIN" "$L2_WRITER" "$L2_READER" "$L2_LB"
   { lifeline_wait_healthy && lifeline_wait_sync; } || return 1
   deadline=$((SECONDS + 20))
   until [ "$("$PY" "$client" json "http://127.0.0.1:$L2_ADMIN/failover/status?cluster=main" clusters.0.writer 2>/dev/null)" = pg1 ]; do
@@ -630,13 +640,28 @@ lifeline_etcd() { # run
     teardown
     return
   fi
+  # HTTP through both instances' load balancers for the whole outage.
+  local lb wrk_pids=()
+  for lb in "$L_LB" "$L2_LB"; do
+    wrk -t1 -c4 -d"${ETCD_STOP}s" "http://127.0.0.1:$lb/" >"$run_dir/wrk-$lb.txt" 2>&1 &
+    wrk_pids+=("$!")
+  done
   kill -STOP "$etcd_pid"
   t0=$(now)
   sleep "$ETCD_STOP"
   kill -CONT "$etcd_pid"
   t1=$(now)
-  etcd_row "$1" lifeline "$t0" "$t1" "$(l_status primary)" "etcd stopped ${ETCD_STOP}s; epoch $(l_status epoch) after"
+  wait "${wrk_pids[@]}" || true
+  etcd_row "$1" lifeline "$t0" "$t1" "$(l_status primary)" "etcd stopped ${ETCD_STOP}s; epoch $(l_status epoch) after; HTTP: $(http_errors)"
   teardown
+}
+
+http_errors() { # "N requests, E errors" over both wrk runs of the etcd scenario
+  cat "$run_dir"/wrk-*.txt | awk '
+    / requests in / { requests += $1 }
+    /Non-2xx or 3xx responses:/ { errors += $NF }
+    /Socket errors:/ { gsub(",", ""); errors += $4 + $6 + $8 + $10 }
+    END { printf "%d requests, %d errors", requests, errors }'
 }
 
 patroni_etcd() { # run: defaults, synchronous

@@ -11,7 +11,7 @@ case "${1:-}" in
   --bench) packages+=(haproxy nginx wrk) ;;
   # bench/pg-failover.sh: Patroni (with etcd as its DCS) behind HAProxy, and the writer client's
   # driver for the system python3 (/usr/bin/python3, the one Patroni runs on).
-  --pg-bench) packages+=(haproxy patroni etcd-server etcd-client python3-psycopg2 curl) ;;
+  --pg-bench) packages+=(haproxy patroni etcd-server etcd-client python3-psycopg2 curl wrk) ;;
 esac
 
 missing=()
