@@ -265,7 +265,7 @@ lifeline_start() { # sync(0|1) [name admin writer reader lb]: Lifeline's default
       printf '[instance]\nname = "%s"\n\n[store]\nbackend = "etcd"\nendpoints = ["http://127.0.0.1:%s"]\n\n' "$name" "$ETCD_CLIENT"
     fi
     if [ -n "$lb" ]; then
-      printf '[[monitor]]\nname = "web"\ntype = "http"\npath = "/health"\ninterval = "1s"\n\n'
+      printf '[[monitor]]\nname = "web"\ntype = "http"\npath = "/health"\ninterval = "1s"\ntimeout = "500ms"\n\n'
       printf '[[pool]]\nname = "web"\nmonitor = "web"\norigins = [{ name = "o", address = "127.0.0.1:%s" }]\n\n' "$L_ORIGIN"
       printf '[[load_balancer]]\nname = "api"\nlisten = "127.0.0.1:%s"\ndefault_pools = ["web"]\n\n' "$lb"
     fi
