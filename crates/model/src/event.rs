@@ -39,6 +39,9 @@ pub enum EventKind {
     FailoverRefused,
     SwitchoverStarted,
     SwitchoverCompleted,
+    /// A primary found fenced with no switchover in flight (its leader was lost between fencing
+    /// it and promoting the target) takes writes again.
+    PrimaryUnfenced,
     /// A step (promote, re-point, ...) failed; it is retried or reported.
     ActionFailed,
     StandbyRepointed,
@@ -87,6 +90,7 @@ impl EventKind {
             EventKind::FailoverRefused => "failover_refused",
             EventKind::SwitchoverStarted => "switchover_started",
             EventKind::SwitchoverCompleted => "switchover_completed",
+            EventKind::PrimaryUnfenced => "primary_unfenced",
             EventKind::ActionFailed => "action_failed",
             EventKind::StandbyRepointed => "standby_repointed",
             EventKind::StandbyAdopted => "standby_adopted",

@@ -294,4 +294,25 @@ impl ClusterState {
         self.unfencing.push(old);
         out.push(ClusterAction::Unfence { node: old });
     }
+
+    /// The primary is fenced and nothing is in flight: the leader that fenced it for a
+    /// switchover was lost before it promoted the target (and before it stored whom it was
+    /// promoting), so nobody would ever give the writes back. They come back here.
+    pub(super) fn unfence_stranded(&mut self, primary: NodeId, now: Timestamp, out: &mut Out) {
+        let fenced = self.nodes[primary]
+            .facts
+            .as_ref()
+            .is_some_and(|facts| facts.fenced && facts.is_primary());
+        if !fenced || self.unfencing.contains(&primary) {
+            return;
+        }
+        out.event(
+            now,
+            EventKind::PrimaryUnfenced,
+            self.subject(primary),
+            "fenced, with no switchover in flight (the leader that began one was lost): it takes writes again",
+        );
+        self.unfencing.push(primary);
+        out.push(ClusterAction::Unfence { node: primary });
+    }
 }

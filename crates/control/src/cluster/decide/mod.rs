@@ -259,7 +259,13 @@ impl ClusterState {
             ActionResult::Fenced { node, position } => self.fenced(node, position, out),
             ActionResult::CaughtUp { node } => self.caught_up(node, out),
             ActionResult::Followed { node } => self.followed(node, now, out),
-            ActionResult::Unfenced { node } => self.unfencing.retain(|n| *n != node),
+            ActionResult::Unfenced { node } => {
+                self.unfencing.retain(|n| *n != node);
+                // Its last facts still say fenced; until the next check, trust the unfence.
+                if let Some(facts) = &mut self.nodes[node].facts {
+                    facts.fenced = false;
+                }
+            }
             ActionResult::SyncSet { members, position } => {
                 self.sync_set(members, position, now, out)
             }
@@ -304,6 +310,7 @@ impl ClusterState {
         if self.operation.is_none()
             && let Some(primary) = self.primary().filter(|p| self.nodes[*p].healthy)
         {
+            self.unfence_stranded(primary, now, out);
             self.keep_standbys(primary, now, out);
             self.adopt_standbys(primary, now, out);
             self.keep_sync(primary, now, out);

@@ -150,3 +150,47 @@ fn losing_the_leadership_mid_failover_leaves_the_rest_to_the_next_leader() {
     );
     assert!(!sim.state.in_progress());
 }
+
+#[test]
+fn a_new_leader_gives_the_writes_back_to_a_primary_its_predecessor_fenced_and_left() {
+    let mut sim = Sim::new(cluster(|_| {}));
+    sim.role(false, None, 0).stored(record("pg1", 1, None), 0);
+    // The old leader fenced pg1 for a switchover and was lost before promoting anyone.
+    let fenced = NodeFacts {
+        fenced: true,
+        ..primary_facts(5000)
+    };
+    sim.check(PG1, 0, fenced.clone())
+        .check(PG2, 0, standby_facts(5000, 5433, 100))
+        .check(PG3, 0, standby_facts(5000, 5433, 100));
+    let actions = sim.take();
+    assert!(
+        !has(&actions, &ClusterAction::Unfence { node: PG1 }),
+        "a follower orders nothing: {actions:?}"
+    );
+
+    sim.role(true, Some(record("pg1", 1, None)), 100);
+    let actions = sim.take();
+    assert!(
+        has(&actions, &ClusterAction::Unfence { node: PG1 }),
+        "{actions:?}"
+    );
+    assert!(
+        Sim::events(&actions)
+            .iter()
+            .any(|(kind, _)| *kind == EventKind::PrimaryUnfenced),
+        "{actions:?}"
+    );
+    // Once, while it is being unfenced; new sessions wait for it.
+    sim.check(PG1, 200, fenced);
+    let actions = sim.take();
+    assert!(
+        !has(&actions, &ClusterAction::Unfence { node: PG1 }),
+        "{actions:?}"
+    );
+    sim.done(ActionResult::Unfenced { node: PG1 }, 300)
+        .check(PG1, 400, primary_facts(5100));
+    let actions = sim.take();
+    assert_eq!(writers(&actions).last(), Some(&Some(PG1)));
+    assert_eq!(sim.state.record().epoch, 1, "nothing was promoted");
+}
