@@ -123,7 +123,11 @@ impl Group {
         wait::until(
             &format!("{key} to say {origin} is {health}"),
             DEADLINE,
-            || async { (self.stored(key).await["origins"][origin] == health).then_some(()) },
+            || async {
+                let stored = &self.stored(key).await["origins"][origin];
+                // A view holds where it checks the origin too; a decision only the health.
+                (stored == health || stored["health"] == health).then_some(())
+            },
         )
         .await;
     }

@@ -25,7 +25,15 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// What one instance sees of each origin.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct View {
-    pub origins: BTreeMap<String, Health>,
+    pub origins: BTreeMap<String, Seen>,
+}
+
+/// One origin as one instance checks it: at which address, so that after a reload moves an
+/// origin, views of its old address are not counted for the new one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Seen {
+    pub health: Health,
+    pub address: String,
 }
 
 /// The leader's decision on each origin, when it made it (milliseconds since the epoch: the

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::Controller;
 use super::publish::{
-    DECIDED_KEY, Decided, VIEWS_PREFIX, View, decode, encode, spawn_decided_writer,
+    DECIDED_KEY, Decided, Seen, VIEWS_PREFIX, View, decode, encode, spawn_decided_writer,
     spawn_view_writer, view_key,
 };
 use crate::decide::{Input, Verdict, decide, verdict};
@@ -28,7 +28,7 @@ pub struct Sharing {
 pub(super) struct Shared {
     sharing: Sharing,
     /// The other instances' views as last read, by instance name.
-    others: BTreeMap<String, HashMap<OriginName, Health>>,
+    others: BTreeMap<String, HashMap<OriginName, Seen>>,
     view: watch::Sender<Option<Vec<u8>>>,
     decided: watch::Sender<Option<(Leadership, Vec<u8>)>>,
     /// The leader's decisions as last read, applied again whenever this instance starts
@@ -62,16 +62,29 @@ impl Shared {
 }
 
 impl Controller {
+    /// Every origin's address, as this instance's config gives it.
+    fn addresses(&self) -> HashMap<OriginName, String> {
+        self.state
+            .topology()
+            .origins()
+            .map(|(_, origin)| (origin.name.clone(), origin.address.to_string()))
+            .collect()
+    }
+
     /// Shares this instance's view; the leader decides again with it.
     pub(super) fn share_view(&mut self) {
         let Some(shared) = &self.shared else {
             return;
         };
+        let addresses = self.addresses();
         let view = View {
             origins: self
                 .state
                 .own_views()
-                .map(|(origin, health)| (origin.to_string(), health))
+                .filter_map(|(origin, health)| {
+                    let address = addresses.get(origin)?.clone();
+                    Some((origin.to_string(), Seen { health, address }))
+                })
                 .collect(),
         };
         let view = Some(encode(&view));
@@ -100,7 +113,7 @@ impl Controller {
                 let origins = view
                     .origins
                     .into_iter()
-                    .map(|(origin, health)| (OriginName::new(origin), health))
+                    .map(|(origin, seen)| (OriginName::new(origin), seen))
                     .collect();
                 Some((instance, origins))
             })
@@ -120,12 +133,17 @@ impl Controller {
             return false;
         };
         let now = Timestamp::now();
+        let addresses = self.addresses();
         let mut decided = Vec::new();
         for (origin, own) in self.state.own_views() {
-            let others = shared
-                .others
-                .iter()
-                .filter_map(|(instance, view)| Some((instance.as_str(), *view.get(origin)?)));
+            let address = addresses.get(origin);
+            // Another instance's view counts once it checks the address this one does.
+            let others = shared.others.iter().filter_map(|(instance, view)| {
+                let seen = view
+                    .get(origin)
+                    .filter(|seen| Some(&seen.address) == address)?;
+                Some((instance.as_str(), seen.health))
+            });
             let views = iter::once((shared.sharing.instance.as_str(), own)).chain(others);
             let mut verdict = Some(verdict(views, shared.sharing.quorum))
                 .filter(|verdict| verdict.health != Health::Unknown);
