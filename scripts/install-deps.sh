@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Lifeline's tests, demo and benchmarks need on a fresh Debian 12 machine:
 # PostgreSQL (real streaming replication in the tests), etcd (the etcd store's tests) and protoc
-# (for etcd-client); iproute2 (`ip netns` for the partition tests);
+# (for etcd-client); iproute2 (`ip netns` for the partition tests); redis-server (the Redis
+# harness);
 # `--bench` and `--pg-bench` add what the benchmarks under bench/ compare against.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-packages=(postgresql protobuf-compiler etcd-server iproute2)
+packages=(postgresql protobuf-compiler etcd-server iproute2 redis-server)
 case "${1:-}" in
   --bench) packages+=(haproxy nginx wrk) ;;
   # bench/pg-failover.sh: Patroni (with etcd as its DCS) behind HAProxy, and the writer client's

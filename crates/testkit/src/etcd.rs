@@ -141,25 +141,8 @@ impl Member {
     }
 }
 
-/// Installs `etcd-server` with apt-get once per process if `/usr/bin/etcd` is missing.
+/// Installs `etcd-server` once per process if `/usr/bin/etcd` is missing.
 fn ensure_installed() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        if std::path::Path::new(ETCD).exists() {
-            return;
-        }
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(
-                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-                 apt-get install -y -qq etcd-server >/dev/null",
-            )
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run apt-get to install etcd-server: {e}"));
-        assert!(
-            status.success() && std::path::Path::new(ETCD).exists(),
-            "{ETCD} is missing and apt-get could not install etcd-server: run \
-             scripts/install-deps.sh"
-        );
-    });
+    INSTALLED.get_or_init(|| crate::install::ensure_package(ETCD, "etcd-server"));
 }

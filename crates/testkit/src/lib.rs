@@ -1,12 +1,15 @@
-//! Real-process test harness: the daemon, origins, PostgreSQL clusters, ports.
+//! Real-process test harness: the daemon, origins, PostgreSQL clusters, Redis groups, etcd,
+//! network namespaces, ports.
 
 pub mod daemon;
 pub mod etcd;
 pub mod http;
+mod install;
 pub mod netns;
 pub mod origin;
 pub mod pg;
 pub mod ports;
+pub mod redis;
 pub mod relay;
 pub mod signal;
 pub mod tls;

@@ -14,5 +14,7 @@ mod node;
 mod procs;
 
 pub use cluster::{PgCluster, PgOptions};
+/// For other harnesses' passwords.
+pub(crate) use exec::random_hex;
 pub use node::PgNode;
 pub use procs::process_alive;

@@ -1,0 +1,24 @@
+//! Debian packages a test needs, installed with apt-get when missing (as
+//! `scripts/install-deps.sh` does), so that a test never skips for want of a real component.
+
+use std::path::Path;
+use std::process::Command;
+
+/// Installs `package` unless `binary` exists; panics, naming both, when that fails.
+pub(crate) fn ensure_package(binary: &str, package: &str) {
+    if Path::new(binary).exists() {
+        return;
+    }
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+             apt-get install -y -qq {package} >/dev/null"
+        ))
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run apt-get to install {package}: {e}"));
+    assert!(
+        status.success() && Path::new(binary).exists(),
+        "{binary} is missing and apt-get could not install {package}: run scripts/install-deps.sh"
+    );
+}

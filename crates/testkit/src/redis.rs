@@ -1,0 +1,199 @@
+//! Real Redis for the tests: Debian's `redis-server`, a master and its replicas on loopback,
+//! built as the Redis manual tells users to: each replica's config has `replicaof` the master
+//! and `masterauth`, every node `requirepass`. Each node has its own port (from
+//! [`free_port`]), config and directory in one temporary directory; every node is killed when
+//! the [`RedisGroup`] is dropped. `redis-server` is installed with apt-get when missing.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use tempfile::TempDir;
+
+use crate::ports::free_port;
+use crate::signal::send_signal;
+use crate::wait;
+
+const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// A master (`r1`) and its replicas (`r2`, `r3`, ...), all running.
+pub struct RedisGroup {
+    nodes: Vec<RedisNode>,
+    password: String,
+    _dir: TempDir,
+}
+
+/// One `redis-server` process.
+pub struct RedisNode {
+    pub name: String,
+    pub port: u16,
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl RedisGroup {
+    /// A master and `replicas` replicas of it; returns once every replica's link is up.
+    pub async fn start(replicas: usize) -> Self {
+        crate::install::ensure_package(REDIS_SERVER, "redis-server");
+        let dir = tempfile::tempdir().expect("cannot create a directory for redis");
+        let password = crate::pg::random_hex(16);
+        let master_port = free_port();
+        let mut nodes = Vec::new();
+        for n in 0..=replicas {
+            let name = format!("r{}", n + 1);
+            let port = if n == 0 { master_port } else { free_port() };
+            let node_dir = dir.path().join(&name);
+            std::fs::create_dir(&node_dir).expect("cannot create a redis node directory");
+            let mut config = format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\nsave \"\"\nappendonly no\n\
+                 requirepass {password}\nmasterauth {password}\n",
+                node_dir.display()
+            );
+            if n > 0 {
+                config.push_str(&format!("replicaof 127.0.0.1 {master_port}\n"));
+            }
+            let config_path = node_dir.join("redis.conf");
+            std::fs::write(&config_path, config).expect("cannot write redis.conf");
+            let mut node = RedisNode {
+                name,
+                port,
+                config: config_path,
+                log: node_dir.join("redis.log"),
+                child: None,
+            };
+            node.start();
+            nodes.push(node);
+        }
+        let group = Self {
+            nodes,
+            password,
+            _dir: dir,
+        };
+        for n in 1..group.nodes.len() {
+            group.wait_link_up(n).await;
+        }
+        group
+    }
+
+    pub fn nodes(&self) -> &[RedisNode] {
+        &self.nodes
+    }
+
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// A connection to node `n` (authenticated), or the error.
+    pub async fn client(&self, n: usize) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let url = format!(
+            "redis://:{}@127.0.0.1:{}/",
+            self.password, self.nodes[n].port
+        );
+        redis::Client::open(url)?
+            .get_multiplexed_async_connection()
+            .await
+    }
+
+    /// `INFO replication` of node `n` as key-value pairs; `None` if it does not answer.
+    pub async fn replication(&self, n: usize) -> Option<HashMap<String, String>> {
+        let mut client = self.client(n).await.ok()?;
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut client)
+            .await
+            .ok()?;
+        Some(
+            info.lines()
+                .filter_map(|line| line.trim().split_once(':'))
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+        )
+    }
+
+    /// Waits until replica `n` reports its link to the master up.
+    pub async fn wait_link_up(&self, n: usize) {
+        let what = format!("redis {} to replicate", self.nodes[n].name);
+        wait::until(&what, Duration::from_secs(20), || async {
+            let info = self.replication(n).await?;
+            (info.get("master_link_status").map(String::as_str) == Some("up")).then_some(())
+        })
+        .await;
+    }
+
+    /// `SET key value` on node `n`.
+    pub async fn set(&self, n: usize, key: &str, value: &str) -> redis::RedisResult<()> {
+        self.client(n).await?.set(key, value).await
+    }
+
+    /// `GET key` on node `n`.
+    pub async fn get(&self, n: usize, key: &str) -> redis::RedisResult<Option<String>> {
+        self.client(n).await?.get(key).await
+    }
+
+    /// Kills node `n` with SIGKILL.
+    pub fn kill9(&mut self, n: usize) {
+        self.nodes[n].kill();
+    }
+
+    /// Starts node `n` again on its config (after a kill).
+    pub fn restart(&mut self, n: usize) {
+        self.nodes[n].start();
+    }
+
+    /// Sends `signal` to node `n` (SIGSTOP, SIGCONT).
+    pub fn signal(&self, n: usize, signal: i32) {
+        let child = self.nodes[n].child.as_ref().expect("the node is running");
+        let pid = i32::try_from(child.id()).expect("a PID fits in i32");
+        assert!(
+            send_signal(pid, signal),
+            "redis {} is gone",
+            self.nodes[n].name
+        );
+    }
+
+    /// Everything node `n` has logged.
+    pub fn log(&self, n: usize) -> String {
+        std::fs::read_to_string(&self.nodes[n].log).unwrap_or_default()
+    }
+}
+
+impl Drop for RedisGroup {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+    }
+}
+
+impl RedisNode {
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        assert!(self.child.is_none(), "redis {} is running", self.name);
+        let log = std::fs::File::create(&self.log).expect("cannot create the redis log");
+        let child = Command::new(REDIS_SERVER)
+            .arg(&self.config)
+            .stdout(log)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {REDIS_SERVER}: {e}"));
+        self.child = Some(child);
+        crate::signal::wait_for_port(self.port, Duration::from_secs(10));
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Err(error) = child.kill() {
+                eprintln!("redis {}: kill: {error}", self.name);
+            }
+            if let Err(error) = child.wait() {
+                eprintln!("redis {}: wait: {error}", self.name);
+            }
+        }
+    }
+}
