@@ -77,8 +77,19 @@ for n in 1 2 3; do
   # lb-1 leads: the others start once it does.
   [ "$n" -eq 1 ] && until curl -s "http://127.0.0.1:$((ADMIN_PORT + 1))/status" | grep -q '"role":"leader"'; do sleep 0.2; done
 done
+# Every instance routes every origin as healthy, and has checked each itself: its own view in
+# etcd lists all of them healthy.
+own_view_healthy() { # instance
+  curl -s -X POST "http://127.0.0.1:$ETCD_PORT/v3/kv/range" \
+    -d "{\"key\":\"$(printf '/bench/keys/health/views/%s' "$1" | base64 -w0)\"}" |
+    python3 -c 'import base64, json, sys
+kvs = json.load(sys.stdin).get("kvs", [])
+view = json.loads(base64.b64decode(kvs[0]["value"])) if kvs else {"origins": {}}
+print(sum(1 for seen in view["origins"].values() if seen["health"] == "healthy"))'
+}
 for n in 1 2 3; do
   until [ "$(healthy $((ADMIN_PORT + n)))" -eq "$N" ]; do sleep 0.5; done
+  until [ "$(own_view_healthy "lb-$n")" -eq "$N" ]; do sleep 0.5; done
 done
 sleep 3 # let the start-up writes (each instance's first view) settle
 
@@ -97,6 +108,7 @@ for i in 0 1 2; do
 done
 
 r0=$(revision)
+missed=0
 : >"$work/lags"
 for flip in $(seq 1 "$FLIPS"); do
   port=$((BASE_PORT + (flip * 37) % N))
@@ -105,7 +117,9 @@ for flip in $(seq 1 "$FLIPS"); do
     for n in 2 3; do wc -l <"$work/lb-$n.log" >"$work/lb-$n.mark"; done
     curl -s -X POST "http://127.0.0.1:$port/_control?status=$status&delay_ms=0" >/dev/null
     # Both followers apply the decision.
-    for _ in $(seq 1 100); do [ "$(applied)" -ge $((before + 2)) ] && break; sleep 0.1; done
+    reached=0
+    for _ in $(seq 1 100); do [ "$(applied)" -ge $((before + 2)) ] && { reached=1; break; }; sleep 0.1; done
+    [ "$reached" = 1 ] || missed=$((missed + 1))
     # Only what this decision caused.
     for n in 2 3; do
       tail -n +$(($(cat "$work/lb-$n.mark") + 1)) "$work/lb-$n.log" | grep "applied the leader's health decisions" >>"$work/lags" || true
@@ -113,7 +127,7 @@ for flip in $(seq 1 "$FLIPS"); do
   done
 done
 r1=$(revision)
-printf '\npropagation, %s origins failed and recovered: etcd writes %s\n' "$FLIPS" $((r1 - r0))
+printf '\npropagation, %s origins failed and recovered: etcd writes %s; decisions that did not reach both followers within 10 s: %s\n' "$FLIPS" $((r1 - r0)) "$missed"
 python3 -c '
 import json, statistics, sys
 lags = sorted(json.loads(line)["fields"]["lag_ms"] for line in sys.stdin)
