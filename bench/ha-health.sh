@@ -89,7 +89,11 @@ print(sum(1 for seen in view["origins"].values() if seen["health"] == "healthy")
 }
 for n in 1 2 3; do
   until [ "$(healthy $((ADMIN_PORT + n)))" -eq "$N" ]; do sleep 0.5; done
-  until [ "$(own_view_healthy "lb-$n")" -eq "$N" ]; do sleep 0.5; done
+  deadline=$((SECONDS + 120))
+  until [ "$(own_view_healthy "lb-$n")" -eq "$N" ]; do
+    [ $SECONDS -lt $deadline ] || { echo "lb-$n never shared all $N origins as healthy" >&2; exit 1; }
+    sleep 0.5
+  done
 done
 sleep 3 # let the start-up writes (each instance's first view) settle
 

@@ -640,10 +640,10 @@ lifeline_etcd() { # run
     teardown
     return
   fi
-  # HTTP through both instances' load balancers for the whole outage.
+  # HTTP through both instances' load balancers for the whole outage and 10 s of recovery.
   local lb wrk_pids=()
   for lb in "$L_LB" "$L2_LB"; do
-    wrk -t1 -c4 -d"${ETCD_STOP}s" "http://127.0.0.1:$lb/" >"$run_dir/wrk-$lb.txt" 2>&1 &
+    wrk -t1 -c4 -d"$((ETCD_STOP + 10))s" "http://127.0.0.1:$lb/" >"$run_dir/wrk-$lb.txt" 2>&1 &
     wrk_pids+=("$!")
   done
   kill -STOP "$etcd_pid"
@@ -661,7 +661,7 @@ http_errors() { # "N requests, E errors" over both wrk runs of the etcd scenario
     / requests in / { requests += $1 }
     /Non-2xx or 3xx responses:/ { errors += $NF }
     /Socket errors:/ { gsub(",", ""); errors += $4 + $6 + $8 + $10 }
-    END { printf "%d requests, %d errors", requests, errors }'
+    END { if (requests == 0) printf "no requests (is wrk installed?)"; else printf "%d requests, %d errors", requests, errors }'
 }
 
 patroni_etcd() { # run: defaults, synchronous

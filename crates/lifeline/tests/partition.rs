@@ -109,7 +109,7 @@ async fn an_instance_cut_off_from_etcd_and_the_leader_but_not_the_primary_closes
         }
     };
     let first = start("lb-1");
-    wait_role(&first.daemon, "leader", DEADLINE).await;
+    let token = wait_role(&first.daemon, "leader", DEADLINE).await["fencing_token"].clone();
     let second = start("lb-2");
     for instance in [&first, &second] {
         instance
@@ -143,7 +143,9 @@ async fn an_instance_cut_off_from_etcd_and_the_leader_but_not_the_primary_closes
     assert!(closed.is_ok());
     // lease_ttl (2 s) after the store stopped answering, which takes up to a call (2 s) to see.
     assert!(took < Duration::from_secs(7), "closed after {took:?}");
-    assert_eq!(second.writer().await, Value::Null);
+    second
+        .wait_writer("lb-2's writer closed", Value::Null)
+        .await;
     let (code, _) = get_origin(&format!(
         "http://{}:{}/",
         second.daemon.host, second.lb_port
@@ -162,7 +164,8 @@ async fn an_instance_cut_off_from_etcd_and_the_leader_but_not_the_primary_closes
         .batch_execute("SELECT 1")
         .await
         .expect("lb-1 writes");
-    wait_role(&first.daemon, "leader", DEADLINE).await;
+    let still = wait_role(&first.daemon, "leader", DEADLINE).await;
+    assert_eq!(still["fencing_token"], token, "lb-1 led all along");
 
     // Healed: lb-2's writer opens again on the same primary, and its writes go on.
     namespace.heal(&etcd_ip);

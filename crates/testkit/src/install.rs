@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
-/// Installs `package` unless `binary` exists; panics, naming both, when that fails.
+/// Installs `package` unless `binary` exists; panics, naming both, when that fails. Tests run
+/// in parallel processes: one waits for another's apt-get to release the lock.
 pub(crate) fn ensure_package(binary: &str, package: &str) {
     if Path::new(binary).exists() {
         return;
@@ -12,8 +13,8 @@ pub(crate) fn ensure_package(binary: &str, package: &str) {
     let status = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-             apt-get install -y -qq {package} >/dev/null"
+            "apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive \
+             apt-get -o DPkg::Lock::Timeout=300 install -y -qq {package} >/dev/null"
         ))
         .status()
         .unwrap_or_else(|e| panic!("cannot run apt-get to install {package}: {e}"));

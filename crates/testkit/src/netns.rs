@@ -5,7 +5,8 @@
 //! so a server bound to one (etcd, an origin) is reached at the same address from the host and
 //! from every namespace: all instances can share one config. Each [`Namespace`] gets a /30 of
 //! the rest, a default route to the host, and can have any address cut off by a blackhole
-//! route: its packets vanish, as in a real partition, while everyone else still gets through.
+//! route: the namespace's packets to it are dropped, so its connections there break and new ones
+//! fail at once (EINVAL), while everyone else still gets through.
 //! Everything is removed on drop. Needs root, as the rest of the suite does.
 
 use std::process::Command;
@@ -29,19 +30,21 @@ impl TestNet {
     /// Claims a /24 by putting its `.254` on the loopback interface: one that another test (or
     /// a run that did not clean up) holds is skipped.
     pub fn new() -> Self {
-        let tag = std::process::id();
+        let pid = std::process::id();
         for attempt in 0..16_000 {
-            let id = (tag + attempt) % 16_000;
+            let id = (pid + attempt) % 16_000;
             let prefix = format!("10.{}.{}", 64 + id / 250, id % 250);
             let claimed = Command::new("ip")
                 .args(["addr", "add", &format!("{prefix}.254/32"), "dev", "lo"])
                 .output()
                 .is_ok_and(|output| output.status.success());
             if claimed {
+                // Names come from the claimed /24 too, so a leftover of a killed run (whose
+                // address would have stopped this claim) cannot clash with them.
                 return Self {
                     services: vec![format!("{prefix}.254")],
                     prefix,
-                    tag,
+                    tag: id,
                     namespaces: Vec::new(),
                 };
             }
@@ -131,7 +134,7 @@ impl Namespace {
             .to_vec()
     }
 
-    /// From now on, packets from this namespace to `ip` are dropped.
+    /// From now on, packets from this namespace to `ip` are dropped (a blackhole route).
     pub fn cut(&self, ip: &str) {
         self.ip_command(&["route", "add", "blackhole", &format!("{ip}/32")]);
     }

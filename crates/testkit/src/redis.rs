@@ -2,7 +2,7 @@
 //! built as the Redis manual tells users to: each replica's config has `replicaof` the master
 //! and `masterauth`, every node `requirepass`. Each node has its own port (from
 //! [`free_port`]), config and directory in one temporary directory; every node is killed when
-//! the [`RedisGroup`] is dropped. `redis-server` is installed with apt-get when missing.
+//! it is dropped, with the [`RedisGroup`]. `redis-server` is installed with apt-get when missing.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -160,11 +160,11 @@ impl RedisGroup {
     }
 }
 
-impl Drop for RedisGroup {
+/// Each node is killed when dropped, so a panic half-way through [`RedisGroup::start`] leaves
+/// none running.
+impl Drop for RedisNode {
     fn drop(&mut self) {
-        for node in &mut self.nodes {
-            node.kill();
-        }
+        self.kill();
     }
 }
 
@@ -175,7 +175,11 @@ impl RedisNode {
 
     fn start(&mut self) {
         assert!(self.child.is_none(), "redis {} is running", self.name);
-        let log = std::fs::File::create(&self.log).expect("cannot create the redis log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("cannot open the redis log");
         let child = Command::new(REDIS_SERVER)
             .arg(&self.config)
             .stdout(log)

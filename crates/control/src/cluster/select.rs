@@ -25,7 +25,8 @@ pub fn plan_request(
     force: bool,
     now: Timestamp,
 ) -> Result<Plan, OperationError> {
-    if state.in_progress() {
+    // An unfence in flight would race a new fence on the same primary.
+    if state.in_progress() || !state.unfencing.is_empty() {
         return Err(OperationError::InProgress);
     }
     let target = match target {

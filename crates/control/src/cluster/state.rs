@@ -99,6 +99,11 @@ pub struct ClusterRecord {
     pub promoting: Option<NodeName>,
     /// The synchronous standbys Lifeline set on the primary.
     pub sync: Option<SyncSet>,
+    /// The primary Lifeline fenced for a switchover, until it is unfenced or replaced: a
+    /// leader that finds it fenced with nothing in flight gives it its writes back. Only
+    /// Lifeline's own fence: a node an operator made read-only is left as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fenced: Option<NodeName>,
 }
 
 /// The primary's synchronous set as Lifeline last set it.
@@ -162,6 +167,8 @@ pub struct ClusterState {
     pub(super) following: Vec<NodeId>,
     pub(super) sync_pending: bool,
     pub(super) unfencing: Vec<NodeId>,
+    /// A stranded fence (see [`ClusterRecord::fenced`]) is not undone again before this.
+    pub(super) unfence_again_at: Option<Timestamp>,
     pub(super) rejoins: Vec<RejoinRun>,
     /// Standbys being given their node name upstream, or that failed to be.
     pub(super) adoptions: Vec<Adoption>,
@@ -213,6 +220,7 @@ impl ClusterState {
             following: Vec::new(),
             sync_pending: false,
             unfencing: Vec::new(),
+            unfence_again_at: None,
             rejoins: Vec::new(),
             adoptions: Vec::new(),
             unidentified: Vec::new(),

@@ -11,6 +11,9 @@ use crate::cluster::state::{ClusterState, NodeId, Operation, SwitchStage};
 /// How many times a failed promotion is retried before it is reported and given up.
 const PROMOTE_ATTEMPTS: u32 = 3;
 
+/// How long a failed unfence of a stranded fence waits before it is tried again.
+const UNFENCE_AGAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 // === impl ClusterState: failover and switchover ===
 
 impl ClusterState {
@@ -38,6 +41,9 @@ impl ClusterState {
                     ),
                 );
                 self.publish_route(None, out);
+                // Stored with the fence (every action's grant writes the record first), so a
+                // next leader knows this fence is Lifeline's if this one is lost.
+                self.record.fenced = Some(self.name(old).clone());
                 out.push(ClusterAction::Fence { node: old });
             }
         }
@@ -140,6 +146,8 @@ impl ClusterState {
         // The epoch comes from the state file: a damaged one must not make it overflow.
         self.record.epoch = self.record.epoch.saturating_add(1);
         self.record.promoting = None;
+        // A fence of the old primary no longer matters: it is retired.
+        self.record.fenced = None;
         if let Some(old) = old.filter(|old| *old != node) {
             let name = self.name(old).clone();
             if !self.record.retired.contains(&name) {
@@ -295,23 +303,32 @@ impl ClusterState {
         out.push(ClusterAction::Unfence { node: old });
     }
 
-    /// The primary is fenced and nothing is in flight: the leader that fenced it for a
-    /// switchover was lost before it promoted the target (and before it stored whom it was
-    /// promoting), so nobody would ever give the writes back. They come back here.
+    /// The primary is fenced by Lifeline and nothing is in flight: the leader that fenced it
+    /// for a switchover was lost before it promoted the target (and before it stored whom it
+    /// was promoting), so nobody would ever give the writes back. They come back here, tried
+    /// again at most every [`UNFENCE_AGAIN`] while the unfence fails.
     pub(super) fn unfence_stranded(&mut self, primary: NodeId, now: Timestamp, out: &mut Out) {
         let fenced = self.nodes[primary]
             .facts
             .as_ref()
             .is_some_and(|facts| facts.fenced && facts.is_primary());
-        if !fenced || self.unfencing.contains(&primary) {
+        let ours = self.record.fenced.as_ref() == Some(self.name(primary));
+        let waiting = self.unfence_again_at.is_some_and(|at| now < at);
+        if !fenced
+            || !ours
+            || waiting
+            || self.record.promoting.is_some()
+            || self.unfencing.contains(&primary)
+        {
             return;
         }
         out.event(
             now,
             EventKind::PrimaryUnfenced,
             self.subject(primary),
-            "fenced, with no switchover in flight (the leader that began one was lost): it takes writes again",
+            "fenced for a switchover that is no longer in flight (the leader that began it was lost): it takes writes again",
         );
+        self.unfence_again_at = Some(now.plus(UNFENCE_AGAIN));
         self.unfencing.push(primary);
         out.push(ClusterAction::Unfence { node: primary });
     }

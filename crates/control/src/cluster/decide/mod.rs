@@ -265,6 +265,11 @@ impl ClusterState {
                 if let Some(facts) = &mut self.nodes[node].facts {
                     facts.fenced = false;
                 }
+                if self.record.fenced.as_ref() == Some(self.name(node)) {
+                    self.record.fenced = None;
+                    out.push(ClusterAction::Persist(self.record.clone()));
+                }
+                self.unfence_again_at = None;
             }
             ActionResult::SyncSet { members, position } => {
                 self.sync_set(members, position, now, out)
@@ -346,6 +351,7 @@ impl ClusterState {
         self.following.clear();
         self.sync_pending = false;
         self.unfencing.clear();
+        self.unfence_again_at = None;
         self.rejoins.clear();
         self.adoptions.clear();
         self.refused_reported = false;

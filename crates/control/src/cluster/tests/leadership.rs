@@ -151,16 +151,12 @@ fn losing_the_leadership_mid_failover_leaves_the_rest_to_the_next_leader() {
     assert!(!sim.state.in_progress());
 }
 
-#[test]
-fn a_new_leader_gives_the_writes_back_to_a_primary_its_predecessor_fenced_and_left() {
+/// pg1 as primary, fenced, and pg2 and pg3 streaming, seen by a follower whose leader stored
+/// `record`; then this instance leads with that record.
+fn lead_over_a_fenced_primary(record: ClusterRecord) -> (Sim, Vec<ClusterAction>) {
     let mut sim = Sim::new(cluster(|_| {}));
-    sim.role(false, None, 0).stored(record("pg1", 1, None), 0);
-    // The old leader fenced pg1 for a switchover and was lost before promoting anyone.
-    let fenced = NodeFacts {
-        fenced: true,
-        ..primary_facts(5000)
-    };
-    sim.check(PG1, 0, fenced.clone())
+    sim.role(false, None, 0).stored(record.clone(), 0);
+    sim.check(PG1, 0, fenced_primary())
         .check(PG2, 0, standby_facts(5000, 5433, 100))
         .check(PG3, 0, standby_facts(5000, 5433, 100));
     let actions = sim.take();
@@ -168,9 +164,29 @@ fn a_new_leader_gives_the_writes_back_to_a_primary_its_predecessor_fenced_and_le
         !has(&actions, &ClusterAction::Unfence { node: PG1 }),
         "a follower orders nothing: {actions:?}"
     );
-
-    sim.role(true, Some(record("pg1", 1, None)), 100);
+    sim.role(true, Some(record), 100);
     let actions = sim.take();
+    (sim, actions)
+}
+
+fn fenced_primary() -> NodeFacts {
+    NodeFacts {
+        fenced: true,
+        ..primary_facts(5000)
+    }
+}
+
+fn fenced_by_lifeline(promoting: Option<&str>) -> ClusterRecord {
+    ClusterRecord {
+        fenced: Some(NodeName::new("pg1")),
+        ..record("pg1", 1, promoting)
+    }
+}
+
+#[test]
+fn a_new_leader_gives_the_writes_back_to_a_primary_its_predecessor_fenced_and_left() {
+    // The old leader fenced pg1 for a switchover and was lost before promoting anyone.
+    let (mut sim, actions) = lead_over_a_fenced_primary(fenced_by_lifeline(None));
     assert!(
         has(&actions, &ClusterAction::Unfence { node: PG1 }),
         "{actions:?}"
@@ -182,7 +198,7 @@ fn a_new_leader_gives_the_writes_back_to_a_primary_its_predecessor_fenced_and_le
         "{actions:?}"
     );
     // Once, while it is being unfenced; new sessions wait for it.
-    sim.check(PG1, 200, fenced);
+    sim.check(PG1, 200, fenced_primary());
     let actions = sim.take();
     assert!(
         !has(&actions, &ClusterAction::Unfence { node: PG1 }),
@@ -190,7 +206,45 @@ fn a_new_leader_gives_the_writes_back_to_a_primary_its_predecessor_fenced_and_le
     );
     sim.done(ActionResult::Unfenced { node: PG1 }, 300)
         .check(PG1, 400, primary_facts(5100));
-    let actions = sim.take();
-    assert_eq!(writers(&actions).last(), Some(&Some(PG1)));
+    assert_eq!(writers(&sim.take()).last(), Some(&Some(PG1)));
     assert_eq!(sim.state.record().epoch, 1, "nothing was promoted");
+    assert_eq!(sim.state.record().fenced, None, "the fence is undone");
+}
+
+#[test]
+fn a_failed_unfence_of_a_stranded_fence_is_tried_again_later_not_at_every_check() {
+    let (mut sim, actions) = lead_over_a_fenced_primary(fenced_by_lifeline(None));
+    assert!(
+        has(&actions, &ClusterAction::Unfence { node: PG1 }),
+        "{actions:?}"
+    );
+    sim.done(
+        ActionResult::Failed {
+            node: PG1,
+            action: ActionKind::Unfence,
+            error: "connection refused".into(),
+        },
+        200,
+    );
+    sim.check(PG1, 1000, fenced_primary());
+    assert!(!has(&sim.take(), &ClusterAction::Unfence { node: PG1 }));
+    sim.check(PG1, 5200, fenced_primary());
+    assert!(has(&sim.take(), &ClusterAction::Unfence { node: PG1 }));
+}
+
+#[test]
+fn a_primary_read_only_by_an_operator_or_with_a_promotion_stored_is_not_unfenced() {
+    // Not Lifeline's fence: the record says nothing of it.
+    let (_, actions) = lead_over_a_fenced_primary(record("pg1", 1, None));
+    assert!(
+        !has(&actions, &ClusterAction::Unfence { node: PG1 }),
+        "{actions:?}"
+    );
+    // Fenced for a switchover whose promotion was stored: that promotion is finished instead;
+    // unfencing the old primary now would let it write past the fence.
+    let (_, actions) = lead_over_a_fenced_primary(fenced_by_lifeline(Some("pg2")));
+    assert!(
+        !has(&actions, &ClusterAction::Unfence { node: PG1 }),
+        "{actions:?}"
+    );
 }

@@ -22,6 +22,8 @@ fn planned_switchover_fences_waits_for_catch_up_then_promotes() {
             readers: vec![]
         }
     ));
+    // The fence is Lifeline's, stored with it, should the leader be lost before it is undone.
+    assert_eq!(sim.state.record().fenced, Some(NodeName::new("pg1")));
     sim.done(
         ActionResult::Fenced {
             node: PG1,
@@ -61,6 +63,11 @@ fn planned_switchover_fences_waits_for_catch_up_then_promotes() {
         }
     )));
     assert_eq!(sim.state.record().retired, vec![NodeName::new("pg1")]);
+    assert_eq!(
+        sim.state.record().fenced,
+        None,
+        "the fenced node is retired"
+    );
 }
 
 #[test]
@@ -85,7 +92,13 @@ fn a_failed_catch_up_gives_the_writes_back() {
     );
     let actions = sim.take();
     assert!(has(&actions, &ClusterAction::Unfence { node: PG1 }));
+    assert_eq!(
+        plan_request(&sim.state, None, false, ms(5005)),
+        Err(OperationError::InProgress),
+        "no new fence while the last one is being undone"
+    );
     sim.done(ActionResult::Unfenced { node: PG1 }, 5010);
+    assert_eq!(sim.state.record().fenced, None);
     assert!(sim.take().iter().any(|a| matches!(
         a,
         ClusterAction::Route {
