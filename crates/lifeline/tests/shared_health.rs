@@ -177,7 +177,7 @@ async fn one_instance_cut_off_from_an_origin_does_not_fail_it_over_by_majority()
     group.b.kill9();
     group.wait_stored("health/decided", "b", "unhealthy").await;
     assert_eq!(
-        group.stored("health/decided").await["origins"]["a"],
+        group.stored("health/decided").await["origins"]["a"]["health"],
         "healthy"
     );
     group

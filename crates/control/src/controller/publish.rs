@@ -28,8 +28,9 @@ pub(crate) struct View {
     pub origins: BTreeMap<String, Seen>,
 }
 
-/// One origin as one instance checks it: at which address, so that after a reload moves an
-/// origin, views of its old address are not counted for the new one.
+/// One origin's health at an address, as one instance sees it or the leader decided it: an
+/// instance whose config has the origin at another address (mid-rollout of a reload) neither
+/// counts nor takes it up.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Seen {
     pub health: Health,
@@ -42,7 +43,7 @@ pub(crate) struct Seen {
 pub(crate) struct Decided {
     pub at: u64,
     pub fencing_token: u64,
-    pub origins: BTreeMap<String, Health>,
+    pub origins: BTreeMap<String, Seen>,
 }
 
 pub(crate) fn view_key(instance: &InstanceName) -> String {

@@ -172,7 +172,10 @@ impl Controller {
             origins: self
                 .state
                 .verdicts()
-                .map(|(origin, health)| (origin.to_string(), health))
+                .filter_map(|(origin, health)| {
+                    let address = addresses.get(origin)?.clone();
+                    Some((origin.to_string(), Seen { health, address }))
+                })
                 .collect(),
         };
         let shared = self.shared.as_ref().expect("checked above");
@@ -255,16 +258,19 @@ impl Controller {
             "decided by the leader (fencing token {})",
             shared.stored.fencing_token
         );
+        let addresses = self.addresses();
         let changes: Vec<(OriginName, Option<Verdict>)> = self
             .state
             .own_views()
             .map(|(origin, _)| origin)
             .filter_map(|origin| {
+                // A decision on the address this instance's config has, if any.
                 let health = shared
                     .stored
                     .origins
                     .get(origin.as_str())
-                    .copied()
+                    .filter(|seen| Some(&seen.address) == addresses.get(origin))
+                    .map(|seen| seen.health)
                     .filter(|health| *health != Health::Unknown);
                 (self.state.verdict_of(origin.as_str()) != health).then(|| {
                     let verdict = health.map(|health| Verdict {
