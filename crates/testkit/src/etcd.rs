@@ -43,6 +43,16 @@ impl Etcd {
     /// `count` members listening on `ip` (a [`TestNet`](crate::netns::TestNet) address, so that
     /// instances in network namespaces reach them too).
     pub async fn on(ip: &str, count: usize) -> Self {
+        Self::launch(ip, count, None).await
+    }
+
+    /// One member on loopback that clients reach over TLS only (`https://`), with a server
+    /// certificate `ca` signs for `127.0.0.1`.
+    pub async fn with_tls(ca: &crate::tls::TestCa) -> Self {
+        Self::launch("127.0.0.1", 1, Some(ca)).await
+    }
+
+    async fn launch(ip: &str, count: usize, ca: Option<&crate::tls::TestCa>) -> Self {
         ensure_installed();
         let dir = tempfile::tempdir().expect("cannot create a directory for etcd");
         let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
@@ -55,11 +65,27 @@ impl Etcd {
         let mut members = Vec::new();
         for (n, (client, peer)) in ports.iter().enumerate() {
             let name = format!("m{n}");
-            let client_url = format!("http://{ip}:{client}");
+            let scheme = if ca.is_some() { "https" } else { "http" };
+            let client_url = format!("{scheme}://{ip}:{client}");
             let peer_url = format!("http://{ip}:{peer}");
             let log = std::fs::File::create(dir.path().join(format!("{name}.log")))
                 .expect("cannot create the etcd log");
-            let child = Command::new(ETCD)
+            let mut command = Command::new(ETCD);
+            if let Some(ca) = ca {
+                let server = ca.server(&[ip]);
+                let (cert, key) = (
+                    dir.path().join(format!("{name}.crt")),
+                    dir.path().join(format!("{name}.key")),
+                );
+                std::fs::write(&cert, &server.certificate_pem).expect("cannot write a cert");
+                std::fs::write(&key, &server.key_pem).expect("cannot write a key");
+                command
+                    .arg("--cert-file")
+                    .arg(&cert)
+                    .arg("--key-file")
+                    .arg(&key);
+            }
+            let child = command
                 .args(["--name", &name])
                 .arg("--data-dir")
                 .arg(dir.path().join(&name))
@@ -81,8 +107,12 @@ impl Etcd {
             });
         }
         let etcd = Self { members, _dir: dir };
+        let client = match ca {
+            Some(ca) => trusting(ca),
+            None => crate::http::client().clone(),
+        };
         for member in &etcd.members {
-            member.wait_healthy().await;
+            member.wait_healthy(&client).await;
         }
         etcd
     }
@@ -118,11 +148,11 @@ impl Drop for Etcd {
 // === impl Member ===
 
 impl Member {
-    async fn wait_healthy(&self) {
+    async fn wait_healthy(&self, client: &reqwest::Client) {
         let url = format!("{}/health", self.client_url);
         let what = format!("etcd member {} to be healthy at {url}", self.name);
         wait::until(&what, Duration::from_secs(30), || async {
-            let response = crate::http::client().get(&url).send().await.ok()?;
+            let response = client.get(&url).send().await.ok()?;
             let body = response.text().await.ok()?;
             body.contains("\"health\":\"true\"").then_some(())
         })
@@ -139,6 +169,18 @@ impl Member {
             }
         }
     }
+}
+
+/// An HTTP client that trusts `ca` (and only the roots it would anyway).
+fn trusting(ca: &crate::tls::TestCa) -> reqwest::Client {
+    crate::http::client(); // installs the rustls provider
+    let root = reqwest::Certificate::from_pem(ca.certificate_pem().as_bytes())
+        .expect("the test CA's certificate");
+    reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(root)
+        .build()
+        .expect("cannot build an HTTP client trusting the test CA")
 }
 
 /// Installs `etcd-server` once per process if `/usr/bin/etcd` is missing.

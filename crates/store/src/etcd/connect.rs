@@ -61,13 +61,20 @@ fn options(settings: &EtcdSettings, timeout: Duration) -> Result<ConnectOptions,
     Ok(options)
 }
 
-/// TLS options when a CA or a client certificate is configured.
+/// TLS options when an endpoint is `https://` or a CA or a client certificate is configured.
+/// Servers are checked against `ca_file` alone when it is set, against the system's roots
+/// (`/etc/ssl/certs`, or `SSL_CERT_FILE`) otherwise.
 fn tls(settings: &EtcdSettings) -> Result<Option<TlsOptions>, StoreError> {
     let mut tls = TlsOptions::new();
-    let mut any = false;
+    let mut any = settings
+        .endpoints
+        .iter()
+        .any(|endpoint| endpoint.starts_with("https://"));
     if let Some(ca) = &settings.ca_file {
         tls = tls.ca_certificate(Certificate::from_pem(read(ca, "ca_file")?));
         any = true;
+    } else {
+        tls = tls.with_native_roots();
     }
     match (&settings.cert_file, &settings.key_file) {
         (Some(cert), Some(key)) => {
