@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::ha::{Pair, SIGCONT, SIGSTOP, http_load};
+use common::pg::{in_recovery, session};
 use common::{get_origin, wait_role};
 use lifeline_testkit::signal::send_signal;
 use lifeline_testkit::wait;
@@ -54,17 +55,8 @@ async fn etcd_stopped_for_sixty_seconds_costs_no_request_no_write_and_promotes_n
         assert_eq!(code, 200, "{ready}");
         assert_eq!(instance.cluster_status().await["writer"], "pg1");
         // A new session through either writer endpoint still reaches the primary.
-        let (client, connection) =
-            tokio_postgres::connect(&instance.writer_dsn(&cluster), tokio_postgres::NoTls)
-                .await
-                .unwrap();
-        tokio::spawn(connection);
-        let row = client
-            .query_one("SELECT pg_is_in_recovery()", &[])
-            .await
-            .unwrap();
         assert!(
-            !row.get::<_, bool>(0),
+            !in_recovery(&instance.writer_dsn(&cluster)).await,
             "a new writer session reached a standby"
         );
     }
@@ -131,11 +123,7 @@ async fn an_instance_cut_off_from_etcd_and_the_other_instances_closes_its_writer
         (status["instances"].as_array()?.len() == 2).then_some(())
     })
     .await;
-    let (session, connection) =
-        tokio_postgres::connect(&second.writer_dsn(&cluster), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    let connection = tokio::spawn(connection);
+    let (session, connection) = session(&second.writer_dsn(&cluster)).await;
     session.batch_execute("SELECT 1").await.unwrap();
 
     // lb-2 reaches neither etcd nor lb-1 (both hang); pg1 is still there to write to.
@@ -162,15 +150,6 @@ async fn an_instance_cut_off_from_etcd_and_the_other_instances_closes_its_writer
             s["writer"] == "pg1"
         })
         .await;
-    let (session, connection) =
-        tokio_postgres::connect(&second.writer_dsn(&cluster), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    let row = session
-        .query_one("SELECT pg_is_in_recovery()", &[])
-        .await
-        .unwrap();
-    assert!(!row.get::<_, bool>(0));
+    assert!(!in_recovery(&second.writer_dsn(&cluster)).await);
     println!("lb-2 closed its writer {took:?} after it was cut off");
 }

@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use common::ha::PREFIX;
+use common::pg::session;
 use common::{binary, get_origin, lb_config, wait_role};
 use lifeline_testkit::daemon::Daemon;
 use lifeline_testkit::etcd::Etcd;
@@ -125,12 +126,11 @@ async fn an_instance_cut_off_from_etcd_and_the_leader_but_not_the_primary_closes
     // Writes through lb-2 (the history) and one session to watch it close.
     let writer = Writer::start(&second.writer_dsn(&cluster), Duration::from_millis(5)).await;
     writer.acknowledged_after(0, Duration::from_secs(10)).await;
-    let (session, connection) =
-        tokio_postgres::connect(&second.writer_dsn(&cluster), tokio_postgres::NoTls)
-            .await
-            .expect("a session through lb-2's writer");
-    let connection = tokio::spawn(connection);
-    session.batch_execute("SELECT 1").await.expect("it writes");
+    let (through_second, connection) = session(&second.writer_dsn(&cluster)).await;
+    through_second
+        .batch_execute("SELECT 1")
+        .await
+        .expect("it writes");
 
     // The partition: lb-2 reaches neither etcd nor lb-1; the primary and the origins it does.
     namespace.cut(&etcd_ip);
@@ -155,11 +155,7 @@ async fn an_instance_cut_off_from_etcd_and_the_leader_but_not_the_primary_closes
 
     // lb-1 is not cut off: it keeps leading, and writes go on through it.
     assert_eq!(first.writer().await, "pg1");
-    let (through_first, connection) =
-        tokio_postgres::connect(&first.writer_dsn(&cluster), tokio_postgres::NoTls)
-            .await
-            .expect("a session through lb-1's writer");
-    tokio::spawn(connection);
+    let (through_first, _connection) = session(&first.writer_dsn(&cluster)).await;
     through_first
         .batch_execute("SELECT 1")
         .await

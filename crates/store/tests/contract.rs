@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use lifeline_model::{EtcdSettings, EventKind, HealthQuorum, InstanceName, NewEvent, Timestamp};
+use lifeline_model::{EtcdSettings, EventKind, InstanceName, NewEvent, Timestamp};
 use lifeline_store::{CasOutcome, EmbeddedStore, EtcdStore, StateStore, StoreError, Write};
-use lifeline_testkit::etcd::Etcd;
+use lifeline_testkit::etcd::{Etcd, store_settings};
 use tempfile::TempDir;
 
 /// A store under test and what keeps it alive.
@@ -37,17 +37,7 @@ async fn etcd() -> Subject {
 }
 
 fn settings(endpoints: &[String]) -> EtcdSettings {
-    EtcdSettings {
-        endpoints: endpoints.to_vec(),
-        prefix: "/lifeline/test".to_owned(),
-        lease_ttl: Duration::from_secs(2),
-        username: None,
-        password: None,
-        ca_file: None,
-        cert_file: None,
-        key_file: None,
-        health_quorum: HealthQuorum::Majority,
-    }
+    store_settings(endpoints, "/lifeline/test")
 }
 
 fn instance(name: &str) -> InstanceName {

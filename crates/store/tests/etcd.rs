@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use lifeline_model::{EtcdSettings, HealthQuorum, InstanceName};
+use lifeline_model::{EtcdSettings, InstanceName};
 use lifeline_store::{EtcdStore, StateStore, StoreError, Write};
-use lifeline_testkit::etcd::Etcd;
+use lifeline_testkit::etcd::{Etcd, store_settings};
 use lifeline_testkit::ports::free_port;
 use lifeline_testkit::signal::send_signal;
 
@@ -15,17 +15,7 @@ const SIGCONT: i32 = 18;
 const TTL: Duration = Duration::from_secs(2);
 
 fn settings(endpoints: &[String]) -> EtcdSettings {
-    EtcdSettings {
-        endpoints: endpoints.to_vec(),
-        prefix: "/lifeline/test".to_owned(),
-        lease_ttl: TTL,
-        username: None,
-        password: None,
-        ca_file: None,
-        cert_file: None,
-        key_file: None,
-        health_quorum: HealthQuorum::Majority,
-    }
+    store_settings(endpoints, "/lifeline/test")
 }
 
 async fn connect(etcd: &Etcd, name: &str) -> EtcdStore {

@@ -160,14 +160,23 @@ impl Member {
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if let Err(error) = child.kill() {
-                eprintln!("etcd member {}: kill: {error}", self.name);
-            }
-            if let Err(error) = child.wait() {
-                eprintln!("etcd member {}: wait: {error}", self.name);
-            }
-        }
+        crate::signal::kill_and_reap(&mut self.child, &format!("etcd member {}", self.name));
+    }
+}
+
+/// Store settings for these `endpoints` under `prefix`, as the tests use them: a 2 s lease,
+/// no credentials or TLS, the default health quorum.
+pub fn store_settings(endpoints: &[String], prefix: &str) -> lifeline_model::EtcdSettings {
+    lifeline_model::EtcdSettings {
+        endpoints: endpoints.to_vec(),
+        prefix: prefix.to_owned(),
+        lease_ttl: Duration::from_secs(2),
+        username: None,
+        password: None,
+        ca_file: None,
+        cert_file: None,
+        key_file: None,
+        health_quorum: lifeline_model::HealthQuorum::Majority,
     }
 }
 

@@ -191,13 +191,6 @@ impl RedisNode {
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if let Err(error) = child.kill() {
-                eprintln!("redis {}: kill: {error}", self.name);
-            }
-            if let Err(error) = child.wait() {
-                eprintln!("redis {}: wait: {error}", self.name);
-            }
-        }
+        crate::signal::kill_and_reap(&mut self.child, &format!("redis {}", self.name));
     }
 }

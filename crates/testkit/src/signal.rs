@@ -1,6 +1,7 @@
 //! Signals and port readiness for the processes a test starts (by PID, never by name).
 
 use std::net::{Ipv4Addr, TcpStream};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// Sends `signal` to one process this test started. Returns false if it no longer exists (or
@@ -29,5 +30,18 @@ pub fn wait_for_address(ip: Ipv4Addr, port: u16, deadline: Duration) {
             "nothing listens on {ip}:{port} after {deadline:?}"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Kills the child in `slot` (SIGKILL) and reaps it, if there is one; `what` names it in the
+/// message of a failure, which is only printed: this runs on drop too.
+pub fn kill_and_reap(slot: &mut Option<Child>, what: &str) {
+    if let Some(mut child) = slot.take() {
+        if let Err(error) = child.kill() {
+            eprintln!("{what}: kill: {error}");
+        }
+        if let Err(error) = child.wait() {
+            eprintln!("{what}: wait: {error}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The controller loop: receives inputs, decides, and carries out the actions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,17 +245,25 @@ impl Controller {
     /// Decides an input about one origin, keeps its metrics and its pool's current and carries
     /// out what it changed. Returns whether anything did.
     fn about_origin(&mut self, origin: &OriginName, input: Input, now: Timestamp) -> bool {
-        let Some(pool) = self.state.pool_index_of(origin.as_str()) else {
-            return false;
-        };
+        self.about_origins(std::slice::from_ref(origin), input, now)
+    }
+
+    /// [`about_origin`](Self::about_origin) for an input about several origins at once.
+    fn about_origins(&mut self, origins: &[OriginName], input: Input, now: Timestamp) -> bool {
         let actions = decide(&mut self.state, input, now);
         if actions.is_empty() {
             return false;
         }
-        if let Some(handles) = self.origin_metrics.get(origin) {
-            handles.set_healthy(self.state.health_of(origin.as_str()) == Some(Health::Healthy));
+        let mut pools = BTreeSet::new();
+        for origin in origins {
+            if let Some(handles) = self.origin_metrics.get(origin) {
+                handles.set_healthy(self.state.health_of(origin.as_str()) == Some(Health::Healthy));
+            }
+            pools.extend(self.state.pool_index_of(origin.as_str()));
         }
-        self.metrics.refresh_pool(&self.state, pool);
+        for pool in pools {
+            self.metrics.refresh_pool(&self.state, pool);
+        }
         self.carry_out_seen(actions);
         true
     }

@@ -2,7 +2,7 @@
 //! every origin's health from all the views (the leader) or takes up the leader's decisions (a
 //! follower).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::iter;
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use super::publish::{
     DECIDED_KEY, Decided, Seen, VIEWS_PREFIX, View, decode, encode, spawn_decided_writer,
     spawn_view_writer, view_key,
 };
-use crate::decide::{Input, Verdict, decide, verdict};
+use crate::decide::{Input, Verdict, verdict};
 
 /// Who this instance is among those sharing health, and how their views are combined.
 #[derive(Clone, Debug)]
@@ -76,16 +76,8 @@ impl Controller {
         let Some(shared) = &self.shared else {
             return;
         };
-        let addresses = self.addresses();
         let view = View {
-            origins: self
-                .state
-                .own_views()
-                .filter_map(|(origin, health)| {
-                    let address = addresses.get(origin)?.clone();
-                    Some((origin.to_string(), Seen { health, address }))
-                })
-                .collect(),
+            origins: at_addresses(&self.addresses(), self.state.own_views()),
         };
         let view = Some(encode(&view));
         shared.view.send_if_modified(|shared| {
@@ -169,14 +161,7 @@ impl Controller {
         let decisions = Decided {
             at: now.as_millis(),
             fencing_token: leadership.fencing_token,
-            origins: self
-                .state
-                .verdicts()
-                .filter_map(|(origin, health)| {
-                    let address = addresses.get(origin)?.clone();
-                    Some((origin.to_string(), Seen { health, address }))
-                })
-                .collect(),
+            origins: at_addresses(&addresses, self.state.verdicts()),
         };
         let shared = self.shared.as_ref().expect("checked above");
         shared
@@ -313,21 +298,19 @@ impl Controller {
             return false;
         }
         let origins: Vec<OriginName> = decisions.iter().map(|(origin, _)| origin.clone()).collect();
-        let actions = decide(&mut self.state, Input::Verdicts { decisions, at: now }, now);
-        if actions.is_empty() {
-            return false;
-        }
-        let mut pools = BTreeSet::new();
-        for origin in &origins {
-            if let Some(handles) = self.origin_metrics.get(origin) {
-                handles.set_healthy(self.state.health_of(origin.as_str()) == Some(Health::Healthy));
-            }
-            pools.extend(self.state.pool_index_of(origin.as_str()));
-        }
-        for pool in pools {
-            self.metrics.refresh_pool(&self.state, pool);
-        }
-        self.carry_out_seen(actions);
-        true
+        self.about_origins(&origins, Input::Verdicts { decisions, at: now }, now)
     }
+}
+
+/// Each origin's health with the address this instance's config gives it, for the store.
+fn at_addresses<'a>(
+    addresses: &HashMap<OriginName, String>,
+    healths: impl Iterator<Item = (&'a OriginName, Health)>,
+) -> BTreeMap<String, Seen> {
+    healths
+        .filter_map(|(origin, health)| {
+            let address = addresses.get(origin)?.clone();
+            Some((origin.to_string(), Seen { health, address }))
+        })
+        .collect()
 }

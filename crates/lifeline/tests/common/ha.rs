@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lifeline_model::{EtcdSettings, HealthQuorum};
+use lifeline_model::EtcdSettings;
 use lifeline_testkit::daemon::Daemon;
-use lifeline_testkit::etcd::Etcd;
+use lifeline_testkit::etcd::{Etcd, store_settings};
 use lifeline_testkit::origin::OriginProcess;
 use lifeline_testkit::pg::{PgCluster, PgOptions};
 use lifeline_testkit::ports::free_port;
@@ -179,15 +179,5 @@ pub async fn http_load(port: u16, running: Arc<AtomicBool>, errors: Arc<AtomicUs
 }
 
 pub fn etcd_settings(etcd: &Etcd) -> EtcdSettings {
-    EtcdSettings {
-        endpoints: etcd.endpoints(),
-        prefix: PREFIX.into(),
-        lease_ttl: Duration::from_secs(2),
-        username: None,
-        password: None,
-        ca_file: None,
-        cert_file: None,
-        key_file: None,
-        health_quorum: HealthQuorum::Majority,
-    }
+    store_settings(&etcd.endpoints(), PREFIX)
 }

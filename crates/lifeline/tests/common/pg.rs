@@ -230,3 +230,24 @@ check_interval = "500ms"
         nodes.join("\n")
     )
 }
+
+/// The task driving a session's connection: it ends when the server (or an endpoint) closes it.
+pub type Connection = tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>;
+
+/// A session on `dsn`, and the task driving its connection.
+pub async fn session(dsn: &str) -> (tokio_postgres::Client, Connection) {
+    let (client, connection) = tokio_postgres::connect(dsn, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("a session on {dsn}: {e}"));
+    (client, tokio::spawn(connection))
+}
+
+/// Whether a new session on `dsn` lands on a node in recovery (a standby).
+pub async fn in_recovery(dsn: &str) -> bool {
+    let (client, _connection) = session(dsn).await;
+    client
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .expect("pg_is_in_recovery() answers")
+        .get(0)
+}
