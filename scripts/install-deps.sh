@@ -2,17 +2,21 @@
 # Installs what Lifeline's tests, demo and benchmarks need on a fresh Debian 12 machine:
 # PostgreSQL (real streaming replication in the tests), etcd (the etcd store's tests) and protoc
 # (for etcd-client); iproute2 (`ip netns` for the partition tests); redis-server (the Redis
-# harness);
+# harness) and python3-redis (redis-py's Sentinel client, used against the Sentinel-compatible
+# listener);
 # `--bench` and `--pg-bench` add what the benchmarks under bench/ compare against.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-packages=(postgresql protobuf-compiler etcd-server iproute2 redis-server)
+packages=(postgresql protobuf-compiler etcd-server iproute2 redis-server python3-redis)
 case "${1:-}" in
   --bench) packages+=(haproxy nginx wrk) ;;
   # bench/pg-failover.sh: Patroni (with etcd as its DCS) behind HAProxy, and the writer client's
   # driver for the system python3 (/usr/bin/python3, the one Patroni runs on).
   --pg-bench) packages+=(haproxy patroni etcd-server etcd-client python3-psycopg2 curl wrk) ;;
+  # bench/redis-failover.sh: Redis Sentinel (`redis-server --sentinel`, so not Debian's
+  # redis-sentinel package, whose service would take port 26379) beside Lifeline.
+  --redis-bench) packages+=(redis-tools curl) ;;
 esac
 
 missing=()

@@ -179,6 +179,7 @@ pub(crate) struct RawCluster {
     pub nodes: Field<Vec<Spanned<RawNode>>>,
     pub writer_listen: Field<String>,
     pub reader_listen: Field<String>,
+    pub sentinel_listen: Field<String>,
     pub check_interval: Field<String>,
     pub failure_threshold: Field<i64>,
     pub rise: Field<i64>,
@@ -189,6 +190,12 @@ pub(crate) struct RawCluster {
     pub auto_failover: Field<bool>,
     pub writer_wait: Field<String>,
     pub rejoin_command: Field<String>,
+    /// Redis: the credentials and TLS every node shares.
+    pub username: Field<String>,
+    pub password: Field<toml::Value>,
+    pub tls: Field<bool>,
+    pub ca_file: Field<String>,
+    pub allow_insecure: Field<bool>,
 }
 
 /// One entry of a cluster's `nodes`.
@@ -198,6 +205,8 @@ pub(crate) struct RawNode {
     pub name: Field<String>,
     /// Any TOML value, so a wrong type is reported without echoing it: it holds a password.
     pub dsn: Field<toml::Value>,
+    /// Redis: `host:port`.
+    pub address: Field<String>,
     pub priority: Field<i64>,
     pub no_failover: Field<bool>,
 }

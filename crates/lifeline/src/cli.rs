@@ -45,9 +45,9 @@ pub enum Command {
     Reload(ReloadArgs),
     /// Pin a load balancer to a pool (or `--origin`), or `--clear` the pin.
     Force(ForceArgs),
-    /// Promote a standby of a PostgreSQL cluster (a switchover if the primary is healthy).
+    /// Promote a standby of a cluster (a switchover if the primary is healthy).
     Failover(FailoverArgs),
-    /// Planned switchover of a PostgreSQL cluster: writes pause, nothing is lost.
+    /// Planned switchover of a cluster: writes pause, nothing is lost.
     Switchover(SwitchoverArgs),
     /// Stop sending new requests to an origin; in-flight ones finish.
     Drain(DrainArgs),

@@ -368,6 +368,7 @@ fn clusters_table(status: &Value) -> String {
         "ROLE".into(),
         "HEALTHY".into(),
         "TIMELINE".into(),
+        "POSITION".into(),
         "LAG".into(),
         "FAILURES".into(),
         "LAST ERROR".into(),
@@ -381,6 +382,7 @@ fn clusters_table(status: &Value) -> String {
                 text(&node["role"]),
                 text(&node["healthy"]),
                 text(&node["timeline"]),
+                text(&node["wal_lsn"]),
                 node["lag_bytes"]
                     .as_u64()
                     .map_or("-".to_string(), |b| format!("{b}B")),

@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use lifeline_model::{ClusterDriver, ClusterKind};
 use lifeline_postgres::PgDriver;
+use lifeline_redis::RedisDriver;
 
 /// The driver of clusters of `kind`.
 pub fn driver(kind: ClusterKind) -> Arc<dyn ClusterDriver> {
     match kind {
         ClusterKind::Postgres => Arc::new(PgDriver),
+        ClusterKind::Redis => Arc::new(RedisDriver),
     }
 }

@@ -14,7 +14,7 @@ use common::ha::{Instance, Pair, etcd_settings, http_load};
 use common::{binary, get_origin, wait_role};
 use lifeline_control::cluster::{ClusterManager, ClusterMetrics};
 use lifeline_model::{
-    Cluster, ClusterKind, ClusterName, ClusterNode, InstanceName, NodeName, PgDsn,
+    Cluster, ClusterKind, ClusterName, ClusterNode, InstanceName, NodeConnection, NodeName, PgDsn,
 };
 use lifeline_store::{EtcdStore, StateStore};
 use lifeline_testkit::daemon::TOKEN;
@@ -164,11 +164,13 @@ async fn a_deposed_leaders_late_switchover_is_refused_and_changes_no_node() {
     });
     let node = |name: &str, port: u16| ClusterNode {
         name: NodeName::new(name),
-        dsn: PgDsn::parse(&format!(
-            "host=127.0.0.1 port={port} user=lifeline password={} dbname=postgres",
-            cluster.password()
-        ))
-        .unwrap(),
+        connection: NodeConnection::Postgres(
+            PgDsn::parse(&format!(
+                "host=127.0.0.1 port={port} user=lifeline password={} dbname=postgres",
+                cluster.password()
+            ))
+            .unwrap(),
+        ),
         priority: 0,
         no_failover: false,
     };
@@ -181,6 +183,7 @@ async fn a_deposed_leaders_late_switchover_is_refused_and_changes_no_node() {
         ],
         writer_listen: None,
         reader_listen: None,
+        sentinel_listen: None,
         check_interval: Duration::from_millis(500),
         failure_threshold: 3,
         rise: 2,

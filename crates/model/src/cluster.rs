@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::dsn::PgDsn;
 use crate::names::{ClusterName, NodeName};
+use crate::redis_node::RedisNode;
 
 /// Equality compares every setting (passwords included), so a reload sees any change.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,6 +19,9 @@ pub struct Cluster {
     pub writer_listen: Option<SocketAddr>,
     /// Healthy standbys within `maximum_lag_on_failover`; the primary when there is none.
     pub reader_listen: Option<SocketAddr>,
+    /// Redis: answers the Sentinel commands clients discover the master with, under the
+    /// cluster's name as the master name.
+    pub sentinel_listen: Option<SocketAddr>,
     /// Time between two checks of a node.
     pub check_interval: Duration,
     /// Consecutive failed checks before the primary counts as down (seed 004: 3).
@@ -49,6 +53,8 @@ pub struct Cluster {
 pub enum ClusterKind {
     /// PostgreSQL streaming replication.
     Postgres,
+    /// Redis replication (`replicaof`).
+    Redis,
 }
 
 // === impl Cluster ===
@@ -63,12 +69,23 @@ impl Cluster {
 
 impl ClusterKind {
     /// Every kind, in the order a config error lists them.
-    pub const ALL: [ClusterKind; 1] = [ClusterKind::Postgres];
+    pub const ALL: [ClusterKind; 2] = [ClusterKind::Postgres, ClusterKind::Redis];
 
     /// The config's word for it.
     pub fn as_str(self) -> &'static str {
         match self {
             ClusterKind::Postgres => "postgres",
+            ClusterKind::Redis => "redis",
+        }
+    }
+
+    /// An old primary becomes a replica of the new one by a command on the node itself
+    /// (Redis's `REPLICAOF`), so it rejoins with no `rejoin_command`; a PostgreSQL primary
+    /// needs its data directory rewound or copied first, which only a command can do.
+    pub fn rejoins_by_replicating(self) -> bool {
+        match self {
+            ClusterKind::Postgres => false,
+            ClusterKind::Redis => true,
         }
     }
 
@@ -81,32 +98,80 @@ impl ClusterKind {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterNode {
     pub name: NodeName,
-    pub dsn: PgDsn,
+    /// How Lifeline connects to it, in its kind's terms.
+    pub connection: NodeConnection,
     /// Among standbys equally advanced, the higher priority is promoted first.
     pub priority: u32,
     /// Never promoted (a delayed or remote standby, say).
     pub no_failover: bool,
 }
 
+/// A node's connection settings, one variant per [`ClusterKind`]; each driver reads its own.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeConnection {
+    Postgres(PgDsn),
+    Redis(RedisNode),
+}
+
+// === impl NodeConnection ===
+
+impl NodeConnection {
+    /// The config key of a node that sets it.
+    pub fn key(&self) -> &'static str {
+        match self {
+            NodeConnection::Postgres(_) => "dsn",
+            NodeConnection::Redis(_) => "address",
+        }
+    }
+}
+
 // === impl ClusterNode ===
 
 impl ClusterNode {
-    /// The host the node is reached at, as its connection string gives it.
+    /// The host the node is reached at, as its connection settings give it.
     pub fn host(&self) -> &str {
-        &self.dsn.host
+        match &self.connection {
+            NodeConnection::Postgres(dsn) => &dsn.host,
+            NodeConnection::Redis(redis) => &redis.host,
+        }
     }
 
     pub fn port(&self) -> u16 {
-        self.dsn.port
+        match &self.connection {
+            NodeConnection::Postgres(dsn) => dsn.port,
+            NodeConnection::Redis(redis) => redis.port,
+        }
     }
 
     /// `host:port`, where the endpoints send clients.
     pub fn address(&self) -> String {
-        self.dsn.address()
+        match &self.connection {
+            NodeConnection::Postgres(dsn) => dsn.address(),
+            NodeConnection::Redis(redis) => redis.address(),
+        }
     }
 
     /// How Lifeline connects to the node, with every secret masked: for status and logs.
     pub fn masked_connection(&self) -> String {
-        self.dsn.to_string()
+        match &self.connection {
+            NodeConnection::Postgres(dsn) => dsn.to_string(),
+            NodeConnection::Redis(redis) => redis.to_string(),
+        }
+    }
+
+    /// The PostgreSQL connection string, for a node of a PostgreSQL cluster.
+    pub fn postgres(&self) -> Option<&PgDsn> {
+        match &self.connection {
+            NodeConnection::Postgres(dsn) => Some(dsn),
+            NodeConnection::Redis(_) => None,
+        }
+    }
+
+    /// The Redis connection settings, for a node of a Redis cluster.
+    pub fn redis(&self) -> Option<&RedisNode> {
+        match &self.connection {
+            NodeConnection::Redis(redis) => Some(redis),
+            NodeConnection::Postgres(_) => None,
+        }
     }
 }

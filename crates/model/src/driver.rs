@@ -27,11 +27,12 @@ pub trait ClusterDriver: Send + Sync {
     /// error. `timeout` bounds connecting and each call, unless a call says otherwise.
     fn connect(&self, node: &ClusterNode, timeout: Duration) -> Box<dyn NodeDriver>;
 
-    /// Runs the cluster's `rejoin_command` (its placeholders filled from `node` and `primary`)
-    /// to make `node`, an old primary, a replica of `primary`; killed after `timeout`.
+    /// Makes `node`, an old primary, a replica of `primary` within `timeout`: by the cluster's
+    /// `rejoin_command` (its placeholders filled from `node` and `primary`), or by the node
+    /// itself for a kind that [rejoins by replicating](crate::ClusterKind::rejoins_by_replicating).
     fn rejoin<'a>(
         &'a self,
-        command: &'a str,
+        command: Option<&'a str>,
         node: &'a ClusterNode,
         primary: &'a ClusterNode,
         timeout: Duration,
@@ -59,8 +60,8 @@ pub trait NodeDriver: Send {
     fn connection_lost(&mut self) -> DriverFuture<'_, ()>;
 
     /// Makes this replica a primary, waiting at most `wait` (plus the timeout) for it to take
-    /// writes; returns its new timeline.
-    fn promote(&mut self, wait: Duration) -> DriverFuture<'_, Result<u32, DriverError>>;
+    /// writes; returns its new timeline, for a kind that has timelines.
+    fn promote(&mut self, wait: Duration) -> DriverFuture<'_, Result<Option<u32>, DriverError>>;
 
     /// Stops the primary's writes (every other session ended, new ones read-only) and returns
     /// its final position: no acknowledged write comes after it.

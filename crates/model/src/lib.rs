@@ -20,6 +20,7 @@ mod load_balancer;
 mod names;
 mod observation;
 mod pace;
+mod redis_node;
 mod replication;
 mod routing;
 mod secret;
@@ -28,7 +29,7 @@ mod store;
 mod time;
 mod topology;
 
-pub use cluster::{Cluster, ClusterKind, ClusterNode};
+pub use cluster::{Cluster, ClusterKind, ClusterNode, NodeConnection};
 pub use driver::{ClusterDriver, DriverError, DriverFuture, NodeDriver};
 pub use dsn::{CertCheck, DSN_KEYS, DsnError, DsnProblem, PgDsn, SslMode};
 pub use event::{Event, EventKind, NewEvent};
@@ -42,6 +43,7 @@ pub use names::{
 };
 pub use observation::{CheckFailure, FailureKind, Observation, PostgresFacts};
 pub use pace::{Cadence, Pace, jittered};
+pub use redis_node::{RedisNode, RedisTls};
 pub use replication::{LinkState, NodeFacts, ReplicaLink, Role, Upstream};
 pub use routing::{Ejection, ForceTarget, OriginRouting, PoolRouting, RoutingTable};
 pub use secret::Secret;

@@ -95,12 +95,16 @@ impl NodeClient {
         primary: &ClusterNode,
         application_name: &str,
     ) -> Result<(), PgError> {
-        let conninfo = primary_conninfo(&primary.dsn, application_name);
+        let conninfo = primary_conninfo(crate::dsn(primary), application_name);
         let statement = format!(
             "ALTER SYSTEM SET primary_conninfo = {}",
             sql_literal(&conninfo)
         );
-        let hide: Vec<&str> = primary.dsn.password.iter().map(Secret::expose).collect();
+        let hide: Vec<&str> = crate::dsn(primary)
+            .password
+            .iter()
+            .map(Secret::expose)
+            .collect();
         let session = self.session().await?;
         self.bounded_hiding(
             "follow",

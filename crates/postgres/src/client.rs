@@ -52,7 +52,12 @@ impl NodeClient {
     /// A client for the cluster node `node` that connects on first use. `timeout` bounds
     /// connecting and each statement.
     pub fn new(node: &ClusterNode, timeout: Duration) -> Self {
-        Self::with_dsn(node.name.clone(), &node.dsn, timeout, APPLICATION_NAME)
+        Self::with_dsn(
+            node.name.clone(),
+            crate::dsn(node),
+            timeout,
+            APPLICATION_NAME,
+        )
     }
 
     /// A client for the server at `dsn`, called `name` in every message, whose sessions show

@@ -29,12 +29,18 @@ impl ClusterDriver for PgDriver {
 
     fn rejoin<'a>(
         &'a self,
-        command: &'a str,
+        command: Option<&'a str>,
         node: &'a ClusterNode,
         primary: &'a ClusterNode,
         timeout: Duration,
     ) -> DriverFuture<'a, Result<(), DriverError>> {
         Box::pin(async move {
+            let Some(command) = command else {
+                return Err(DriverError::new(format!(
+                    "{}: an old PostgreSQL primary rejoins only by a `rejoin_command`",
+                    node.name
+                )));
+            };
             run_rejoin(command, node, primary, timeout)
                 .await
                 .map_err(DriverError::from)
@@ -62,8 +68,13 @@ impl NodeDriver for NodeClient {
         Box::pin(NodeClient::connection_lost(self))
     }
 
-    fn promote(&mut self, wait: Duration) -> DriverFuture<'_, Result<u32, DriverError>> {
-        Box::pin(async move { NodeClient::promote(self, wait).await.map_err(Into::into) })
+    fn promote(&mut self, wait: Duration) -> DriverFuture<'_, Result<Option<u32>, DriverError>> {
+        Box::pin(async move {
+            NodeClient::promote(self, wait)
+                .await
+                .map(Some)
+                .map_err(Into::into)
+        })
     }
 
     fn fence(&mut self) -> DriverFuture<'_, Result<u64, DriverError>> {

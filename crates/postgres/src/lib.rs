@@ -38,3 +38,12 @@ pub use error::PgError;
 pub use facts::{PgFacts, ReplicaView, WalReceiver};
 pub use preflight::preflight;
 pub use rejoin::run_rejoin;
+
+use lifeline_model::{ClusterNode, PgDsn};
+
+/// A node's connection string. Only nodes of `kind = "postgres"` clusters reach this crate
+/// (the daemon picks the driver by kind), and the config gives each of them one.
+pub(crate) fn dsn(node: &ClusterNode) -> &PgDsn {
+    node.postgres()
+        .expect("a node of a PostgreSQL cluster has a PostgreSQL connection string")
+}

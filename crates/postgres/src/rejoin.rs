@@ -37,13 +37,13 @@ pub async fn run_rejoin(
         command,
         &[
             ("node", node.name.as_str()),
-            ("host", &node.dsn.host),
-            ("port", &node.dsn.port.to_string()),
-            ("primary_host", &primary.dsn.host),
-            ("primary_port", &primary.dsn.port.to_string()),
+            ("host", &crate::dsn(node).host),
+            ("port", &crate::dsn(node).port.to_string()),
+            ("primary_host", &crate::dsn(primary).host),
+            ("primary_port", &crate::dsn(primary).port.to_string()),
         ],
     );
-    let secrets: Vec<&str> = [&node.dsn.password, &primary.dsn.password]
+    let secrets: Vec<&str> = [&crate::dsn(node).password, &crate::dsn(primary).password]
         .into_iter()
         .flatten()
         .map(Secret::expose)

@@ -10,6 +10,7 @@ pub mod origin;
 pub mod pg;
 pub mod ports;
 pub mod redis;
+pub mod redis_writes;
 pub mod relay;
 pub mod signal;
 pub mod tls;

@@ -37,6 +37,12 @@ pub struct RedisNode {
 impl RedisGroup {
     /// A master and `replicas` replicas of it; returns once every replica's link is up.
     pub async fn start(replicas: usize) -> Self {
+        Self::start_with(replicas, "").await
+    }
+
+    /// As [`start`](Self::start), with `extra` lines in every node's redis.conf (settings a
+    /// user would tune, such as `repl-ping-replica-period 1`).
+    pub async fn start_with(replicas: usize, extra: &str) -> Self {
         crate::install::ensure_package(REDIS_SERVER, "redis-server");
         let dir = tempfile::tempdir().expect("cannot create a directory for redis");
         let password = crate::pg::random_hex(16);
@@ -55,6 +61,8 @@ impl RedisGroup {
             if n > 0 {
                 config.push_str(&format!("replicaof 127.0.0.1 {master_port}\n"));
             }
+            config.push_str(extra);
+            config.push('\n');
             let config_path = node_dir.join("redis.conf");
             std::fs::write(&config_path, config).expect("cannot write redis.conf");
             let mut node = RedisNode {
@@ -154,10 +162,25 @@ impl RedisGroup {
         );
     }
 
+    /// Node `n`'s redis.conf (which `CONFIG REWRITE` rewrites).
+    pub fn config_path(&self, n: usize) -> &std::path::Path {
+        &self.nodes[n].config
+    }
+
     /// Everything node `n` has logged.
     pub fn log(&self, n: usize) -> String {
         std::fs::read_to_string(&self.nodes[n].log).unwrap_or_default()
     }
+}
+
+/// Debian's python3 with redis-py (`python3-redis`, installed when missing): a Sentinel-aware
+/// client library, as applications use one.
+pub fn python_with_redis_py() -> &'static str {
+    crate::install::ensure_package(
+        "/usr/lib/python3/dist-packages/redis/__init__.py",
+        "python3-redis",
+    );
+    "/usr/bin/python3"
 }
 
 /// Each node is killed when dropped, so a panic half-way through [`RedisGroup::start`] leaves

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use lifeline_control::cluster::{ClusterManager, ClusterMetrics};
 use lifeline_model::{
-    Cluster, ClusterDriver, ClusterKind, ClusterName, ClusterNode, NodeName, PgDsn,
+    Cluster, ClusterDriver, ClusterKind, ClusterName, ClusterNode, NodeConnection, NodeName, PgDsn,
 };
 use serde_json::Value;
 use tokio::sync::watch;
@@ -19,7 +19,9 @@ use super::tests::{TOKEN, call, fixture};
 fn cluster(name: &str) -> Arc<Cluster> {
     let node = |name: &str| ClusterNode {
         name: NodeName::new(name),
-        dsn: PgDsn::parse("host=127.0.0.1 port=1 user=lifeline").unwrap(),
+        connection: NodeConnection::Postgres(
+            PgDsn::parse("host=127.0.0.1 port=1 user=lifeline").unwrap(),
+        ),
         priority: 0,
         no_failover: false,
     };
@@ -29,6 +31,7 @@ fn cluster(name: &str) -> Arc<Cluster> {
         nodes: vec![node("pg1"), node("pg2")],
         writer_listen: None,
         reader_listen: None,
+        sentinel_listen: None,
         check_interval: Duration::from_secs(1),
         failure_threshold: 3,
         rise: 2,

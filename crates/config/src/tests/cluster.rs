@@ -83,26 +83,44 @@ fn a_full_cluster_builds_the_model() {
 
     let pg1 = main.node("pg1").unwrap();
     assert_eq!((pg1.priority, pg1.no_failover), (0, false));
-    assert_eq!((pg1.dsn.host.as_str(), pg1.dsn.port), ("127.0.0.1", 5433));
     assert_eq!(
-        (pg1.dsn.user.as_str(), pg1.dsn.dbname.as_str()),
+        (
+            pg1.postgres().unwrap().host.as_str(),
+            pg1.postgres().unwrap().port
+        ),
+        ("127.0.0.1", 5433)
+    );
+    assert_eq!(
+        (
+            pg1.postgres().unwrap().user.as_str(),
+            pg1.postgres().unwrap().dbname.as_str()
+        ),
         ("lifeline", "postgres")
     );
-    assert_eq!(pg1.dsn.password.as_ref().unwrap().expose(), "s3cr3t");
+    assert_eq!(
+        pg1.postgres().unwrap().password.as_ref().unwrap().expose(),
+        "s3cr3t"
+    );
     let pg2 = main.node("pg2").unwrap();
     assert_eq!((pg2.priority, pg2.no_failover), (1, false));
-    assert_eq!(pg2.dsn.port, 5434);
-    assert_eq!(pg2.dsn.password.as_ref().unwrap().expose(), "s3cr3t too");
-    assert_eq!(pg2.dsn.dbname, "postgres");
-    assert_eq!(pg2.dsn.sslmode, Some(lifeline_model::SslMode::Disable));
-    assert!(pg2.dsn.options.is_empty());
+    assert_eq!(pg2.postgres().unwrap().port, 5434);
+    assert_eq!(
+        pg2.postgres().unwrap().password.as_ref().unwrap().expose(),
+        "s3cr3t too"
+    );
+    assert_eq!(pg2.postgres().unwrap().dbname, "postgres");
+    assert_eq!(
+        pg2.postgres().unwrap().sslmode,
+        Some(lifeline_model::SslMode::Disable)
+    );
+    assert!(pg2.postgres().unwrap().options.is_empty());
     let pg3 = main.node("pg3").unwrap();
     assert_eq!(pg3.name, NodeName::from("pg3"));
     assert!(pg3.no_failover);
-    assert_eq!(pg3.dsn.address(), "pg3.internal:5432");
-    assert!(pg3.dsn.password.is_none());
+    assert_eq!(pg3.postgres().unwrap().address(), "pg3.internal:5432");
+    assert!(pg3.postgres().unwrap().password.is_none());
 
-    let shown = format!("{topology:?}\n{}", pg2.dsn);
+    let shown = format!("{topology:?}\n{}", pg2.postgres().unwrap());
     assert!(!shown.contains("s3cr3t"), "{shown}");
 }
 

@@ -137,7 +137,11 @@ dsn = "host=h9 user=u"
     assert_eq!(
         problems(text),
         [
-            p(3, 8, "unknown cluster kind `mysql` (expected postgres)"),
+            p(
+                3,
+                8,
+                "unknown cluster kind `mysql` (expected postgres or redis)"
+            ),
             p(
                 4,
                 9,

@@ -13,6 +13,7 @@ mod listen_errors;
 mod load_balancer;
 mod load_balancer_errors;
 mod node_tls;
+mod redis_cluster;
 mod store;
 
 use std::collections::HashMap;

@@ -31,7 +31,7 @@ fn a_readable_ca_file_and_a_known_mode_are_taken() {
         ca.display()
     ));
     let topology = parse_ok(&text, &env(&[]));
-    let dsn = &topology.clusters[0].nodes[0].dsn;
+    let dsn = &topology.clusters[0].nodes[0].postgres().unwrap();
     assert_eq!(dsn.sslmode, Some(SslMode::VerifyFull));
     assert_eq!(dsn.sslrootcert.as_deref(), ca.to_str());
 }

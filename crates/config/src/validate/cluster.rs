@@ -5,6 +5,7 @@
 //! on in `endpoints.rs`, once every cluster has been read.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use lifeline_model::{Cluster, ClusterKind, ClusterName};
@@ -12,7 +13,8 @@ use toml::Spanned;
 
 use super::endpoints::{self, Endpoint, Owner};
 use super::fields::{self, Names};
-use super::node::{self, Servers};
+use super::node::{self, NodeKind, Servers};
+use super::redis;
 use crate::diagnostics::Report;
 use crate::raw::{Field, RawCluster, SizeText};
 
@@ -41,6 +43,8 @@ const PLACEHOLDERS: [&str; 5] = ["node", "host", "port", "primary_host", "primar
 pub(super) struct Context<'a> {
     /// Every origin name in the file, valid or not.
     pub origins: &'a Names,
+    /// The config file's directory, for relative paths.
+    pub directory: &'a Path,
     /// `[admin] listen`, when it is valid.
     pub admin: Option<SocketAddr>,
     /// Every valid load balancer listen address.
@@ -72,6 +76,7 @@ struct Seen<'a> {
     servers: Servers,
     endpoints: Vec<Endpoint>,
     origins: &'a Names,
+    directory: &'a Path,
 }
 
 /// Checks every cluster, then every address they listen on against all the others.
@@ -85,6 +90,7 @@ pub(super) fn clusters(
         servers: Servers::default(),
         endpoints: cx.load_balancers,
         origins: cx.origins,
+        directory: cx.directory,
     };
     let checked: Vec<Option<Cluster>> = raw
         .iter()
@@ -110,11 +116,22 @@ fn cluster(
     }
     let name = name.map(|name| name.get_ref().as_str());
     let kind = kind(raw, report);
+    let (redis, kind_keys) = match kind {
+        Some(ClusterKind::Redis) => (
+            redis::access(raw, seen.directory, report),
+            redis::no_postgres_keys(raw, report),
+        ),
+        _ => (None, redis::no_redis_keys(raw, report)),
+    };
     let nodes = node::Context {
         at,
         index,
         name,
         origins: seen.origins,
+        kind: match kind {
+            Some(ClusterKind::Redis) => NodeKind::Redis(redis.as_ref()),
+            _ => NodeKind::Postgres,
+        },
     };
     let nodes = node::nodes(raw, SECTION, &nodes, &mut seen.servers, report);
     let owner = |key| Owner::Cluster {
@@ -124,22 +141,28 @@ fn cluster(
     };
     let writer = listen(&raw.writer_listen, owner("writer_listen"), report);
     let reader = listen(&raw.reader_listen, owner("reader_listen"), report);
+    let sentinel = listen(&raw.sentinel_listen, owner("sentinel_listen"), report);
     let address = |listen: &Option<Option<Endpoint>>| {
         listen
             .as_ref()
             .map(|endpoint| endpoint.as_ref().map(|e| e.address))
     };
     let (writer_listen, reader_listen) = (address(&writer), address(&reader));
+    let sentinel_listen = address(&sentinel);
     seen.endpoints
-        .extend([writer, reader].into_iter().flatten().flatten());
+        .extend([writer, reader, sentinel].into_iter().flatten().flatten());
     let settings = settings(raw, report);
     let (kind, settings) = (kind?, settings?);
+    if kind == ClusterKind::Redis && redis.is_none() || !kind_keys {
+        return None;
+    }
     Some(Cluster {
         name: ClusterName::new(name?),
         kind,
         nodes: nodes?,
         writer_listen: writer_listen?,
         reader_listen: reader_listen?,
+        sentinel_listen: sentinel_listen?,
         check_interval: settings.check_interval,
         failure_threshold: settings.failure_threshold,
         rise: settings.rise,

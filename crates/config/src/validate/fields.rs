@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lifeline_model::Secret;
@@ -220,4 +221,31 @@ pub(super) fn secret(
 /// The position of a field when it is present.
 pub(super) fn position<T>(field: &Field<T>) -> Option<usize> {
     field.as_ref().map(|value| value.span().start)
+}
+
+/// A TLS file that exists and can be read now, so that a wrong path stops the start rather
+/// than the first connection.
+pub(super) fn file(
+    field: &Field<String>,
+    key: &str,
+    directory: &Path,
+    report: &mut Report<'_>,
+) -> Option<Option<PathBuf>> {
+    let Some(text) = field else {
+        return Some(None);
+    };
+    let path = directory.join(text.get_ref());
+    let problem = match std::fs::metadata(&path) {
+        Ok(meta) if !meta.is_file() => "is not a file".to_string(),
+        Ok(_) => match std::fs::File::open(&path) {
+            Ok(_) => return Some(Some(path)),
+            Err(error) => format!("cannot be read: {error}"),
+        },
+        Err(error) => format!("cannot be read: {error}"),
+    };
+    report.error(
+        text.span().start,
+        format!("`{key}` `{}` {problem}", path.display()),
+    );
+    None
 }

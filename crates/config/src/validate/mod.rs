@@ -16,6 +16,7 @@ mod monitor;
 mod node;
 mod pool;
 mod proxy;
+mod redis;
 mod steering;
 mod store;
 
@@ -46,6 +47,7 @@ pub(crate) fn topology(raw: &RawConfig, file: &Path, report: &mut Report<'_>) ->
         load_balancer::load_balancers(&raw.load_balancers, &context, report);
     let context = cluster::Context {
         origins: &origin_names,
+        directory,
         admin: admin_listen,
         load_balancers: listeners,
     };

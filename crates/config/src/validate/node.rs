@@ -9,10 +9,13 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use lifeline_model::{ClusterNode, DSN_KEYS, DsnError, DsnProblem, NodeName, PgDsn, SslMode};
+use lifeline_model::{
+    ClusterNode, DSN_KEYS, DsnError, DsnProblem, NodeConnection, NodeName, PgDsn, SslMode,
+};
 use toml::Spanned;
 
 use super::fields::{self, Names};
+use super::redis::{self, Access};
 use crate::diagnostics::Report;
 use crate::raw::{RawCluster, RawNode};
 
@@ -29,6 +32,14 @@ pub(super) struct Context<'a> {
     pub name: Option<&'a str>,
     /// Every origin name in the file: nodes share the admin API with origins.
     pub origins: &'a Names,
+    /// Which kind of node it has: a PostgreSQL node has a `dsn`, a Redis node an `address`.
+    pub kind: NodeKind<'a>,
+}
+
+pub(super) enum NodeKind<'a> {
+    Postgres,
+    /// With the cluster's shared settings; `None` when they are invalid (already reported).
+    Redis(Option<&'a Access>),
 }
 
 /// The servers (`host:port`) that every cluster's nodes have named so far, so that no server is
@@ -84,21 +95,43 @@ fn node(
     let raw = spanned.get_ref();
     let name = fields::name(&raw.name, NODE_SECTION, at, report)
         .and_then(|name| self::name(name, cx.origins, names, report));
-    let dsn = fields::required(&raw.dsn, "dsn", NODE_SECTION, at, report)
-        .and_then(|dsn| self::dsn(dsn, report));
-    if let (Some(dsn), Some(value)) = (&dsn, &raw.dsn) {
+    let connection = connection(raw, at, cx, report);
+    if let Some(connection) = &connection {
         let node = raw.name.as_ref().map(|n| n.get_ref().clone());
-        servers.claim(dsn, node, value.span().start, cx, report);
-        root_cert(dsn, value.span().start, report);
+        let position = fields::position(&raw.dsn).or(fields::position(&raw.address));
+        servers.claim(connection, node, position.unwrap_or(at), cx, report);
     }
     let priority = fields::integer(&raw.priority, "priority", 0, 0..=MAX_PRIORITY, report)
         .and_then(|priority| u32::try_from(priority).ok());
     Some(ClusterNode {
         name: name?,
-        dsn: dsn?,
+        connection: connection?,
         priority: priority?,
         no_failover: is_no_failover(raw),
     })
+}
+
+/// How Lifeline connects to the node: a Redis node's `address`, a PostgreSQL node's `dsn`.
+fn connection(
+    raw: &RawNode,
+    at: usize,
+    cx: &Context<'_>,
+    report: &mut Report<'_>,
+) -> Option<NodeConnection> {
+    if let NodeKind::Redis(access) = cx.kind {
+        return redis::node(raw, at, access, report).map(NodeConnection::Redis);
+    }
+    if let Some(address) = &raw.address {
+        report.error(
+            address.span().start,
+            "a PostgreSQL node has no `address`: its `dsn` says where it is and how to log in",
+        );
+        return None;
+    }
+    let value = fields::required(&raw.dsn, "dsn", NODE_SECTION, at, report)?;
+    let dsn = self::dsn(value, report)?;
+    root_cert(&dsn, value.span().start, report);
+    Some(NodeConnection::Postgres(dsn))
 }
 
 /// A node name: unique in its cluster, and not an origin's name.
@@ -239,16 +272,21 @@ fn dsn_message(error: &DsnError, text: &str, from_env: &[Range<usize>]) -> Strin
 // === impl Servers ===
 
 impl Servers {
-    /// Records the server of `dsn` at `at`, reporting it when an earlier node names it too.
+    /// Records the server `connection` names at `at`, reporting it when an earlier node names
+    /// it too.
     fn claim(
         &mut self,
-        dsn: &PgDsn,
+        connection: &NodeConnection,
         node: Option<String>,
         at: usize,
         cx: &Context<'_>,
         report: &mut Report<'_>,
     ) {
-        let key = (dsn.host.to_ascii_lowercase(), dsn.port);
+        let (host, port, address) = match connection {
+            NodeConnection::Postgres(dsn) => (&dsn.host, dsn.port, dsn.address()),
+            NodeConnection::Redis(redis) => (&redis.host, redis.port, redis.address()),
+        };
+        let key = (host.to_ascii_lowercase(), port);
         let Some(first) = self.first.get(&key) else {
             let server = Server {
                 node,
@@ -268,8 +306,7 @@ impl Servers {
         report.error(
             at,
             format!(
-                "`{}` is already the address of node `{node}`{cluster} (line {})",
-                dsn.address(),
+                "`{address}` is already the address of node `{node}`{cluster} (line {})",
                 report.line_of(first.at)
             ),
         );

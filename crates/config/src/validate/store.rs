@@ -4,7 +4,7 @@
 //! it rather than a setting silently ignored. The password is a secret: no message quotes it,
 //! nor an endpoint that could hold one (`user:password@`) or that came from the environment.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use lifeline_model::{EtcdSettings, HealthQuorum, HostPort, StoreBackend};
@@ -91,9 +91,9 @@ fn etcd(
     if let (Some(value), None) = (&raw.password, &raw.username) {
         report.error(value.span().start, "`password` needs a `username`");
     }
-    let ca_file = file(&raw.ca_file, "ca_file", directory, report);
-    let cert_file = file(&raw.cert_file, "cert_file", directory, report);
-    let key_file = file(&raw.key_file, "key_file", directory, report);
+    let ca_file = fields::file(&raw.ca_file, "ca_file", directory, report);
+    let cert_file = fields::file(&raw.cert_file, "cert_file", directory, report);
+    let key_file = fields::file(&raw.key_file, "key_file", directory, report);
     let pair_complete = match (&raw.cert_file, &raw.key_file) {
         (Some(text), None) => {
             report.error(text.span().start, "`cert_file` needs a `key_file`");
@@ -211,33 +211,6 @@ fn username(raw: &RawStore, report: &mut Report<'_>) -> Option<Option<String>> {
         return None;
     }
     Some(Some(text.get_ref().clone()))
-}
-
-/// A TLS file that exists and can be read now, so that a wrong path stops the start rather
-/// than the first connection.
-fn file(
-    field: &Field<String>,
-    key: &str,
-    directory: &Path,
-    report: &mut Report<'_>,
-) -> Option<Option<PathBuf>> {
-    let Some(text) = field else {
-        return Some(None);
-    };
-    let path = directory.join(text.get_ref());
-    let problem = match std::fs::metadata(&path) {
-        Ok(meta) if !meta.is_file() => "is not a file".to_string(),
-        Ok(_) => match std::fs::File::open(&path) {
-            Ok(_) => return Some(Some(path)),
-            Err(error) => format!("cannot be read: {error}"),
-        },
-        Err(error) => format!("cannot be read: {error}"),
-    };
-    report.error(
-        text.span().start,
-        format!("`{key}` `{}` {problem}", path.display()),
-    );
-    None
 }
 
 /// `health_quorum` (default `majority`).

@@ -112,14 +112,12 @@ pub(super) fn spawn(
             }));
         }
         ClusterAction::Rejoin { node, primary } => {
-            let Some(command) = cluster.rejoin_command.clone() else {
-                return;
-            };
+            let command = cluster.rejoin_command.clone();
             let (target, upstream) = (cluster.nodes[node].clone(), cluster.nodes[primary].clone());
             let driver = Arc::clone(driver);
             tasks.spawn(report(inputs, granted, ordered, async move {
                 match driver
-                    .rejoin(&command, &target, &upstream, REJOIN_WAIT)
+                    .rejoin(command.as_deref(), &target, &upstream, REJOIN_WAIT)
                     .await
                 {
                     Ok(()) => ActionResult::Rejoined { node },

@@ -73,6 +73,10 @@ pub struct NodeState {
     pub facts_at: Option<Timestamp>,
     /// The port of the node it was last seen streaming from (kept while it reconnects).
     pub upstream_port: Option<u16>,
+    /// When it was last re-pointed at the primary: a check begun before says nothing about
+    /// whom it follows now.
+    #[serde(skip)]
+    pub repointed_at: Option<Timestamp>,
 }
 
 fn millis<S: serde::Serializer>(

@@ -8,6 +8,8 @@ use super::state::{ClusterHealth, ClusterState};
 #[derive(Clone, Debug, Serialize)]
 pub struct ClusterStatus {
     pub name: ClusterName,
+    /// `postgres` or `redis`.
+    pub kind: &'static str,
     pub state: ClusterHealth,
     pub primary: Option<NodeName>,
     /// Grows with every promotion.
@@ -59,8 +61,9 @@ pub struct NodeStatus {
     pub down_since: Option<Timestamp>,
     pub promotion_eligible: bool,
     pub timeline: Option<u32>,
-    /// How far it has written (a primary) or received (a standby), in bytes. Named as
-    /// PostgreSQL calls it: the API was first written for it, and is shared by every kind.
+    /// How far it has written (a primary) or received (a standby), in bytes (Redis: its
+    /// replication offset). Named as PostgreSQL calls it: the API was first written for it,
+    /// and is shared by every kind.
     #[serde(rename = "wal_lsn")]
     pub position: Option<u64>,
     /// How far a standby has applied what it received (`replay_lsn`).
@@ -134,6 +137,7 @@ impl ClusterStatus {
             .collect();
         Self {
             name: cluster.name.clone(),
+            kind: cluster.kind.as_str(),
             state: state.health(),
             primary: state.record().primary.clone(),
             epoch: state.record().epoch,

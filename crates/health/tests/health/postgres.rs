@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use lifeline_model::{
-    ClusterNode, FailureKind, HostPort, MonitorKind, NodeName, Origin, PgDsn, PostgresCheck, Secret,
+    ClusterNode, FailureKind, HostPort, MonitorKind, NodeConnection, NodeName, Origin, PgDsn,
+    PostgresCheck, Secret,
 };
 use lifeline_postgres::NodeClient;
 use lifeline_testkit::pg::{PgCluster, PgNode};
@@ -57,7 +58,7 @@ async fn a_node_that_refuses_sessions_for_now_is_a_connect_failure_for_both_chec
 
     let node = ClusterNode {
         name: NodeName::new(standby.name.as_str()),
-        dsn,
+        connection: NodeConnection::Postgres(dsn),
         priority: 0,
         no_failover: false,
     };

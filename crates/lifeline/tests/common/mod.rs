@@ -4,6 +4,7 @@
 
 pub mod ha;
 pub mod pg;
+pub mod redis;
 
 use std::path::Path;
 use std::time::Duration;

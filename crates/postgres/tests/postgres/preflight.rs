@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use lifeline_model::{ClusterNode, NodeName, PgDsn};
+use lifeline_model::{ClusterNode, NodeConnection, NodeName, PgDsn};
 use lifeline_postgres::preflight;
 use lifeline_testkit::pg::{PgCluster, PgOptions};
 
@@ -57,7 +57,7 @@ async fn reports_stock_settings_and_each_missing_right_of_the_role() {
             );
             ClusterNode {
                 name: NodeName::new(node.name.as_str()),
-                dsn: PgDsn::parse(&dsn).unwrap(),
+                connection: NodeConnection::Postgres(PgDsn::parse(&dsn).unwrap()),
                 priority: 0,
                 no_failover: false,
             }
@@ -153,7 +153,7 @@ async fn an_unreachable_node_is_a_finding_with_its_reason_and_no_password() {
         cluster.primary().port,
         cluster.password()
     );
-    nodes[0].dsn = PgDsn::parse(&wrong).unwrap();
+    nodes[0].connection = NodeConnection::Postgres(PgDsn::parse(&wrong).unwrap());
     let findings = preflight(&nodes, INTERVAL, TIMEOUT).await;
     let shown: Vec<(&str, &str)> = findings.iter().map(|f| (f.node.as_str(), f.code)).collect();
     assert_eq!(shown, [("pg1", "unreachable"), ("pg2", "unreachable")]);

@@ -4,14 +4,14 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use lifeline_model::{ClusterNode, NodeName, PgDsn};
+use lifeline_model::{ClusterNode, NodeConnection, NodeName, PgDsn};
 use lifeline_postgres::{PgError, run_rejoin};
 
 fn node(name: &str, host: &str, port: u16, password: &str) -> ClusterNode {
     let dsn = format!("host={host} port={port} user=lifeline password={password} dbname=postgres");
     ClusterNode {
         name: NodeName::new(name),
-        dsn: PgDsn::parse(&dsn).expect("a valid DSN"),
+        connection: NodeConnection::Postgres(PgDsn::parse(&dsn).expect("a valid DSN")),
         priority: 0,
         no_failover: false,
     }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use lifeline_model::{ClusterNode, LinkState, NodeName, PgDsn};
+use lifeline_model::{ClusterNode, LinkState, NodeConnection, NodeName, PgDsn};
 use lifeline_postgres::{NodeClient, PgFacts};
 use lifeline_testkit::pg::{PgCluster, PgNode};
 
@@ -16,7 +16,9 @@ pub const SETTLE: Duration = Duration::from_secs(15);
 pub fn cluster_node(cluster: &PgCluster, node: &PgNode) -> ClusterNode {
     ClusterNode {
         name: NodeName::new(node.name.as_str()),
-        dsn: PgDsn::parse(&node.dsn(cluster.password())).expect("the harness's DSN parses"),
+        connection: NodeConnection::Postgres(
+            PgDsn::parse(&node.dsn(cluster.password())).expect("the harness's DSN parses"),
+        ),
         priority: 0,
         no_failover: false,
     }

@@ -1,7 +1,7 @@
 //! Lifeline's own connections over TLS, against a node with `ssl = on` and a certificate from a
 //! CA made in the test: each `sslmode` checks what libpq checks, and says why when it refuses.
 
-use lifeline_model::{ClusterNode, NodeName, PgDsn};
+use lifeline_model::{ClusterNode, NodeConnection, NodeName, PgDsn};
 use lifeline_postgres::NodeClient;
 use lifeline_testkit::pg::{PgCluster, PgNode, PgOptions};
 use lifeline_testkit::tls::TestCa;
@@ -14,7 +14,7 @@ fn client_with(cluster: &PgCluster, node: &PgNode, settings: &str) -> NodeClient
     let dsn = format!("{} {settings}", node.dsn(cluster.password()));
     let node = ClusterNode {
         name: NodeName::new(node.name.as_str()),
-        dsn: PgDsn::parse(&dsn).expect("a valid DSN"),
+        connection: NodeConnection::Postgres(PgDsn::parse(&dsn).expect("a valid DSN")),
         priority: 0,
         no_failover: false,
     };

@@ -104,7 +104,7 @@ impl ClusterState {
             self.publish_route(None, out);
             out.push(ClusterAction::Promote { node });
         } else {
-            self.promoted(node, facts.timeline.unwrap_or(0), now, out);
+            self.promoted(node, facts.timeline, now, out);
         }
     }
 
@@ -135,7 +135,13 @@ impl ClusterState {
         }
     }
 
-    pub(super) fn promoted(&mut self, node: NodeId, timeline: u32, now: Timestamp, out: &mut Out) {
+    pub(super) fn promoted(
+        &mut self,
+        node: NodeId,
+        timeline: Option<u32>,
+        now: Timestamp,
+        out: &mut Out,
+    ) {
         let (old, started, switchover) = match self.operation.take() {
             Some(Operation::Failover { old, started, .. }) => (old, started, false),
             Some(Operation::Switchover { old, started, .. }) => (Some(old), started, true),
@@ -190,12 +196,13 @@ impl ClusterState {
             ),
             (false, None) => (EventKind::FailoverCompleted, format!("took {took:.3}s")),
         };
+        let on_timeline = timeline.map_or(String::new(), |t| format!(" on timeline {t}"));
         out.event(
             now,
             kind,
             self.cluster.name.as_str(),
             format!(
-                "{} is primary on timeline {timeline} (epoch {}); {what}",
+                "{} is primary{on_timeline} (epoch {}); {what}",
                 self.name(node),
                 self.record.epoch
             ),
@@ -210,7 +217,7 @@ impl ClusterState {
         if let Some(facts) = &mut self.nodes[node].facts {
             facts.role = lifeline_model::Role::Primary;
             facts.fenced = false;
-            facts.timeline = Some(timeline);
+            facts.timeline = timeline.or(facts.timeline);
         }
     }
 

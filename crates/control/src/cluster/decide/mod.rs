@@ -61,7 +61,8 @@ pub enum ClusterInput {
 pub enum ActionResult {
     Promoted {
         node: NodeId,
-        timeline: u32,
+        /// Its new timeline, for a kind that has them.
+        timeline: Option<u32>,
     },
     Fenced {
         node: NodeId,

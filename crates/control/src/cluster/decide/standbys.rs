@@ -38,12 +38,17 @@ impl ClusterState {
                         self.subject(node),
                         format!("streams from {} as a standby", self.name(primary)),
                     );
-                } else if self.cluster.rejoin_command.is_some() {
+                } else if self.cluster.rejoin_command.is_some()
+                    || self.cluster.kind.rejoins_by_replicating()
+                {
                     self.rejoin(node, primary, now, out);
                 }
                 continue;
             }
-            if facts.is_replica() && !streams {
+            let stale = self.nodes[node]
+                .repointed_at
+                .is_some_and(|at| self.nodes[node].facts_at.is_none_or(|checked| checked < at));
+            if facts.is_replica() && !streams && !stale {
                 // Only a standby whose upstream is positively another node (the old primary,
                 // say) is re-pointed; one reconnecting, or reached through a route Lifeline
                 // cannot match, is left alone.
@@ -63,6 +68,7 @@ impl ClusterState {
     /// A standby was re-pointed at the primary.
     pub(super) fn followed(&mut self, node: NodeId, now: Timestamp, out: &mut Out) {
         self.following.retain(|n| *n != node);
+        self.nodes[node].repointed_at = Some(now);
         self.nodes[node].upstream_port = self.primary().map(|p| self.cluster.nodes[p].port());
         let primary = self
             .primary()
@@ -114,7 +120,7 @@ impl ClusterState {
             now,
             EventKind::Rejoined,
             self.subject(node),
-            "rejoin command finished; waiting for it to stream",
+            "rejoin finished; waiting for it to stream",
         );
     }
 

@@ -62,7 +62,7 @@ fn a_dead_primary_is_replaced_by_the_most_advanced_standby_after_the_threshold()
     sim.done(
         ActionResult::Promoted {
             node: PG3,
-            timeline: 2,
+            timeline: Some(2),
         },
         1700,
     );

@@ -106,7 +106,7 @@ fn a_new_leader_finishes_the_stored_promotion_once() {
     sim.done(
         ActionResult::Promoted {
             node: PG2,
-            timeline: 2,
+            timeline: Some(2),
         },
         300,
     );
@@ -137,7 +137,7 @@ fn losing_the_leadership_mid_failover_leaves_the_rest_to_the_next_leader() {
     sim.done(
         ActionResult::Promoted {
             node: PG3,
-            timeline: 2,
+            timeline: Some(2),
         },
         1700,
     );

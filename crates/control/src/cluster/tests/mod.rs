@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use lifeline_model::{
     CheckFailure, Cluster, ClusterKind, ClusterName, ClusterNode, EventKind, FailureKind,
-    LinkState, NodeFacts, NodeName, PgDsn, ReplicaLink, Role, Timestamp, Upstream,
+    LinkState, NodeConnection, NodeFacts, NodeName, PgDsn, ReplicaLink, Role, Timestamp, Upstream,
 };
 
 use super::*;
@@ -21,7 +21,9 @@ use super::*;
 pub(super) fn node(name: &str, port: u16) -> ClusterNode {
     ClusterNode {
         name: NodeName::new(name),
-        dsn: PgDsn::parse(&format!("host=127.0.0.1 port={port} user=lifeline")).unwrap(),
+        connection: NodeConnection::Postgres(
+            PgDsn::parse(&format!("host=127.0.0.1 port={port} user=lifeline")).unwrap(),
+        ),
         priority: 0,
         no_failover: false,
     }
@@ -34,6 +36,7 @@ pub(super) fn cluster(configure: impl FnOnce(&mut Cluster)) -> Arc<Cluster> {
         nodes: vec![node("pg1", 5433), node("pg2", 5434), node("pg3", 5435)],
         writer_listen: None,
         reader_listen: None,
+        sentinel_listen: None,
         check_interval: Duration::from_secs(1),
         failure_threshold: 3,
         rise: 2,

@@ -14,7 +14,7 @@ fn old_primary_back() -> (Sim, Vec<ClusterAction>) {
     sim.done(
         ActionResult::Promoted {
             node: PG2,
-            timeline: 2,
+            timeline: Some(2),
         },
         1300,
     );

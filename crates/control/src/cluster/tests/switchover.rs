@@ -43,7 +43,7 @@ fn planned_switchover_fences_waits_for_catch_up_then_promotes() {
     sim.done(
         ActionResult::Promoted {
             node: PG2,
-            timeline: 2,
+            timeline: Some(2),
         },
         400,
     );

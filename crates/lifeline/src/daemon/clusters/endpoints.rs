@@ -1,5 +1,5 @@
-//! One cluster's writer and reader endpoints, and the feed that turns its manager's routes
-//! into theirs. Both outlive the manager: a reload restarts the manager behind them, and the
+//! One cluster's writer and reader endpoints (and a Redis cluster's Sentinel-compatible
+//! listener), and the feed that turns its manager's routes into theirs. Both outlive the manager: a reload restarts the manager behind them, and the
 //! feed keeps the last route until the new manager has published its own, so the endpoints
 //! never see an empty route in between (which would close every writer connection).
 
@@ -11,25 +11,29 @@ use anyhow::Context;
 use lifeline_control::cluster::ClusterRoutes;
 use lifeline_model::{Cluster, ClusterName, NodeName};
 use lifeline_proxy_tcp::{Backend, Route, TcpMetrics};
+use lifeline_redis::sentinel::Discovery;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
+use super::discovery::{self, Announced};
 use crate::daemon::stopped;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Writer,
     Reader,
+    Sentinel,
 }
 
 impl Kind {
-    const ALL: [Kind; 2] = [Kind::Writer, Kind::Reader];
+    const ALL: [Kind; 3] = [Kind::Writer, Kind::Reader, Kind::Sentinel];
 
     fn as_str(self) -> &'static str {
         match self {
             Kind::Writer => "writer",
             Kind::Reader => "reader",
+            Kind::Sentinel => "sentinel",
         }
     }
 
@@ -37,6 +41,7 @@ impl Kind {
         match self {
             Kind::Writer => cluster.writer_listen,
             Kind::Reader => cluster.reader_listen,
+            Kind::Sentinel => cluster.sentinel_listen,
         }
     }
 }
@@ -94,6 +99,8 @@ pub struct Endpoints {
     writer: watch::Receiver<Arc<Route>>,
     reader: watch::Receiver<Arc<Route>>,
     wait: watch::Sender<Duration>,
+    /// The nodes the Sentinel-compatible listener announces.
+    announced: watch::Sender<Announced>,
     serving: Vec<Serving>,
 }
 
@@ -121,6 +128,7 @@ impl Endpoints {
             writer,
             reader,
             wait: watch::channel(cluster.writer_wait).0,
+            announced: watch::channel(Announced::of(cluster)).0,
             serving: Vec::new(),
         }
     }
@@ -145,6 +153,12 @@ impl Endpoints {
         self.wait.send_if_modified(|wait| {
             let changed = *wait != cluster.writer_wait;
             *wait = cluster.writer_wait;
+            changed
+        });
+        let announced = Announced::of(cluster);
+        self.announced.send_if_modified(|current| {
+            let changed = *current != announced;
+            *current = announced;
             changed
         });
         for kind in Kind::ALL {
@@ -188,21 +202,40 @@ impl Endpoints {
             return;
         };
         let name = self.endpoint(kind);
+        let (stop_one, stopped_one) = oneshot::channel();
+        let everything = stopped(stop.clone());
+        let shutdown = async {
+            tokio::select! {
+                () = everything => {}
+                _ = stopped_one => {}
+            }
+        };
+        tracing::info!(endpoint = %name, %address, "serving");
         let route = match kind {
             Kind::Writer => self.writer.clone(),
             Kind::Reader => self.reader.clone(),
+            Kind::Sentinel => {
+                let (view_tx, view) = watch::channel(Discovery::default());
+                tasks.spawn(discovery::feed(
+                    self.writer.clone(),
+                    self.reader.clone(),
+                    self.announced.subscribe(),
+                    view_tx,
+                ));
+                let master = self.name.to_string();
+                tasks.spawn(lifeline_redis::sentinel::serve(
+                    master, listener, view, shutdown,
+                ));
+                self.serving.push(Serving {
+                    kind,
+                    address,
+                    stop: stop_one,
+                });
+                return;
+            }
         };
         let (wait, metrics) = (self.wait.subscribe(), metrics.clone());
-        let (stop_one, stopped_one) = oneshot::channel();
-        let everything = stopped(stop.clone());
-        tracing::info!(endpoint = %name, %address, "serving");
         tasks.spawn(async move {
-            let shutdown = async {
-                tokio::select! {
-                    () = everything => {}
-                    _ = stopped_one => {}
-                }
-            };
             if let Err(error) =
                 lifeline_proxy_tcp::serve(&name, listener, route, wait, metrics, shutdown).await
             {

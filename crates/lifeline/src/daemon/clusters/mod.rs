@@ -4,6 +4,7 @@
 //! while the endpoints of the others, and their connections, stay. What cannot change live
 //! is refused, naming the key, and then nothing changes.
 
+mod discovery;
 mod endpoints;
 mod plan;
 

@@ -53,6 +53,10 @@ pub fn changed_keys(old: &Cluster, new: &Cluster) -> Vec<String> {
     differs("kind", old.kind != new.kind);
     differs("writer_listen", old.writer_listen != new.writer_listen);
     differs("reader_listen", old.reader_listen != new.reader_listen);
+    differs(
+        "sentinel_listen",
+        old.sentinel_listen != new.sentinel_listen,
+    );
     differs("check_interval", old.check_interval != new.check_interval);
     differs(
         "failure_threshold",
@@ -83,7 +87,7 @@ pub fn changed_keys(old: &Cluster, new: &Cluster) -> Vec<String> {
             None => keys.push(format!("nodes[{}] removed", node.name)),
             Some(now) => {
                 for (key, changed) in [
-                    ("dsn", now.dsn != node.dsn),
+                    (now.connection.key(), now.connection != node.connection),
                     ("priority", now.priority != node.priority),
                     ("no_failover", now.no_failover != node.no_failover),
                 ] {
@@ -128,14 +132,15 @@ pub fn keeps_primary(old: &Cluster, new: &Cluster, status: &ClusterStatus) -> Re
     let Some(primary) = status.primary.as_ref() else {
         return Ok(());
     };
-    let was = old.node(primary.as_str()).map(|n| n.dsn.address());
+    let was = old.node(primary.as_str()).map(|n| n.address());
     match new.node(primary.as_str()) {
         None => Err(format!(
             "nodes[{primary}] is the primary and cannot be removed by a reload; switch over to another node first"
         )),
-        Some(node) if was.is_some_and(|was| was != node.dsn.address()) => Err(format!(
-            "nodes[{primary}].dsn moves the primary to {}; a reload cannot move the primary (switch over to another node first)",
-            node.dsn.address()
+        Some(node) if was.is_some_and(|was| was != node.address()) => Err(format!(
+            "nodes[{primary}].{} moves the primary to {}; a reload cannot move the primary (switch over to another node first)",
+            node.connection.key(),
+            node.address()
         )),
         Some(_) => Ok(()),
     }
@@ -155,17 +160,19 @@ mod tests {
     use std::time::Duration;
 
     use lifeline_control::cluster::{ClusterRecord, ClusterState};
-    use lifeline_model::{ClusterKind, ClusterName, ClusterNode, PgDsn};
+    use lifeline_model::{ClusterKind, ClusterName, ClusterNode, NodeConnection, PgDsn};
 
     use super::*;
 
     fn node(name: &str, port: u16) -> ClusterNode {
         ClusterNode {
             name: NodeName::new(name),
-            dsn: PgDsn::parse(&format!(
-                "host=127.0.0.1 port={port} user=lifeline password=s3cret"
-            ))
-            .unwrap(),
+            connection: NodeConnection::Postgres(
+                PgDsn::parse(&format!(
+                    "host=127.0.0.1 port={port} user=lifeline password=s3cret"
+                ))
+                .unwrap(),
+            ),
             priority: 0,
             no_failover: false,
         }
@@ -178,6 +185,7 @@ mod tests {
             nodes: vec![node("pg1", 5433), node("pg2", 5434), node("pg3", 5435)],
             writer_listen: None,
             reader_listen: None,
+            sentinel_listen: None,
             check_interval: Duration::from_secs(1),
             failure_threshold: 3,
             rise: 2,
@@ -259,8 +267,9 @@ mod tests {
     fn a_changed_password_and_a_new_node_order_are_changes() {
         let old = cluster("main");
         let mut new = cluster("main");
-        new.nodes[0].dsn =
-            PgDsn::parse("host=127.0.0.1 port=5433 user=lifeline password=other").unwrap();
+        new.nodes[0].connection = NodeConnection::Postgres(
+            PgDsn::parse("host=127.0.0.1 port=5433 user=lifeline password=other").unwrap(),
+        );
         new.nodes.swap(1, 2);
         let keys = changed_keys(&old, &new);
         assert_eq!(keys, ["nodes[pg1].dsn", "nodes (their order)"]);
@@ -284,13 +293,16 @@ mod tests {
         assert_eq!(keeps_primary(&old, &without, &status(&old, None)), Ok(()));
 
         let mut moved = cluster("main");
-        moved.nodes[0].dsn = PgDsn::parse("host=127.0.0.1 port=6000 user=lifeline").unwrap();
+        moved.nodes[0].connection = NodeConnection::Postgres(
+            PgDsn::parse("host=127.0.0.1 port=6000 user=lifeline").unwrap(),
+        );
         let why = keeps_primary(&old, &moved, &status(&old, Some("pg1"))).unwrap_err();
         assert!(why.contains("moves the primary to 127.0.0.1:6000"), "{why}");
         // A new password for the primary keeps its address, and its connections.
         let mut password = cluster("main");
-        password.nodes[0].dsn =
-            PgDsn::parse("host=127.0.0.1 port=5433 user=lifeline password=new").unwrap();
+        password.nodes[0].connection = NodeConnection::Postgres(
+            PgDsn::parse("host=127.0.0.1 port=5433 user=lifeline password=new").unwrap(),
+        );
         assert_eq!(
             keeps_primary(&old, &password, &status(&old, Some("pg1"))),
             Ok(())
