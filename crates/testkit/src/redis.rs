@@ -22,6 +22,8 @@ const REDIS_SERVER: &str = "/usr/bin/redis-server";
 pub struct RedisGroup {
     nodes: Vec<RedisNode>,
     password: String,
+    /// TLS only: the CA certificate (PEM) the nodes' certificates chain to.
+    tls_ca: Option<String>,
     _dir: TempDir,
 }
 
@@ -43,6 +45,17 @@ impl RedisGroup {
     /// As [`start`](Self::start), with `extra` lines in every node's redis.conf (settings a
     /// user would tune, such as `repl-ping-replica-period 1`).
     pub async fn start_with(replicas: usize, extra: &str) -> Self {
+        Self::start_group(replicas, extra, None).await
+    }
+
+    /// As [`start`](Self::start), every node speaking only TLS (its port is its `tls-port`,
+    /// replication included) with a certificate for 127.0.0.1 signed by `ca`, and taking
+    /// clients without certificates, as `tls-auth-clients no` says.
+    pub async fn start_tls(replicas: usize, ca: &crate::tls::TestCa) -> Self {
+        Self::start_group(replicas, "", Some(ca)).await
+    }
+
+    async fn start_group(replicas: usize, extra: &str, ca: Option<&crate::tls::TestCa>) -> Self {
         crate::install::ensure_package(REDIS_SERVER, "redis-server");
         let dir = tempfile::tempdir().expect("cannot create a directory for redis");
         let password = crate::pg::random_hex(16);
@@ -53,8 +66,12 @@ impl RedisGroup {
             let port = if n == 0 { master_port } else { free_port() };
             let node_dir = dir.path().join(&name);
             std::fs::create_dir(&node_dir).expect("cannot create a redis node directory");
+            let listen = match ca {
+                None => format!("port {port}\n"),
+                Some(ca) => tls_settings(ca, &node_dir, port),
+            };
             let mut config = format!(
-                "port {port}\nbind 127.0.0.1\ndir {}\nsave \"\"\nappendonly no\n\
+                "{listen}bind 127.0.0.1\ndir {}\nsave \"\"\nappendonly no\n\
                  requirepass {password}\nmasterauth {password}\n",
                 node_dir.display()
             );
@@ -78,6 +95,7 @@ impl RedisGroup {
         let group = Self {
             nodes,
             password,
+            tls_ca: ca.map(crate::tls::TestCa::certificate_pem),
             _dir: dir,
         };
         for n in 1..group.nodes.len() {
@@ -94,15 +112,28 @@ impl RedisGroup {
         &self.password
     }
 
-    /// A connection to node `n` (authenticated), or the error.
+    /// A connection to node `n` (authenticated; over TLS to a TLS group), or the error.
     pub async fn client(&self, n: usize) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let scheme = if self.tls_ca.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         let url = format!(
-            "redis://:{}@127.0.0.1:{}/",
+            "{scheme}://:{}@127.0.0.1:{}/",
             self.password, self.nodes[n].port
         );
-        redis::Client::open(url)?
-            .get_multiplexed_async_connection()
-            .await
+        let client = match &self.tls_ca {
+            None => redis::Client::open(url)?,
+            Some(ca) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.clone().into_bytes()),
+                },
+            )?,
+        };
+        client.get_multiplexed_async_connection().await
     }
 
     /// `INFO replication` of node `n` as key-value pairs; `None` if it does not answer.
@@ -171,6 +202,23 @@ impl RedisGroup {
     pub fn log(&self, n: usize) -> String {
         std::fs::read_to_string(&self.nodes[n].log).unwrap_or_default()
     }
+}
+
+/// A TLS node's listening settings: no plain port, `tls-port` on `port`, replication over TLS,
+/// and its certificate, key and CA written to `dir`.
+fn tls_settings(ca: &crate::tls::TestCa, dir: &std::path::Path, port: u16) -> String {
+    let server = ca.server(&["127.0.0.1", "localhost"]);
+    let (cert, key) = (dir.join("redis.crt"), dir.join("redis.key"));
+    std::fs::write(&cert, &server.certificate_pem).expect("cannot write the certificate");
+    std::fs::write(&key, &server.key_pem).expect("cannot write the key");
+    let ca_file = ca.write_certificate(dir, "ca.crt");
+    format!(
+        "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\n\
+         tls-auth-clients no\ntls-replication yes\n",
+        cert.display(),
+        key.display(),
+        ca_file.display()
+    )
 }
 
 /// Debian's python3 with redis-py (`python3-redis`, installed when missing): a Sentinel-aware

@@ -33,37 +33,9 @@ impl RedisSetup {
         address_of: impl Fn(&RedisNode) -> String,
     ) -> Self {
         let (writer_port, reader_port, sentinel_port) = (free_port(), free_port(), free_port());
-        let nodes: Vec<String> = group
-            .nodes()
-            .iter()
-            .map(|node| {
-                format!(
-                    "  {{ name = \"{}\", address = \"{}\" }},",
-                    node.name,
-                    address_of(node)
-                )
-            })
-            .collect();
-        let config = format!(
-            r#"[admin]
-listen = "{{admin}}"
-token = "{{token}}"
-
-[[cluster]]
-name = "cache"
-kind = "redis"
-nodes = [
-{}
-]
-password = "{}"
-writer_listen = "127.0.0.1:{writer_port}"
-reader_listen = "127.0.0.1:{reader_port}"
-sentinel_listen = "127.0.0.1:{sentinel_port}"
-{extra}
-"#,
-            nodes.join("\n"),
-            group.password()
-        );
+        let addresses: Vec<String> = group.nodes().iter().map(address_of).collect();
+        let ports = [writer_port, reader_port, sentinel_port];
+        let config = config(&group, &addresses, ports, extra);
         let setup = Self {
             group,
             daemon: Daemon::start(binary(), &config),
@@ -166,4 +138,38 @@ sentinel_listen = "127.0.0.1:{sentinel_port}"
         .await;
         events
     }
+}
+
+/// A config of one Redis `[[cluster]]` "cache" of `group`'s nodes at `addresses`, with its
+/// writer, reader and Sentinel-compatible listeners on `ports` and `extra` lines.
+pub fn config(group: &RedisGroup, addresses: &[String], ports: [u16; 3], extra: &str) -> String {
+    let nodes: Vec<String> = group
+        .nodes()
+        .iter()
+        .zip(addresses)
+        .map(|(node, address)| {
+            format!("  {{ name = \"{}\", address = \"{address}\" }},", node.name)
+        })
+        .collect();
+    let [writer_port, reader_port, sentinel_port] = ports;
+    format!(
+        r#"[admin]
+listen = "{{admin}}"
+token = "{{token}}"
+
+[[cluster]]
+name = "cache"
+kind = "redis"
+nodes = [
+{}
+]
+password = "{}"
+writer_listen = "127.0.0.1:{writer_port}"
+reader_listen = "127.0.0.1:{reader_port}"
+sentinel_listen = "127.0.0.1:{sentinel_port}"
+{extra}
+"#,
+        nodes.join("\n"),
+        group.password()
+    )
 }

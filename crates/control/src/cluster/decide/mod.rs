@@ -294,6 +294,9 @@ impl ClusterState {
             return;
         }
         if !self.leading {
+            // A follower keeps the primary's last position too: should it lead after the
+            // leader died with the primary, the lag of a candidate is known.
+            self.note_primary_position(now);
             self.publish_route(self.writable_primary(), out);
             self.report_health(now, out);
             return;
@@ -303,14 +306,7 @@ impl ClusterState {
         }
         if self.operation.is_none() {
             self.settle_primary(now, out);
-            if let Some(position) = self
-                .primary()
-                .and_then(|p| self.fresh_facts(p, now))
-                .filter(|f| f.is_primary())
-                .and_then(|f| f.position)
-            {
-                self.last_primary_position = Some(position);
-            }
+            self.note_primary_position(now);
             self.watch_primary(now, out);
         }
         if self.operation.is_none()
@@ -325,6 +321,18 @@ impl ClusterState {
             self.publish_route(self.writable_primary(), out);
         }
         self.report_health(now, out);
+    }
+
+    /// The position the primary last showed, for the lag of a candidate in async mode.
+    fn note_primary_position(&mut self, now: Timestamp) {
+        if let Some(position) = self
+            .primary()
+            .and_then(|p| self.fresh_facts(p, now))
+            .filter(|f| f.is_primary())
+            .and_then(|f| f.position)
+        {
+            self.last_primary_position = Some(position);
+        }
     }
 
     /// The known primary, if it may take writes now: this instance is in touch, and the node

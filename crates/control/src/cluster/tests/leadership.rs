@@ -248,3 +248,27 @@ fn a_primary_read_only_by_an_operator_or_with_a_promotion_stored_is_not_unfenced
         "{actions:?}"
     );
 }
+
+#[test]
+fn a_follower_that_leads_after_the_primary_died_with_the_leader_fails_over_in_async_mode() {
+    // It read the primary's position while following, so the candidates' lag is known.
+    let mut sim = Sim::new(cluster(|_| {}));
+    sim.role(false, None, 0)
+        .stored(record("pg1", 1, None), 0)
+        .check(PG1, 0, primary_facts(5000))
+        .check(PG2, 0, standby_facts(5000, 5433, 100))
+        .check(PG3, 0, standby_facts(4000, 5433, 100));
+    for at in [1000, 1250, 1500] {
+        sim.check(PG2, at - 50, cut_off(standby_facts(5000, 5433, 0)))
+            .check(PG3, at - 50, cut_off(standby_facts(4000, 5433, 0)))
+            .fail(PG1, at);
+    }
+    sim.take();
+    sim.role(true, Some(record("pg1", 1, None)), 1600);
+    sim.check(PG2, 1700, cut_off(standby_facts(5000, 5433, 0)));
+    let actions = sim.take();
+    assert!(
+        has(&actions, &ClusterAction::Promote { node: PG2 }),
+        "the new leader promotes the most advanced standby: {actions:?}"
+    );
+}
