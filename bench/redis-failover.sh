@@ -12,6 +12,8 @@
 #               the new master (lost). Lifeline with its defaults; three Sentinels (quorum 2) with
 #               Debian's settings (down-after-milliseconds 30000, failover-timeout 180000: a run
 #               takes over 30 s) and tuned (down-after-milliseconds 1000, failover-timeout 5000).
+#               Lifeline twice: clients on its writer endpoint (lifeline), and the Sentinel
+#               flavour's client code on its sentinel_listen (lifeline-discovery).
 #   switchover  `lifeline switchover cache --to r2` / `SENTINEL FAILOVER cache` (tuned Sentinels)
 #               with the writer running, SWITCHOVER_RUNS runs: the longest gap between two acks
 #               around it, and the lost writes (acknowledged by the old master after the new one
@@ -301,14 +303,20 @@ measure_kill() { # tool
   count_lost "$1" "$primary"
 }
 
-lifeline_rto() { # run
+lifeline_rto() { # run via(endpoint|sentinel): the writer endpoint, or Sentinel discovery through sentinel_listen
+  local tool=lifeline
+  [ "$2" = sentinel ] && tool=lifeline-discovery
   new_run
-  log "run $1 lifeline rto"
-  { redis_group "${L_REDIS[@]}" && lifeline_start && lifeline_wait_healthy; } || { setup_fail "$1" lifeline rto; return; }
-  writer_start direct "127.0.0.1:$L_WRITER"
+  log "run $1 $tool rto"
+  { redis_group "${L_REDIS[@]}" && lifeline_start && lifeline_wait_healthy; } || { setup_fail "$1" "$tool" rto; return; }
+  if [ "$2" = sentinel ]; then
+    writer_start sentinel "$L_SENTINEL"
+  else
+    writer_start direct "127.0.0.1:$L_WRITER"
+  fi
   measure_kill lifeline
-  row "$1" lifeline rto "$rto" "$lost/$acked" "$primary" "r1 killed; state $(l_status state)"
-  echo "rto lifeline $rto $lost $acked" >>"$rows"
+  row "$1" "$tool" rto "$rto" "$lost/$acked" "$primary" "r1 killed; state $(l_status state)"
+  echo "rto $tool $rto $lost $acked" >>"$rows"
   [ "$rto" != none ] || show_lifeline_trouble
   teardown
 }
@@ -412,7 +420,10 @@ printf 'RUNS=%s SWITCHOVER_RUNS=%s, interleaved, each on a fresh group\n\n' "$RU
 row run tool scenario seconds lost/acked primary notes
 started=$SECONDS
 for run in $(seq 1 "$RUNS"); do
-  [ "$LIFELINE" = 1 ] && lifeline_rto "$run"
+  if [ "$LIFELINE" = 1 ]; then
+    lifeline_rto "$run" endpoint
+    lifeline_rto "$run" sentinel
+  fi
   if [ "$SENTINEL" = 1 ]; then
     sentinel_rto "$run" default
     sentinel_rto "$run" tuned
@@ -436,7 +447,7 @@ def fmt(x, unit="s"):
 print()
 for scenario, label in (("rto", "RTO"), ("switchover", "switchover pause")):
     meds = {}
-    for tool in ("lifeline", "sentinel-default", "sentinel-tuned"):
+    for tool in ("lifeline", "lifeline-discovery", "sentinel-default", "sentinel-tuned"):
         n = sum(1 for r in rows if r[0] == scenario and r[1] == tool)
         if not n:
             continue
