@@ -24,6 +24,8 @@ struct Session {
     connection: MultiplexedConnection,
     /// Gets [`PushKind::Disconnection`] when the node closes the connection or dies.
     pushes: mpsc::UnboundedReceiver<PushInfo>,
+    /// A setting read once on this connection (`None` until read).
+    keepalive: Option<Option<Duration>>,
 }
 
 /// A failed call, in one line that never holds the password.
@@ -90,6 +92,19 @@ impl RedisClient {
         }
     }
 
+    /// The master's ping period as read on the kept connection, if read yet.
+    pub fn keepalive(&self) -> Option<Option<Duration>> {
+        self.session.as_ref()?.keepalive
+    }
+
+    /// Keeps `keepalive` for the kept connection's life (a node restarted with another
+    /// config is a new connection).
+    pub fn remember_keepalive(&mut self, keepalive: Option<Duration>) {
+        if let Some(session) = self.session.as_mut() {
+            session.keepalive = Some(keepalive);
+        }
+    }
+
     /// Resolves when the kept connection closes; pending while there is none.
     pub async fn connection_lost(&mut self) {
         let Some(session) = self.session.as_mut() else {
@@ -131,7 +146,11 @@ impl RedisClient {
                 format!("connecting took longer than {:?}", self.timeout),
             ))
         })??;
-        Ok(Session { connection, pushes })
+        Ok(Session {
+            connection,
+            pushes,
+            keepalive: None,
+        })
     }
 
     /// The library's client for the node: its address, credentials and TLS.

@@ -15,9 +15,12 @@ use crate::facts::RedisFacts;
 use crate::preflight::preflight;
 
 /// A fence pauses writes at most this long, so that a master fenced by a Lifeline that then
-/// died takes writes again on its own. A switchover needs far less (catch-up and promotion are
-/// bounded by 10 s each).
-const FENCE_PAUSE: Duration = Duration::from_secs(30);
+/// died takes writes again on its own: Redis 7.0 does not report a pause, so a new leader
+/// cannot see the fence to lift it (PostgreSQL's `primary_unfenced` path has nothing to act
+/// on here). The pause must outlast a switchover that runs slowly: the catch-up and the
+/// promotion are bounded by 10 s each, and each of the few commands between them by the
+/// cluster's connect timeout, so 60 s leaves room twice over.
+const FENCE_PAUSE: Duration = Duration::from_secs(60);
 /// How often a promoted replica is asked whether it is master yet.
 const PROMOTE_POLL: Duration = Duration::from_millis(20);
 
@@ -104,7 +107,9 @@ impl NodeDriver for RedisClient {
                 .query(redis::cmd("CLIENT").arg("PAUSE").arg(millis).arg("WRITE"))
                 .await
                 .map_err(|f| action_error("fence (CLIENT PAUSE WRITE)", f))?;
-            // Paused: no write lands after this offset, and the master sends no pings either.
+            // Paused: no write lands after this offset. The master's pings to its replicas go
+            // on and move it on by a few bytes, which carry no data: a replica that reached
+            // this offset has every write.
             let (facts, _) = read_facts(self)
                 .await
                 .map_err(|f| DriverError::new(f.message))?;
@@ -151,7 +156,7 @@ impl NodeDriver for RedisClient {
 }
 
 /// `INFO replication`, and `repl-ping-replica-period` (how often a master pings its replicas
-/// when idle; `None` if `CONFIG` is not allowed).
+/// when idle; `None` if `CONFIG` is not allowed), read once per connection.
 async fn read_facts(
     client: &mut RedisClient,
 ) -> Result<(RedisFacts, Option<Duration>), CheckFailure> {
@@ -162,17 +167,24 @@ async fn read_facts(
             format!("{}: INFO replication shows no role", client.node()),
         )
     })?;
-    let period: Result<HashMap<String, String>, RedisFailure> = client
-        .query(
-            redis::cmd("CONFIG")
-                .arg("GET")
-                .arg("repl-ping-replica-period"),
-        )
-        .await;
-    let keepalive = period
-        .ok()
-        .and_then(|config| config.values().next()?.parse().ok())
-        .map(Duration::from_secs);
+    let keepalive = match client.keepalive() {
+        Some(known) => known,
+        None => {
+            let period: Result<HashMap<String, String>, RedisFailure> = client
+                .query(
+                    redis::cmd("CONFIG")
+                        .arg("GET")
+                        .arg("repl-ping-replica-period"),
+                )
+                .await;
+            let keepalive = period
+                .ok()
+                .and_then(|config| config.values().next()?.parse().ok())
+                .map(Duration::from_secs);
+            client.remember_keepalive(keepalive);
+            keepalive
+        }
+    };
     Ok((facts, keepalive))
 }
 

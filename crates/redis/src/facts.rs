@@ -27,8 +27,6 @@ pub struct RedisFacts {
     pub last_io: Option<Duration>,
     /// A master: its replicas as it lists them (`slaveN:ip=...,port=...,state=...,offset=...`).
     pub replicas: Vec<ReplicaEntry>,
-    /// `master_replid`: the history the node's data set belongs to.
-    pub replid: Option<String>,
 }
 
 /// One `slaveN:` line of a master.
@@ -82,7 +80,6 @@ impl RedisFacts {
                 .and_then(|s| u64::try_from(s).ok())
                 .map(Duration::from_secs),
             replicas: replicas.into_iter().map(|(_, entry)| entry).collect(),
-            replid: fields.get("master_replid").map(|r| r.to_string()),
         })
     }
 

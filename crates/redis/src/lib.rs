@@ -18,7 +18,4 @@ mod facts;
 mod preflight;
 pub mod sentinel;
 
-pub use client::{RedisClient, RedisFailure};
 pub use driver::RedisDriver;
-pub use facts::{RedisFacts, ReplicaEntry};
-pub use preflight::{NodeSettings, evaluate, preflight};

@@ -4,11 +4,11 @@
 use super::Discovery;
 use super::resp::Reply;
 
-/// Sentinel's answer to `command` (its words), outside of subscribed mode. `None`: not a
-/// command answered here (SUBSCRIBE and friends, QUIT), left to the connection.
-pub fn answer(name: &str, view: &Discovery, command: &[String]) -> Option<Reply> {
+/// Sentinel's answer to `command` (its words, at least one), outside of subscribed mode.
+/// SUBSCRIBE and friends and QUIT change the connection, and are its to answer.
+pub fn answer(name: &str, view: &Discovery, command: &[String]) -> Reply {
     let word = |i: usize| command.get(i).map(|w| w.to_ascii_lowercase());
-    let reply = match word(0)?.as_str() {
+    match word(0).unwrap_or_default().as_str() {
         "ping" => Reply::Simple("PONG".into()),
         "role" => Reply::Array(vec![
             Reply::bulk("sentinel"),
@@ -26,14 +26,12 @@ pub fn answer(name: &str, view: &Discovery, command: &[String]) -> Option<Reply>
                 .into(),
         ),
         "sentinel" => sentinel(name, view, command),
-        "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "quit" => return None,
         _ => Reply::Error(format!(
             "ERR unknown command '{}', with args beginning with: {}",
-            command[0],
+            command.first().map_or("", String::as_str),
             args(command)
         )),
-    };
-    Some(reply)
+    }
 }
 
 /// `SENTINEL <subcommand> ...`.
@@ -75,7 +73,6 @@ fn master(name: &str, view: &Discovery) -> Option<Reply> {
     } else {
         "s_down,o_down,master"
     };
-    let healthy = view.replicas.iter().filter(|r| r.healthy).count();
     Some(Reply::pairs([
         ("name", name.to_string()),
         ("ip", master.host.clone()),
@@ -92,7 +89,8 @@ fn master(name: &str, view: &Discovery) -> Option<Reply> {
         ("role-reported", "master".into()),
         ("role-reported-time", "0".into()),
         ("config-epoch", "0".into()),
-        ("num-slaves", healthy.to_string()),
+        // Every replica known, up or down, as Sentinel counts them (and as INFO says).
+        ("num-slaves", view.replicas.len().to_string()),
         ("num-other-sentinels", "0".into()),
         ("quorum", "1".into()),
         ("failover-timeout", "10000".into()),
@@ -124,13 +122,14 @@ fn replicas(view: &Discovery) -> Reply {
                     ("flags", flags.to_string()),
                     ("role-reported", "slave".into()),
                     ("master-link-status", link.to_string()),
+                    // Sentinel's words for a master it does not know.
                     (
                         "master-host",
-                        master.map(|m| m.host.clone()).unwrap_or_default(),
+                        master.map_or_else(|| "?".into(), |m| m.host.clone()),
                     ),
                     (
                         "master-port",
-                        master.map(|m| m.port.to_string()).unwrap_or_default(),
+                        master.map_or_else(|| "0".into(), |m| m.port.to_string()),
                     ),
                     ("slave-priority", "100".into()),
                     ("slave-repl-offset", "0".into()),
@@ -168,8 +167,9 @@ fn unknown_subcommand(command: &[String]) -> Reply {
 }
 
 fn args(command: &[String]) -> String {
-    command[1..]
+    command
         .iter()
+        .skip(1)
         .map(|a| format!("'{a}'"))
         .collect::<Vec<_>>()
         .join(" ")
@@ -210,7 +210,7 @@ mod tests {
 
     fn ask(view: &Discovery, words: &str) -> Reply {
         let command: Vec<String> = words.split(' ').map(str::to_string).collect();
-        answer("cache", view, &command).unwrap()
+        answer("cache", view, &command)
     }
 
     fn field<'a>(entry: &'a Reply, key: &str) -> &'a str {
@@ -243,7 +243,7 @@ mod tests {
         };
         assert_eq!(field(&masters[0], "name"), "cache");
         assert_eq!(field(&masters[0], "flags"), "master");
-        assert_eq!(field(&masters[0], "num-slaves"), "1");
+        assert_eq!(field(&masters[0], "num-slaves"), "2");
         // Failing over: the last master, down.
         let failing = view(false);
         assert_eq!(
@@ -284,6 +284,5 @@ mod tests {
         assert!(
             matches!(ask(&up, "SET a b"), Reply::Error(e) if e.starts_with("ERR unknown command 'SET'"))
         );
-        assert!(answer("cache", &up, &["SUBSCRIBE".into(), "+switch-master".into()]).is_none());
     }
 }

@@ -17,12 +17,17 @@ use std::future::Future;
 
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
 
 use self::resp::{ReadError, Reply, read_command};
 
 /// The channel Sentinel announces a new master on.
 const SWITCH_MASTER: &str = "+switch-master";
+/// Connections beyond this many are closed at once: a client pool gone wrong cannot take
+/// every file descriptor of the daemon that also carries the data plane.
+const MAX_CONNECTIONS: usize = 1024;
 
 /// What the listener tells clients about one master.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -86,18 +91,25 @@ pub async fn serve(
         view.clone(),
         switches.clone(),
     ));
+    // Dropped with the listener: no connection outlives it.
+    let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) if connections.len() >= MAX_CONNECTIONS => {
+                    tracing::warn!(master = %name, %peer, "sentinel listener: {MAX_CONNECTIONS} connections open, one more refused");
+                    drop(stream);
+                }
                 Ok((stream, _)) => {
                     let connection = Connection {
                         name: name.clone(),
                         view: view.clone(),
                         switches: switches.subscribe(),
                     };
-                    tokio::spawn(connection.run(stream));
+                    connections.spawn(connection.run(stream));
                 }
                 // Out of file descriptors, say: the next accept may succeed.
                 Err(error) => {
@@ -166,18 +178,30 @@ impl Connection {
             let subscribed = subscriptions.count() > 0;
             let keep = tokio::select! {
                 command = commands.recv() => match command {
-                    Some(Ok(words)) => self.execute(&words, &mut subscriptions, &mut out),
+                    Some(Ok(words)) => {
+                        let keep = self.execute(&words, &mut subscriptions, &mut out);
+                        if !subscribed && subscriptions.count() > 0 {
+                            // From now on: a switch announced before the client subscribed
+                            // is not news to it (it asked for the master since).
+                            self.switches = self.switches.resubscribe();
+                        }
+                        keep
+                    }
                     Some(Err(ReadError::Protocol(why))) => {
                         Reply::Error(format!("ERR Protocol error: {why}")).encode(&mut out);
                         false
                     }
                     Some(Err(ReadError::Closed)) | None => false,
                 },
-                message = self.switches.recv(), if subscribed => {
-                    if let Ok(message) = message {
+                message = self.switches.recv(), if subscribed => match message {
+                    Ok(message) => {
                         subscriptions.deliver(SWITCH_MASTER, &message, &mut out);
+                        true
                     }
-                    true
+                    // Only the latest master matters, and it is in the next message.
+                    Err(RecvError::Lagged(_)) => true,
+                    // The listener is shutting down.
+                    Err(RecvError::Closed) => false,
                 }
             };
             if !out.is_empty() && write.write_all(&out).await.is_err() {
@@ -220,9 +244,7 @@ impl Connection {
             .encode(out),
             _ => {
                 let view = self.view.borrow().clone();
-                if let Some(reply) = commands::answer(&self.name, &view, words) {
-                    reply.encode(out);
-                }
+                commands::answer(&self.name, &view, words).encode(out);
             }
         }
         true

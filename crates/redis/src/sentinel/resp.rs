@@ -7,9 +7,10 @@
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
 
 /// A command line or argument longer than this is refused: no Sentinel command comes near it.
-const MAX_LINE: usize = 64 * 1024;
-/// A command with more arguments than this is refused.
-const MAX_ARGUMENTS: usize = 1024;
+const MAX_LINE: usize = 4 * 1024;
+/// A command with more arguments than this is refused (a client's `CLIENT SETINFO` or
+/// `SUBSCRIBE` of a few channels is the longest a Sentinel client sends).
+const MAX_ARGUMENTS: usize = 64;
 
 /// One reply, as RESP2 writes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
