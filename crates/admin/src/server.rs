@@ -21,6 +21,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use lifeline_control::ControllerHandle;
 use lifeline_control::cluster::ClusterHandle;
+use lifeline_control::escalation::Escalation;
 use lifeline_model::{AdminLimits, ClusterName, InstanceStatus, Preflight, Topology};
 use lifeline_store::StateStore;
 use prometheus_client::registry::Registry;
@@ -50,6 +51,8 @@ pub struct AdminState {
     pub preflight: PreflightResults,
     /// The Lifeline instances sharing the store, this one included, as the daemon last saw them.
     pub instances: Arc<ArcSwap<Vec<InstanceStatus>>>,
+    /// The scorecards' scores, levels and signals.
+    pub escalation: Escalation,
 }
 
 /// The latest [`Preflight`] of each cluster by name; a cluster not yet checked has none.

@@ -34,6 +34,10 @@ pub(crate) struct RawConfig {
     pub load_balancers: Vec<Spanned<RawLoadBalancer>>,
     #[serde(default, rename = "cluster")]
     pub clusters: Vec<Spanned<RawCluster>>,
+    #[serde(default, rename = "signal")]
+    pub signals: Vec<Spanned<RawSignal>>,
+    #[serde(default, rename = "scorecard")]
+    pub scorecards: Vec<Spanned<RawScorecard>>,
 }
 
 /// `[admin]`.
@@ -209,6 +213,36 @@ pub(crate) struct RawNode {
     pub address: Field<String>,
     pub priority: Field<i64>,
     pub no_failover: Field<bool>,
+}
+
+/// `[[signal]]`: a name, a weight, and one source (`pool`, `origin`, `load_balancer`, `cluster`
+/// with an optional `node`), with `state` or `lag_above` saying when it is on.
+#[derive(Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawSignal {
+    pub name: Field<String>,
+    pub weight: Field<i64>,
+    pub pool: Field<String>,
+    pub origin: Field<String>,
+    pub load_balancer: Field<String>,
+    pub cluster: Field<String>,
+    pub node: Field<String>,
+    pub state: Field<String>,
+    /// A size (`"16MB"`, bytes) or a duration (`"30s"`).
+    pub lag_above: Field<SizeText>,
+}
+
+/// `[[scorecard]]`.
+#[derive(Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawScorecard {
+    pub name: Field<String>,
+    pub signals: Field<Vec<Spanned<String>>>,
+    pub levels: Field<Vec<Spanned<i64>>>,
+    #[serde(rename = "for")]
+    pub hold_for: Field<String>,
+    pub cool_down: Field<String>,
+    pub hold: Field<String>,
 }
 
 /// A load balancer's `listen`: one address or table, or an array of them.

@@ -11,6 +11,7 @@
 pub mod cluster;
 mod controller;
 pub mod decide;
+pub mod escalation;
 mod metrics;
 mod recorder;
 

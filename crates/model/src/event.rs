@@ -62,6 +62,10 @@ pub enum EventKind {
     InstanceJoined,
     /// An instance stopped refreshing its lease and is gone from the store.
     InstanceLost,
+    /// A scorecard's score changed; the reason lists every signal's value, weight and state.
+    ScoreChanged,
+    /// A scorecard's level changed (damped: after `for`, `cool_down` and `hold`).
+    LevelChanged,
 }
 
 impl EventKind {
@@ -103,6 +107,8 @@ impl EventKind {
             EventKind::LeadershipLost => "leadership_lost",
             EventKind::InstanceJoined => "instance_joined",
             EventKind::InstanceLost => "instance_lost",
+            EventKind::ScoreChanged => "score_changed",
+            EventKind::LevelChanged => "level_changed",
         }
     }
 }

@@ -13,6 +13,7 @@
 mod cluster;
 mod driver;
 mod dsn;
+mod escalation;
 mod event;
 mod finding;
 mod health;
@@ -32,6 +33,7 @@ mod topology;
 pub use cluster::{Cluster, ClusterKind, ClusterNode, NodeConnection};
 pub use driver::{ClusterDriver, DriverError, DriverFuture, NodeDriver};
 pub use dsn::{CertCheck, DSN_KEYS, DsnError, DsnProblem, PgDsn, SslMode};
+pub use escalation::{Lag, MAX_LEVEL, SEED_LEVELS, Scorecard, Severity, Signal, SignalSource};
 pub use event::{Event, EventKind, NewEvent};
 pub use finding::{Finding, Preflight};
 pub use health::{Health, OriginHealth, PoolState};
@@ -40,6 +42,7 @@ pub use load_balancer::{
 };
 pub use names::{
     ClusterName, InstanceName, LoadBalancerName, MonitorName, NodeName, OriginName, PoolName,
+    ScorecardName, SignalName,
 };
 pub use observation::{CheckFailure, FailureKind, Observation, PostgresFacts};
 pub use pace::{Cadence, Pace, jittered};

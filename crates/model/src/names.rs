@@ -74,6 +74,14 @@ name_type!(
     NodeName
 );
 name_type!(
+    /// The name of a `[[scorecard]]`.
+    ScorecardName
+);
+name_type!(
+    /// The name of a `[[signal]]`.
+    SignalName
+);
+name_type!(
     /// The name of one Lifeline instance (one machine) among those sharing a store.
     InstanceName
 );

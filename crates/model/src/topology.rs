@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cluster::Cluster;
+use crate::escalation::Scorecard;
 use crate::load_balancer::LoadBalancer;
 use crate::names::{MonitorName, OriginName, PoolName};
 use crate::secret::Secret;
@@ -25,6 +26,8 @@ pub struct Topology {
     pub pools: Vec<Pool>,
     pub load_balancers: Vec<LoadBalancer>,
     pub clusters: Vec<Cluster>,
+    /// `[[scorecard]]`s with their `[[signal]]`s.
+    pub scorecards: Vec<Scorecard>,
 }
 
 impl Topology {

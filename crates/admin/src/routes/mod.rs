@@ -6,6 +6,7 @@ mod health;
 mod metrics;
 mod overrides;
 mod reload;
+mod scorecards;
 mod status;
 
 use axum::Router;
@@ -26,6 +27,7 @@ pub fn app(state: AdminState) -> Router {
         .route("/events", get(events::events))
         .route("/metrics", get(metrics::metrics))
         .route("/reload", post(reload::reload))
+        .route("/scorecards", get(scorecards::scorecards))
         .route("/failover/status", get(failover::status))
         .route("/failover/health", get(failover::health))
         .route("/failover/metrics", get(failover::metrics))

@@ -1,5 +1,5 @@
 //! `GET /status`: every pool and origin with its health fields, as the controller last published,
-//! the clusters, and the Lifeline instances sharing the store.
+//! the clusters, the Lifeline instances sharing the store, and the scorecards.
 
 use axum::Json;
 use axum::extract::State;
@@ -19,5 +19,7 @@ pub(super) async fn status(State(state): State<AdminState>) -> impl IntoResponse
         .collect();
     status["clusters"] = clusters.into();
     status["instances"] = serde_json::to_value(&*state.instances.load_full()).unwrap_or_default();
+    status["scorecards"] =
+        serde_json::to_value(&*state.escalation.scorecards()).unwrap_or_default();
     Json(status)
 }

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use lifeline_control::decide::Overrides;
+use lifeline_control::escalation::Escalation;
 use lifeline_control::{Controller, Metrics};
 use lifeline_model::{
     AdminSettings, EventKind, HostPort, LoadBalancer, LoadBalancerName, Monitor, MonitorKind,
@@ -63,6 +64,7 @@ fn topology(token: Option<&str>) -> Topology {
             eject_after: 5,
         }],
         clusters: Vec::new(),
+        scorecards: Vec::new(),
         load_balancers: vec![LoadBalancer {
             name: LoadBalancerName::new("api"),
             listeners: Vec::new(),
@@ -123,6 +125,7 @@ pub(super) async fn fixture(token: Option<&str>) -> Fixture {
         clusters: Arc::default(),
         preflight: PreflightResults::default(),
         instances: Arc::default(),
+        escalation: Escalation::default(),
     };
     Fixture {
         state,

@@ -7,6 +7,7 @@
 mod cluster;
 mod cluster_errors;
 mod errors;
+mod escalation;
 mod fuzz;
 mod hardening;
 mod listen_errors;

@@ -334,7 +334,7 @@ fn size(field: &Field<SizeText>, key: &str, default: u64, report: &mut Report<'_
 }
 
 /// `"<digits><unit>"`, with optional spaces between them, as PostgreSQL reads sizes.
-fn parse_size(text: &str) -> Option<u64> {
+pub(super) fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let digits = text
         .find(|c: char| !c.is_ascii_digit())

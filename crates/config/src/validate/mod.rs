@@ -7,6 +7,7 @@
 mod admin;
 mod cluster;
 mod endpoints;
+mod escalation;
 mod fields;
 mod http;
 mod instance;
@@ -52,6 +53,15 @@ pub(crate) fn topology(raw: &RawConfig, file: &Path, report: &mut Report<'_>) ->
         load_balancers: listeners,
     };
     let clusters = cluster::clusters(&raw.clusters, context, report);
+    let sources = escalation::Sources {
+        monitors: monitors.as_deref(),
+        pools: pools.as_deref(),
+        load_balancers: load_balancers
+            .as_ref()
+            .map(|lbs| lbs.iter().map(|lb| lb.name.clone()).collect()),
+        clusters: clusters.as_deref(),
+    };
+    let scorecards = escalation::scorecards(&raw.signals, &raw.scorecards, &sources, report);
     let topology = Topology {
         admin: admin?,
         proxy: proxy?,
@@ -61,6 +71,7 @@ pub(crate) fn topology(raw: &RawConfig, file: &Path, report: &mut Report<'_>) ->
         pools: pools?,
         load_balancers: load_balancers?,
         clusters: clusters?,
+        scorecards: scorecards?,
     };
     if topology.pools.is_empty() && topology.clusters.is_empty() {
         report.error(

@@ -44,6 +44,7 @@ fn topology(pools: Vec<Pool>) -> Arc<Topology> {
         }],
         pools,
         clusters: Vec::new(),
+        scorecards: Vec::new(),
         load_balancers: Vec::new(),
     })
 }

@@ -20,6 +20,7 @@ use arc_swap::ArcSwap;
 use lifeline_admin::{AdminCommand, AdminState, PreflightResults};
 use lifeline_config::{Diagnostic, Loaded, ProcessEnv};
 use lifeline_control::cluster::ClusterMetrics;
+use lifeline_control::escalation::{Escalation, EscalationInputs, EscalationMetrics};
 use lifeline_control::{Controller, Metrics, Sharing, load_overrides};
 use lifeline_health::Scheduler;
 use lifeline_model::{EventKind, NewEvent, StoreBackend, Timestamp, Topology};
@@ -125,6 +126,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
     let proxy_metrics = ProxyMetrics::register(&mut registry);
     let cluster_metrics = ClusterMetrics::register(&mut registry);
     let tcp_metrics = TcpMetrics::register(&mut registry);
+    let escalation_metrics = EscalationMetrics::register(&mut registry);
     let overrides = load_overrides(store.as_ref())
         .await
         .context("cannot read the stored overrides")?;
@@ -197,7 +199,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         cluster_metrics,
         tcp_metrics,
         stop.clone(),
-        role,
+        role.clone(),
     );
     let endpoints = clusters.bind(&topology).await?;
     clusters.start(&topology, endpoints).await?;
@@ -224,6 +226,27 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         preflight_results.clone(),
         stopped(stop.clone()),
     ));
+    let escalation = Escalation::default();
+    let escalation_task = tokio::spawn(escalation.clone().run(
+        EscalationInputs {
+            topology: running.clone(),
+            status: handle.status.clone(),
+            clusters: Box::new({
+                let handles = clusters.handles();
+                move || {
+                    handles
+                        .load()
+                        .iter()
+                        .map(|c| c.status.load_full())
+                        .collect()
+                }
+            }),
+            store: store.clone(),
+            role: role.clone(),
+            metrics: escalation_metrics,
+        },
+        stopped(stop.clone()),
+    ));
     let admin = AdminState {
         controller: handle.clone(),
         store: store.clone(),
@@ -233,6 +256,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         clusters: clusters.handles(),
         preflight: preflight_results,
         instances,
+        escalation,
     };
     let admin_task = tokio::spawn(lifeline_admin::serve(
         admin_listener,
@@ -286,6 +310,7 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
     }
     controller_task.await.context("the controller failed")?;
     preflight_task.await.context("the preflight failed")?;
+    escalation_task.await.context("the escalation failed")?;
     instances_task.await.context("the instance status failed")?;
     campaign_task.await.context("the campaign failed")?;
     if let Some(task) = contact_task {

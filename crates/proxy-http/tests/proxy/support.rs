@@ -117,6 +117,7 @@ pub fn table(pools: Vec<Pool>, load_balancer: LoadBalancer, healthy: bool) -> Ro
             monitors: Vec::new(),
             pools,
             clusters: Vec::new(),
+            scorecards: Vec::new(),
             load_balancers: vec![load_balancer],
         }),
         pools: routing,

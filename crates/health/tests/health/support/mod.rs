@@ -114,6 +114,7 @@ pub fn topology(monitors: Vec<Monitor>, pools: Vec<Pool>) -> Topology {
         monitors,
         pools,
         clusters: Vec::new(),
+        scorecards: Vec::new(),
         load_balancers: Vec::new(),
     }
 }

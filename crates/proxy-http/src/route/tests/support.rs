@@ -45,6 +45,7 @@ impl TestTable {
                 monitors: Vec::new(),
                 pools: Vec::new(),
                 clusters: Vec::new(),
+                scorecards: Vec::new(),
                 load_balancers: Vec::new(),
             },
             pools: Vec::new(),
