@@ -3,12 +3,14 @@
 # PostgreSQL (real streaming replication in the tests), etcd (the etcd store's tests) and protoc
 # (for etcd-client); iproute2 (`ip netns` for the partition tests); redis-server (the Redis
 # harness) and python3-redis (redis-py's Sentinel client, used against the Sentinel-compatible
-# listener);
+# listener); prometheus-alertmanager (a real Alertmanager that the alert tests post to) and
+# prometheus (its promtool tests the shipped alert rules);
 # `--bench` and `--pg-bench` add what the benchmarks under bench/ compare against.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-packages=(postgresql protobuf-compiler etcd-server iproute2 redis-server python3-redis)
+packages=(postgresql protobuf-compiler etcd-server iproute2 redis-server python3-redis
+  prometheus-alertmanager prometheus)
 case "${1:-}" in
   --bench) packages+=(haproxy nginx wrk) ;;
   # bench/pg-failover.sh: Patroni (with etcd as its DCS) behind HAProxy, and the writer client's

@@ -38,6 +38,8 @@ pub(crate) struct RawConfig {
     pub signals: Vec<Spanned<RawSignal>>,
     #[serde(default, rename = "scorecard")]
     pub scorecards: Vec<Spanned<RawScorecard>>,
+    #[serde(default, rename = "notify")]
+    pub receivers: Vec<Spanned<RawNotify>>,
 }
 
 /// `[admin]`.
@@ -243,6 +245,19 @@ pub(crate) struct RawScorecard {
     pub hold_for: Field<String>,
     pub cool_down: Field<String>,
     pub hold: Field<String>,
+}
+
+/// `[[notify]]`.
+#[derive(Deserialize)]
+#[serde(expecting = "a table")]
+pub(crate) struct RawNotify {
+    pub name: Field<String>,
+    pub kind: Field<String>,
+    pub url: Field<String>,
+    pub run: Field<Vec<Spanned<String>>>,
+    pub alerts: Field<Vec<Spanned<String>>>,
+    pub group_wait: Field<String>,
+    pub timeout: Field<String>,
 }
 
 /// A load balancer's `listen`: one address or table, or an array of them.

@@ -8,6 +8,7 @@
 //! [`StateStore`]: lifeline_store::StateStore
 //! [`StatusSnapshot`]: lifeline_model::StatusSnapshot
 
+pub mod alerts;
 pub mod cluster;
 mod controller;
 pub mod decide;

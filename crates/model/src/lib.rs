@@ -19,6 +19,7 @@ mod finding;
 mod health;
 mod load_balancer;
 mod names;
+mod notify;
 mod observation;
 mod pace;
 mod redis_node;
@@ -42,8 +43,9 @@ pub use load_balancer::{
 };
 pub use names::{
     ClusterName, InstanceName, LoadBalancerName, MonitorName, NodeName, OriginName, PoolName,
-    ScorecardName, SignalName,
+    ReceiverName, ScorecardName, SignalName,
 };
+pub use notify::{AlertName, Receiver, ReceiverKind};
 pub use observation::{CheckFailure, FailureKind, Observation, PostgresFacts};
 pub use pace::{Cadence, Pace, jittered};
 pub use redis_node::{RedisNode, RedisTls};

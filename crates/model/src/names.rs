@@ -78,6 +78,10 @@ name_type!(
     ScorecardName
 );
 name_type!(
+    /// The name of a `[[notify]]` receiver.
+    ReceiverName
+);
+name_type!(
     /// The name of a `[[signal]]`.
     SignalName
 );

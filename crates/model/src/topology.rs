@@ -10,6 +10,7 @@ use crate::cluster::Cluster;
 use crate::escalation::Scorecard;
 use crate::load_balancer::LoadBalancer;
 use crate::names::{MonitorName, OriginName, PoolName};
+use crate::notify::Receiver;
 use crate::secret::Secret;
 use crate::store::{InstanceSettings, StoreBackend};
 
@@ -28,6 +29,8 @@ pub struct Topology {
     pub clusters: Vec<Cluster>,
     /// `[[scorecard]]`s with their `[[signal]]`s.
     pub scorecards: Vec<Scorecard>,
+    /// `[[notify]]`: the receivers of alerts.
+    pub receivers: Vec<Receiver>,
 }
 
 impl Topology {

@@ -1,6 +1,7 @@
 //! Real-process test harness: the daemon, origins, PostgreSQL clusters, Redis groups, etcd,
 //! network namespaces, ports.
 
+pub mod alertmanager;
 pub mod daemon;
 pub mod etcd;
 pub mod http;
@@ -15,4 +16,5 @@ pub mod relay;
 pub mod signal;
 pub mod tls;
 pub mod wait;
+pub mod webhook;
 pub mod writes;

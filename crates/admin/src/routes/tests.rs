@@ -65,6 +65,7 @@ fn topology(token: Option<&str>) -> Topology {
         }],
         clusters: Vec::new(),
         scorecards: Vec::new(),
+        receivers: Vec::new(),
         load_balancers: vec![LoadBalancer {
             name: LoadBalancerName::new("api"),
             listeners: Vec::new(),

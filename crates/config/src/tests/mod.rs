@@ -14,6 +14,7 @@ mod listen_errors;
 mod load_balancer;
 mod load_balancer_errors;
 mod node_tls;
+mod notify;
 mod redis_cluster;
 mod store;
 

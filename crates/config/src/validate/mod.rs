@@ -15,6 +15,7 @@ mod listen;
 mod load_balancer;
 mod monitor;
 mod node;
+mod notify;
 mod pool;
 mod proxy;
 mod redis;
@@ -62,6 +63,7 @@ pub(crate) fn topology(raw: &RawConfig, file: &Path, report: &mut Report<'_>) ->
         clusters: clusters.as_deref(),
     };
     let scorecards = escalation::scorecards(&raw.signals, &raw.scorecards, &sources, report);
+    let receivers = notify::receivers(&raw.receivers, report);
     let topology = Topology {
         admin: admin?,
         proxy: proxy?,
@@ -72,6 +74,7 @@ pub(crate) fn topology(raw: &RawConfig, file: &Path, report: &mut Report<'_>) ->
         load_balancers: load_balancers?,
         clusters: clusters?,
         scorecards: scorecards?,
+        receivers: receivers?,
     };
     if topology.pools.is_empty() && topology.clusters.is_empty() {
         report.error(

@@ -59,6 +59,7 @@ fn topology() -> Arc<Topology> {
         pools: vec![pool("primary", &["p1", "p2"]), pool("backup", &["b1"])],
         clusters: Vec::new(),
         scorecards: Vec::new(),
+        receivers: Vec::new(),
         load_balancers: vec![LoadBalancer {
             name: LoadBalancerName::new("api"),
             listeners: Vec::new(),

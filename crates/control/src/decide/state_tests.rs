@@ -45,6 +45,7 @@ fn topology(pools: Vec<Pool>) -> Arc<Topology> {
         pools,
         clusters: Vec::new(),
         scorecards: Vec::new(),
+        receivers: Vec::new(),
         load_balancers: Vec::new(),
     })
 }

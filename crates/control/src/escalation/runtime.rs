@@ -29,7 +29,7 @@ pub struct EscalationInputs {
     /// The controller's snapshot: origins, pools, load balancers.
     pub status: Arc<ArcSwap<StatusSnapshot>>,
     /// Every running cluster manager's status.
-    pub clusters: Box<dyn Fn() -> Vec<Arc<ClusterStatus>> + Send>,
+    pub clusters: Box<dyn Fn() -> Vec<Arc<ClusterStatus>> + Send + Sync>,
     pub store: Arc<dyn StateStore>,
     /// Changes are recorded only while this instance leads, as the controller's are.
     pub role: Role,

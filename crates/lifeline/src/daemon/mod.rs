@@ -4,6 +4,7 @@
 
 mod clusters;
 mod contact;
+mod deliver;
 mod instances;
 mod leader;
 mod listeners;
@@ -19,6 +20,7 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use lifeline_admin::{AdminCommand, AdminState, PreflightResults};
 use lifeline_config::{Diagnostic, Loaded, ProcessEnv};
+use lifeline_control::alerts::AlertInputs;
 use lifeline_control::cluster::ClusterMetrics;
 use lifeline_control::escalation::{Escalation, EscalationInputs, EscalationMetrics};
 use lifeline_control::{Controller, Metrics, Sharing, load_overrides};
@@ -247,6 +249,37 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
         },
         stopped(stop.clone()),
     ));
+    let enqueued = Arc::new(tokio::sync::Notify::new());
+    let alerts_task = tokio::spawn(lifeline_control::alerts::run(
+        AlertInputs {
+            topology: running.clone(),
+            status: handle.status.clone(),
+            clusters: Box::new({
+                let handles = clusters.handles();
+                move || {
+                    handles
+                        .load()
+                        .iter()
+                        .map(|c| c.status.load_full())
+                        .collect()
+                }
+            }),
+            escalation: escalation.clone(),
+            store: store.clone(),
+            role: role.clone(),
+            enqueued: enqueued.clone(),
+        },
+        stopped(stop.clone()),
+    ));
+    let delivery_task = tokio::spawn(deliver::run(
+        deliver::DeliveryInputs {
+            topology: running.clone(),
+            store: store.clone(),
+            role: role.clone(),
+            enqueued,
+        },
+        stopped(stop.clone()),
+    ));
     let admin = AdminState {
         controller: handle.clone(),
         store: store.clone(),
@@ -311,6 +344,10 @@ async fn serve(path: &Path, topology: Arc<Topology>, reset_state: bool) -> anyho
     controller_task.await.context("the controller failed")?;
     preflight_task.await.context("the preflight failed")?;
     escalation_task.await.context("the escalation failed")?;
+    alerts_task.await.context("the alerts failed")?;
+    delivery_task
+        .await
+        .context("the notification delivery failed")?;
     instances_task.await.context("the instance status failed")?;
     campaign_task.await.context("the campaign failed")?;
     if let Some(task) = contact_task {

@@ -118,6 +118,7 @@ pub fn table(pools: Vec<Pool>, load_balancer: LoadBalancer, healthy: bool) -> Ro
             pools,
             clusters: Vec::new(),
             scorecards: Vec::new(),
+            receivers: Vec::new(),
             load_balancers: vec![load_balancer],
         }),
         pools: routing,

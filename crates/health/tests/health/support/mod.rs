@@ -115,6 +115,7 @@ pub fn topology(monitors: Vec<Monitor>, pools: Vec<Pool>) -> Topology {
         pools,
         clusters: Vec::new(),
         scorecards: Vec::new(),
+        receivers: Vec::new(),
         load_balancers: Vec::new(),
     }
 }

@@ -46,6 +46,7 @@ impl TestTable {
                 pools: Vec::new(),
                 clusters: Vec::new(),
                 scorecards: Vec::new(),
+                receivers: Vec::new(),
                 load_balancers: Vec::new(),
             },
             pools: Vec::new(),
