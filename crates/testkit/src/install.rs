@@ -23,3 +23,10 @@ pub(crate) fn ensure_package(binary: &str, package: &str) {
         "{binary} is missing and apt-get could not install {package}: run scripts/install-deps.sh"
     );
 }
+
+/// Prometheus's `promtool` (Debian's `prometheus`), installed when missing.
+pub fn promtool() -> &'static Path {
+    const PROMTOOL: &str = "/usr/bin/promtool";
+    ensure_package(PROMTOOL, "prometheus");
+    Path::new(PROMTOOL)
+}

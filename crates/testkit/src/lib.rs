@@ -5,7 +5,7 @@ pub mod alertmanager;
 pub mod daemon;
 pub mod etcd;
 pub mod http;
-mod install;
+pub mod install;
 pub mod netns;
 pub mod origin;
 pub mod pg;

@@ -28,6 +28,7 @@ pub struct ClusterMetrics {
     check_failures: Family<ClusterLabels, Counter>,
     primary_healthy: Family<ClusterLabels, Gauge>,
     standby_healthy: Family<StandbyLabels, Gauge>,
+    lag_bytes: Family<StandbyLabels, Gauge>,
 }
 
 impl ClusterMetrics {
@@ -63,6 +64,11 @@ impl ClusterMetrics {
             "1 if the standby is healthy",
             metrics.standby_healthy.clone(),
         );
+        registry.register(
+            "failover_replication_lag_bytes",
+            "Bytes the primary has written that the standby has not received (Redis: offsets)",
+            metrics.lag_bytes.clone(),
+        );
         metrics
     }
 
@@ -90,10 +96,12 @@ impl ClusterMetrics {
     /// watches. Counters stay: they only grow.
     pub fn forget_nodes(&self, cluster: &Cluster, nodes: &[NodeName]) {
         for node in nodes {
-            self.standby_healthy.remove(&StandbyLabels {
+            let labels = StandbyLabels {
                 cluster: cluster.name.to_string(),
                 standby: node.to_string(),
-            });
+            };
+            self.standby_healthy.remove(&labels);
+            self.lag_bytes.remove(&labels);
         }
     }
 
@@ -120,6 +128,8 @@ impl ClusterMetrics {
         self.primary_healthy
             .get_or_create(&labels)
             .set(i64::from(primary_healthy));
+        let position = |id| state.node(id).facts.as_ref().and_then(|f| f.position);
+        let primary_position = primary.and_then(position);
         for node in state.ids() {
             let labels = StandbyLabels {
                 cluster: cluster.name.to_string(),
@@ -127,10 +137,22 @@ impl ClusterMetrics {
             };
             if Some(node) == primary {
                 self.standby_healthy.remove(&labels);
-            } else {
-                self.standby_healthy
-                    .get_or_create(&labels)
-                    .set(i64::from(state.node(node).healthy));
+                self.lag_bytes.remove(&labels);
+                continue;
+            }
+            self.standby_healthy
+                .get_or_create(&labels)
+                .set(i64::from(state.node(node).healthy));
+            match primary_position.zip(position(node)) {
+                Some((primary, standby)) => {
+                    let lag = primary.saturating_sub(standby);
+                    self.lag_bytes
+                        .get_or_create(&labels)
+                        .set(i64::try_from(lag).unwrap_or(i64::MAX));
+                }
+                None => {
+                    self.lag_bytes.remove(&labels);
+                }
             }
         }
     }
